@@ -1,0 +1,59 @@
+"""tinygrad_edu: a small, readable, correct and fast autograd engine on NumPy.
+
+>>> from tinygrad_edu import Tensor
+>>> w = Tensor([[1.0, 2.0]], requires_grad=True)
+>>> loss = (w * w).sum()
+>>> loss.backward()
+>>> w.grad
+Tensor([[2., 4.]])
+"""
+
+from tinygrad_edu import domains, errors, functional, ops
+from tinygrad_edu.engine import enable_grad, grad, is_grad_enabled, no_grad
+from tinygrad_edu.errors import (
+    AnomalyError,
+    DatasetError,
+    DomainError,
+    DTypeError,
+    GraphError,
+    ShapeError,
+    StateDictError,
+    TinygradEduError,
+)
+from tinygrad_edu.function import Function
+from tinygrad_edu.numerical import (
+    GradcheckError,
+    gradcheck,
+    gradgradcheck,
+    numerical_diff,
+    numerical_gradient,
+)
+from tinygrad_edu.tensor import Tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnomalyError",
+    "DTypeError",
+    "DatasetError",
+    "DomainError",
+    "Function",
+    "GradcheckError",
+    "GraphError",
+    "ShapeError",
+    "StateDictError",
+    "Tensor",
+    "TinygradEduError",
+    "domains",
+    "enable_grad",
+    "errors",
+    "functional",
+    "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "is_grad_enabled",
+    "no_grad",
+    "numerical_diff",
+    "numerical_gradient",
+    "ops",
+]

@@ -1,0 +1,274 @@
+"""The backward walk and the switch that turns graph recording on and off.
+
+Recording is per thread: ``no_grad()`` in one thread never changes what another
+thread records. The walk is iterative (no recursion limit) and linear in the
+size of the graph.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import ContextDecorator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinygrad_edu.errors import GraphError, ShapeError
+
+if TYPE_CHECKING:
+    from tinygrad_edu.function import Function
+    from tinygrad_edu.tensor import Tensor
+
+
+class _ThreadState(threading.local):
+    """Per-thread flags; class attributes are each new thread's defaults."""
+
+    grad_enabled = True
+
+
+_state = _ThreadState()
+
+
+def is_grad_enabled() -> bool:
+    """True when ops applied in this thread are recorded for backward."""
+    return _state.grad_enabled
+
+
+class _GradMode(ContextDecorator):
+    """Sets recording on or off for a ``with`` block or a decorated function."""
+
+    enabled: bool
+
+    def __enter__(self) -> None:
+        self._previous = _state.grad_enabled
+        _state.grad_enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        _state.grad_enabled = self._previous
+
+    def _recreate_cm(self) -> _GradMode:
+        # A decorated function may run in several threads at once: give each
+        # call its own instance so ``_previous`` is never shared.
+        return type(self)()
+
+
+class no_grad(_GradMode):
+    """Do not record ops: for evaluation and parameter updates.
+
+    >>> from tinygrad_edu import Tensor, no_grad
+    >>> w = Tensor([1.0, 2.0], requires_grad=True)
+    >>> with no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    """Record ops again inside a ``no_grad`` block."""
+
+    enabled = True
+
+
+def topological_order(root: Function) -> list[Function]:
+    """The nodes reachable from ``root``, each after every node that consumes it.
+
+    Depth-first post-order with an explicit stack: O(nodes + edges), no
+    recursion, deterministic (inputs are visited in argument order).
+    """
+    order: list[Function] = []
+    visited = {root}
+    stack = [(root, iter(root.inputs))]
+    while stack:
+        node, pending_inputs = stack[-1]
+        for tensor in pending_inputs:
+            parent = tensor._node
+            if parent is not None and parent not in visited:
+                if parent.inputs is None:
+                    raise _freed_graph_error(parent)
+                visited.add(parent)
+                stack.append((parent, iter(parent.inputs)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    order.reverse()
+    return order
+
+
+def _freed_graph_error(node: Function) -> GraphError:
+    return GraphError(
+        f"backward through the graph a second time: the graph of "
+        f"'{node.op_name}' was freed after the first backward(). Pass "
+        f"retain_graph=True to the first backward() if you need to call it again."
+    )
+
+
+def backward(
+    root: Tensor,
+    grad: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+) -> None:
+    """Accumulate d(root)/d(leaf) into ``.grad`` of every leaf that requires it."""
+    _walk(root, grad, retain_graph, create_graph, capture=None)
+
+
+def grad(
+    output: Tensor,
+    inputs: Sequence[Tensor],
+    grad_output: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """The gradients of ``output`` with respect to ``inputs``, leaving ``.grad`` alone.
+
+    Like ``torch.autograd.grad``: with ``create_graph=True`` the results are
+    themselves differentiable (Hessian-vector products, Newton's method).
+    An input that ``output`` does not depend on gets ``None``.
+
+    >>> from tinygrad_edu import Tensor, grad
+    >>> x = Tensor(3.0, requires_grad=True)
+    >>> (dx,) = grad(x**3, [x], create_graph=True)
+    >>> grad(dx, [x])[0]  # d²(x³)/dx² = 6x
+    Tensor(18.)
+    """
+    capture: dict[Tensor, Tensor | None] = {t: None for t in inputs}
+    _walk(output, grad_output, retain_graph, create_graph, capture)
+    return tuple(capture[t] for t in inputs)
+
+
+def _walk(
+    root: Tensor,
+    grad: Any,
+    retain_graph: bool | None,
+    create_graph: bool,
+    capture: dict | None,
+) -> None:
+    """The backward pass: seed the root, run each node's rule once, in order.
+
+    With ``capture`` None, leaf gradients accumulate into ``.grad``; otherwise
+    the gradients of the tensors in ``capture`` are collected there instead.
+    """
+    if not root.requires_grad:
+        raise GraphError(
+            "backward() on a tensor that does not require grad: no input of the "
+            "graph has requires_grad=True (or it was computed under no_grad()). "
+            "Create the parameters with Tensor(..., requires_grad=True)."
+        )
+    seed = _seed_gradient(root, grad)
+    if retain_graph is None:
+        retain_graph = create_graph
+    sink = _accumulate_into_grad if capture is None else _collect_into(capture)
+    if root._node is None:
+        sink(root, seed)
+        return
+    if root._node.inputs is None:
+        raise _freed_graph_error(root._node)
+    order = topological_order(root._node)
+    previous = _state.grad_enabled
+    _state.grad_enabled = create_graph  # record the backward pass only if asked
+    try:
+        grads = {root._node: seed}
+        for node in order:
+            _backward_node(node, grads.pop(node, None), grads, sink)
+    finally:
+        _state.grad_enabled = previous
+        if not retain_graph:
+            for node in order:
+                node.release()
+
+
+def _accumulate_into_grad(tensor: Tensor, grad: Tensor) -> None:
+    if tensor._node is None or tensor._retains_grad:
+        tensor._accumulate(grad)
+
+
+def _collect_into(capture: dict) -> Callable[[Tensor, Tensor], None]:
+    def collect(tensor: Tensor, grad: Tensor) -> None:
+        if tensor in capture:
+            previous = capture[tensor]
+            capture[tensor] = grad if previous is None else previous + grad
+
+    return collect
+
+
+def _seed_gradient(root: Tensor, grad: Any) -> Tensor:
+    tensor_type = type(root)
+    if grad is None:
+        if root.data.size != 1:
+            raise GraphError(
+                f"backward() on a tensor of shape {root.shape} needs the gradient "
+                f"of the final result with respect to it: call "
+                f"t.backward(gradient) with an array of shape {root.shape}, or "
+                f"reduce to a scalar first, e.g. t.sum().backward()."
+            )
+        return tensor_type(np.ones(root.shape, dtype=root.dtype))
+    if not isinstance(grad, tensor_type):
+        grad = tensor_type(np.asarray(grad, dtype=root.dtype))
+    if grad.shape != root.shape:
+        raise ShapeError(
+            f"backward(gradient): the gradient has shape {grad.shape} but the "
+            f"tensor has shape {root.shape}; they must be equal."
+        )
+    return grad
+
+
+def _backward_node(
+    node: Function,
+    grad: Tensor | None,
+    grads: dict[Function, Tensor],
+    sink: Callable[[Tensor, Tensor], None],
+) -> None:
+    """Run one node's rule and hand each input its share of the gradient."""
+    if grad is None:  # every path from the root to this node was cut off
+        return
+    output = node.output_tensor()
+    if output is not None:
+        sink(output, grad)
+    input_grads = node.backward(node, grad)
+    if type(input_grads) is not tuple:
+        input_grads = (input_grads,)
+    inputs = node.inputs
+    if len(input_grads) != len(inputs):
+        raise GraphError(
+            f"backward of '{node.op_name}' returned {len(input_grads)} "
+            f"gradient(s) for {len(inputs)} input(s); return one per input "
+            f"(None for inputs without a gradient)."
+        )
+    for tensor, needed, input_grad in zip(inputs, node.needs_input_grad, input_grads):
+        if not needed or input_grad is None:
+            continue
+        input_grad = _fit_to_input(node, tensor, input_grad)
+        parent = tensor._node
+        if parent is None:
+            sink(tensor, input_grad)
+        elif parent in grads:
+            grads[parent] = grads[parent] + input_grad
+        else:
+            grads[parent] = input_grad
+
+
+def _fit_to_input(node: Function, tensor: Tensor, grad: Any) -> Tensor:
+    """Sum a broadcast gradient back to the input's shape; keep the input's dtype.
+
+    This is the one place where broadcasting is undone, so no rule has to.
+    """
+    tensor_type = type(tensor)
+    if not isinstance(grad, tensor_type):
+        grad = tensor_type(np.asarray(grad))
+    if grad.shape != tensor.shape:
+        try:
+            grad = grad.sum_to(tensor.shape)
+        except ShapeError:
+            raise GraphError(
+                f"backward of '{node.op_name}' returned a gradient of shape "
+                f"{grad.shape} for an input of shape {tensor.shape}; a gradient "
+                f"must have the input's shape (or one it broadcasts to)."
+            ) from None
+    if grad.dtype != tensor.dtype:
+        grad = grad.astype(tensor.dtype)
+    return grad

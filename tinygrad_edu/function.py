@@ -1,0 +1,179 @@
+"""``Function``: the public base class of every op, built-in or yours.
+
+An op is a subclass with two static methods, in PyTorch's convention::
+
+    forward(ctx, *arrays, **params) -> ndarray      # NumPy
+    backward(ctx, grad) -> one gradient per input   # Tensor ops
+
+``Op.apply(*inputs, **params)`` runs ``forward`` and, when recording is on and
+some input requires a gradient, keeps the ``ctx`` as the graph node: it holds
+the inputs, what ``forward`` saved, and the parameters. The same object is the
+``ctx`` the rules see, so there is one thing to understand, not two.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tinygrad_edu import engine
+from tinygrad_edu.errors import DTypeError, ShapeError, TinygradEduError
+from tinygrad_edu.tensor import Tensor
+
+#: Every built-in op, by snake_case name; filled as ``tinygrad_edu.ops`` is
+#: imported and exposed read-only as ``tinygrad_edu.ops.REGISTRY``.
+_registry: dict[str, type[Function]] = {}
+
+_BUILTIN_MODULE = "tinygrad_edu.ops"
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Function:
+    """Base class for ops; subclass it to define your own.
+
+    >>> import numpy as np
+    >>> from tinygrad_edu import Function, Tensor
+    >>> class Cube(Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x**3
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         (x,) = ctx.saved_tensors
+    ...         return grad * 3 * x**2
+    >>> x = Tensor([2.0], requires_grad=True)
+    >>> Cube.apply(x).sum().backward()
+    >>> x.grad
+    Tensor([12.])
+    """
+
+    #: snake_case name used by the graph renderer, error messages and the registry.
+    op_name: ClassVar[str] = "function"
+    #: One domain per input (``tinygrad_edu.domains``); read by tests and docs.
+    domain: ClassVar[tuple] = ()
+    #: gufunc-style shape signature of the inputs, e.g. ``"(),()->()"``.
+    signature: ClassVar[str | None] = None
+    #: False if the signature's core dims take no extra broadcast (loop) axes.
+    batched: ClassVar[bool] = True
+    #: How the property tests draw the op's keyword parameters (see ``testing``).
+    params: ClassVar[str | None] = None
+    #: False (with a reason in the docstring) if backward is not differentiable.
+    twice_differentiable: ClassVar[bool] = True
+
+    inputs: list[Tensor] | None
+    needs_input_grad: tuple[bool, ...]
+    kwargs: dict[str, Any]
+    _saved: tuple[np.ndarray, ...]
+    _output: weakref.ref[Tensor] | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.op_name = _snake_case(cls.__name__)
+        if cls.__module__ == _BUILTIN_MODULE:
+            _registry[cls.op_name] = cls
+
+    @staticmethod
+    def forward(ctx: Function, *arrays: np.ndarray, **params: Any) -> np.ndarray:
+        raise NotImplementedError("a Function subclass must define forward()")
+
+    @staticmethod
+    def backward(ctx: Function, grad: Tensor) -> Any:
+        raise NotImplementedError("a Function subclass must define backward()")
+
+    # -- what the rules use ---------------------------------------------------
+    def save_for_backward(self, *arrays: np.ndarray) -> None:
+        """Keep arrays for ``backward``; they come back as ``saved_tensors``."""
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        """The saved arrays as Tensors.
+
+        An array that is an input or the output comes back as *that* Tensor, so
+        with ``create_graph=True`` the rule stays connected to the graph and
+        can be differentiated again.
+        """
+        if self.inputs is None:
+            raise engine._freed_graph_error(self)
+        known = {id(t.data): t for t in self.inputs}
+        output = self.output_tensor()
+        if output is not None:
+            known[id(output.data)] = output
+        return tuple(
+            known[id(array)] if id(array) in known else Tensor._constant(array)
+            for array in self._saved
+        )
+
+    def output_tensor(self) -> Tensor | None:
+        """The Tensor this node produced, while it is alive."""
+        return self._output() if self._output is not None else None
+
+    def release(self) -> None:
+        """Drop the references that keep the graph's arrays alive."""
+        self.inputs = None
+        self._saved = ()
+
+    # -- running the op -------------------------------------------------------
+    @classmethod
+    def apply(cls, *inputs: Any, **params: Any) -> Tensor:
+        """Run the op on Tensors (or array-likes) and record it if needed."""
+        tensors = [
+            x if isinstance(x, Tensor) else _as_constant(x, inputs) for x in inputs
+        ]
+        ctx = cls.__new__(cls)
+        ctx._saved = ()
+        ctx._output = None
+        ctx.kwargs = params
+        try:
+            data = cls.forward(ctx, *[t.data for t in tensors], **params)
+        except TinygradEduError:
+            raise
+        except (ValueError, IndexError) as error:
+            raise ShapeError(_describe(cls, tensors, params, error)) from error
+        except TypeError as error:
+            raise DTypeError(_describe(cls, tensors, params, error)) from error
+        if type(data) is not np.ndarray:  # NumPy returns scalars for 0-d results
+            scalar, data = data, np.asarray(data)
+            ctx._saved = tuple(data if a is scalar else a for a in ctx._saved)
+        requires_grad = engine._state.grad_enabled and any(
+            t.requires_grad for t in tensors
+        )
+        if not requires_grad:
+            return Tensor._constant(data)
+        ctx.inputs = tensors
+        ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        out = Tensor._from_node(data, ctx)
+        ctx._output = weakref.ref(out)
+        return out
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return f"<{self.op_name}({args})>"
+
+
+def _as_constant(value: Any, inputs: tuple) -> Tensor:
+    """Wrap a non-Tensor operand, letting Python scalars follow the Tensor's dtype.
+
+    ``x32 * 2.0`` stays float32, as NumPy's own rules for Python scalars say;
+    a 0-d float64 array would silently upcast.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        for other in inputs:
+            if isinstance(other, Tensor) and other.data.dtype.kind == "f":
+                return Tensor._constant(np.asarray(value, dtype=other.data.dtype))
+    return Tensor(value)
+
+
+def _describe(
+    cls: type[Function], tensors: list, params: dict, error: Exception
+) -> str:
+    shapes = ", ".join(f"{t.shape} {t.dtype}" for t in tensors)
+    args = "".join(f", {k}={v!r}" for k, v in params.items())
+    return f"{cls.op_name}({shapes}{args}): {error}"

@@ -1,0 +1,222 @@
+"""The ops as functions (``import tinygrad_edu.functional as F``).
+
+Primitive ops are one-line calls into the registry (``tinygrad_edu.ops``).
+Composites are built from them (so their gradients need no rule of their own)
+and are registered in ``COMPOSITES`` with their domains, so the property
+tests check them exactly like primitives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tinygrad_edu import ops
+from tinygrad_edu.domains import PROBABILITIES, REAL, TARGETS
+from tinygrad_edu.errors import ShapeError
+from tinygrad_edu.tensor import Tensor
+
+ArrayLike = Any  # a Tensor, an ndarray, a Python number or nested list
+
+#: Functions made of registered ops, by name, each with ``domain``,
+#: ``signature`` and ``params`` like a registry entry.
+COMPOSITES: dict[str, Callable[..., Tensor]] = {}
+
+
+def _composite(
+    domain: tuple, signature: str, params: str | None = None, batched: bool = True
+):
+    def register(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        fn.domain, fn.signature, fn.params = domain, signature, params
+        fn.batched = batched
+        fn.op_name = fn.__name__
+        COMPOSITES[fn.__name__] = fn
+        return fn
+
+    return register
+
+
+def _tensor(x: ArrayLike) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+# ---------------------------------------------------------------- primitives
+def add(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return ops.Add.apply(x, y)
+
+
+def sub(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return ops.Sub.apply(x, y)
+
+
+def mul(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return ops.Mul.apply(x, y)
+
+
+def div(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return ops.Div.apply(x, y)
+
+
+def neg(x: ArrayLike) -> Tensor:
+    return ops.Neg.apply(x)
+
+
+def pow(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return ops.Pow.apply(x, y)
+
+
+def exp(x: ArrayLike) -> Tensor:
+    return ops.Exp.apply(x)
+
+
+def log(x: ArrayLike) -> Tensor:
+    return ops.Log.apply(x)
+
+
+def sigmoid(x: ArrayLike) -> Tensor:
+    return ops.Sigmoid.apply(x)
+
+
+def tanh(x: ArrayLike) -> Tensor:
+    return ops.Tanh.apply(x)
+
+
+def relu(x: ArrayLike) -> Tensor:
+    return ops.Relu.apply(x)
+
+
+def cast(x: ArrayLike, dtype: Any) -> Tensor:
+    return ops.Cast.apply(x, dtype=np.dtype(dtype))
+
+
+def matmul(x: ArrayLike, w: ArrayLike) -> Tensor:
+    return ops.Matmul.apply(x, w)
+
+
+def sum(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
+    return ops.Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def max(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
+    return ops.Max.apply(x, axis=axis, keepdims=keepdims)
+
+
+def reshape(x: ArrayLike, shape: Sequence[int]) -> Tensor:
+    return ops.Reshape.apply(x, shape=tuple(shape))
+
+
+def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Tensor:
+    return ops.Transpose.apply(x, axes=None if axes is None else tuple(axes))
+
+
+def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
+    return ops.BroadcastTo.apply(x, shape=tuple(shape))
+
+
+def sum_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
+    return ops.SumTo.apply(x, shape=tuple(shape))
+
+
+def getitem(x: ArrayLike, index: Any) -> Tensor:
+    return _tensor(x)[index]
+
+
+def scatter_add(x: ArrayLike, shape: Sequence[int], index: Any) -> Tensor:
+    return ops.ScatterAdd.apply(x, shape=tuple(shape), index=index)
+
+
+def concatenate(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
+    return ops.Concatenate.apply(*xs, axis=axis)
+
+
+def softmax(x: ArrayLike, axis: int = -1) -> Tensor:
+    return ops.Softmax.apply(x, axis=axis)
+
+
+def log_softmax(x: ArrayLike, axis: int = -1) -> Tensor:
+    return ops.LogSoftmax.apply(x, axis=axis)
+
+
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike) -> Tensor:
+    """Mean cross entropy of softmax(logits) against labels (N,) or rows (N, C).
+
+    >>> float(softmax_cross_entropy([[0.0, 0.0]], [1]).item())  # ln 2
+    0.6931471805599453
+    """
+    return ops.SoftmaxCrossEntropy.apply(logits, target)
+
+
+# ---------------------------------------------------------------- composites
+@_composite((REAL,), "()->()", params="reduce")
+def mean(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Mean over axes, as sum · (1/n)."""
+    x = _tensor(x)
+    total = ops.Sum.apply(x, axis=axis, keepdims=keepdims)
+    return total * (total.size / x.size if x.size else np.nan)
+
+
+@_composite((REAL, REAL), "(n?,k),(k,m?)->(n?,m?)", batched=False)
+def dot(x: ArrayLike, w: ArrayLike) -> Tensor:
+    """np.dot for 1-D and 2-D operands: inner, matrix-vector and matrix products."""
+    x, w = _tensor(x), _tensor(w)
+    if not (1 <= x.ndim <= 2 and 1 <= w.ndim <= 2):
+        raise ShapeError(
+            f"dot: operands of shapes {x.shape} and {w.shape}; dot takes 1-D or 2-D "
+            f"operands. Use matmul (@) for batches and * for scalars."
+        )
+    return ops.Matmul.apply(x, w)
+
+
+@_composite((REAL, REAL, REAL), "(),(),()->()", params="stack")
+def stack(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis (concatenate of expanded inputs)."""
+    tensors = [_tensor(x) for x in xs]
+    if not tensors or any(t.shape != tensors[0].shape for t in tensors):
+        raise ShapeError(
+            f"stack: needs one or more tensors of equal shape, got shapes "
+            f"{[t.shape for t in tensors]}."
+        )
+    ndim = tensors[0].ndim + 1
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"stack: axis {axis} is out of range for {ndim}-D output.")
+    axis %= ndim
+    expanded = [t.reshape(t.shape[:axis] + (1,) + t.shape[axis:]) for t in tensors]
+    return ops.Concatenate.apply(*expanded, axis=axis)
+
+
+@_composite((REAL, REAL), "(),()->()")
+def sum_squared_error(y: ArrayLike, t: ArrayLike) -> Tensor:
+    """The book's E = ½ Σ (y - t)², summed over every element."""
+    return 0.5 * ((_tensor(y) - t) ** 2).sum()
+
+
+@_composite((REAL, REAL), "(),()->()")
+def mse(y: ArrayLike, t: ArrayLike) -> Tensor:
+    """Mean squared error: mean of (y - t)² over every element."""
+    return mean((_tensor(y) - t) ** 2)
+
+
+#: The book's guard against log(0); kept so values match the book's.
+CROSS_ENTROPY_DELTA = 1e-7
+
+
+@_composite((PROBABILITIES, TARGETS), "(n,c),(n)->()", batched=False)
+def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Tensor:
+    """The book's cross entropy of probabilities y against labels or one-hot t.
+
+    E = -Σ t log(y + 1e-7) / N. Prefer ``softmax_cross_entropy`` on logits:
+    it is exact and stable where y underflows to 0.
+    """
+    y, t = _tensor(y), _tensor(t)
+    if y.ndim == 1:
+        y = y.reshape(1, y.size)
+        t = t.reshape(1, t.size) if t.dtype.kind == "f" else t.reshape(1)
+    n = y.shape[0]
+    if t.dtype.kind in "iu":
+        ops._check_targets(y.data, t.data, y.ndim)
+        picked = y[np.arange(n), t.data]
+        return -(picked + CROSS_ENTROPY_DELTA).log().sum() / n
+    ops._check_targets(y.data, t.data, y.ndim)
+    return -(t * (y + CROSS_ENTROPY_DELTA).log()).sum() / n
