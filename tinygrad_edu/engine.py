@@ -8,23 +8,24 @@ size of the graph.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from contextlib import ContextDecorator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ContextDecorator, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinygrad_edu.errors import GraphError, ShapeError
+from tinygrad_edu.tensor import Tensor
 
 if TYPE_CHECKING:
     from tinygrad_edu.function import Function
-    from tinygrad_edu.tensor import Tensor
 
 
 class _ThreadState(threading.local):
     """Per-thread flags; class attributes are each new thread's defaults."""
 
     grad_enabled = True
+    scope: tuple[str, ...] = ()
 
 
 _state = _ThreadState()
@@ -71,6 +72,20 @@ class enable_grad(_GradMode):
     """Record ops again inside a ``no_grad`` block."""
 
     enabled = True
+
+
+@contextmanager
+def name_scope(label: str) -> Iterator[None]:
+    """Label the ops recorded inside the block (nested scopes form a path).
+
+    ``nn.Module.__call__`` opens one per module, so a graph can be drawn with
+    one cluster per module (``Linear(784→50)``).
+    """
+    _state.scope = (*_state.scope, label)
+    try:
+        yield
+    finally:
+        _state.scope = _state.scope[:-1]
 
 
 def topological_order(root: Function) -> list[Function]:
@@ -174,7 +189,9 @@ def _walk(
     try:
         grads = {root._node: seed}
         for node in order:
-            _backward_node(node, grads.pop(node, None), grads, sink)
+            grad_of_output = grads.pop(node, None)
+            if grad_of_output is not None:  # None: every path to it was cut off
+                _backward_node(node, grad_of_output, grads, sink)
     finally:
         _state.grad_enabled = previous
         if not retain_graph:
@@ -197,7 +214,6 @@ def _collect_into(capture: dict) -> Callable[[Tensor, Tensor], None]:
 
 
 def _seed_gradient(root: Tensor, grad: Any) -> Tensor:
-    tensor_type = type(root)
     if grad is None:
         if root.data.size != 1:
             raise GraphError(
@@ -206,9 +222,9 @@ def _seed_gradient(root: Tensor, grad: Any) -> Tensor:
                 f"t.backward(gradient) with an array of shape {root.shape}, or "
                 f"reduce to a scalar first, e.g. t.sum().backward()."
             )
-        return tensor_type(np.ones(root.shape, dtype=root.dtype))
-    if not isinstance(grad, tensor_type):
-        grad = tensor_type(np.asarray(grad, dtype=root.dtype))
+        return Tensor._constant(np.ones(root.shape, dtype=root.dtype))
+    if not isinstance(grad, Tensor):
+        grad = Tensor(np.asarray(grad, dtype=root.dtype))
     if grad.shape != root.shape:
         raise ShapeError(
             f"backward(gradient): the gradient has shape {grad.shape} but the "
@@ -219,14 +235,12 @@ def _seed_gradient(root: Tensor, grad: Any) -> Tensor:
 
 def _backward_node(
     node: Function,
-    grad: Tensor | None,
+    grad: Tensor,
     grads: dict[Function, Tensor],
     sink: Callable[[Tensor, Tensor], None],
 ) -> None:
     """Run one node's rule and hand each input its share of the gradient."""
-    if grad is None:  # every path from the root to this node was cut off
-        return
-    output = node.output_tensor()
+    output = node._output()
     if output is not None:
         sink(output, grad)
     input_grads = node.backward(node, grad)
@@ -242,7 +256,12 @@ def _backward_node(
     for tensor, needed, input_grad in zip(inputs, node.needs_input_grad, input_grads):
         if not needed or input_grad is None:
             continue
-        input_grad = _fit_to_input(node, tensor, input_grad)
+        if (
+            type(input_grad) is not Tensor
+            or input_grad.data.shape != tensor.data.shape
+            or input_grad.data.dtype != tensor.data.dtype
+        ):
+            input_grad = _fit_to_input(node, tensor, input_grad)
         parent = tensor._node
         if parent is None:
             sink(tensor, input_grad)
@@ -257,9 +276,8 @@ def _fit_to_input(node: Function, tensor: Tensor, grad: Any) -> Tensor:
 
     This is the one place where broadcasting is undone, so no rule has to.
     """
-    tensor_type = type(tensor)
-    if not isinstance(grad, tensor_type):
-        grad = tensor_type(np.asarray(grad))
+    if not isinstance(grad, Tensor):
+        grad = Tensor(np.asarray(grad))
     if grad.shape != tensor.shape:
         try:
             grad = grad.sum_to(tensor.shape)

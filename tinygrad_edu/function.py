@@ -67,11 +67,25 @@ class Function:
     #: False (with a reason in the docstring) if backward is not differentiable.
     twice_differentiable: ClassVar[bool] = True
 
+    # Slots keep a node small and make a per-node __dict__ appear only for ops
+    # that store extra fields (ctx.axis = ...): fewer objects for the GC to scan.
+    __slots__ = (  # noqa: RUF023 - the order in which apply() fills them
+        "inputs",
+        "needs_input_grad",
+        "kwargs",
+        "scope",
+        "_saved",
+        "_output",
+        "__dict__",
+    )
+
     inputs: list[Tensor] | None
     needs_input_grad: tuple[bool, ...]
     kwargs: dict[str, Any]
+    #: The ``engine.name_scope`` labels (module path) active when it was recorded.
+    scope: tuple[str, ...]
     _saved: tuple[np.ndarray, ...]
-    _output: weakref.ref[Tensor] | None
+    _output: weakref.ref[Tensor]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -102,18 +116,12 @@ class Function:
         """
         if self.inputs is None:
             raise engine._freed_graph_error(self)
-        known = {id(t.data): t for t in self.inputs}
-        output = self.output_tensor()
-        if output is not None:
-            known[id(output.data)] = output
-        return tuple(
-            known[id(array)] if id(array) in known else Tensor._constant(array)
-            for array in self._saved
-        )
+        candidates = [*self.inputs, self.output_tensor()]
+        return tuple(_tensor_holding(array, candidates) for array in self._saved)
 
     def output_tensor(self) -> Tensor | None:
         """The Tensor this node produced, while it is alive."""
-        return self._output() if self._output is not None else None
+        return self._output()
 
     def release(self) -> None:
         """Drop the references that keep the graph's arrays alive."""
@@ -124,15 +132,18 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on Tensors (or array-likes) and record it if needed."""
-        tensors = [
-            x if isinstance(x, Tensor) else _as_constant(x, inputs) for x in inputs
-        ]
-        ctx = cls.__new__(cls)
+        tensors, arrays, needs_input_grad = [], [], []
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                x = _as_constant(x, inputs)
+            tensors.append(x)
+            arrays.append(x.data)
+            needs_input_grad.append(x.requires_grad)
+        ctx = object.__new__(cls)
         ctx._saved = ()
-        ctx._output = None
         ctx.kwargs = params
         try:
-            data = cls.forward(ctx, *[t.data for t in tensors], **params)
+            data = cls.forward(ctx, *arrays, **params)
         except TinygradEduError:
             raise
         except (ValueError, IndexError) as error:
@@ -142,13 +153,11 @@ class Function:
         if type(data) is not np.ndarray:  # NumPy returns scalars for 0-d results
             scalar, data = data, np.asarray(data)
             ctx._saved = tuple(data if a is scalar else a for a in ctx._saved)
-        requires_grad = engine._state.grad_enabled and any(
-            t.requires_grad for t in tensors
-        )
-        if not requires_grad:
+        if not (engine._state.grad_enabled and True in needs_input_grad):
             return Tensor._constant(data)
         ctx.inputs = tensors
-        ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        ctx.needs_input_grad = tuple(needs_input_grad)  # GC stops tracking it
+        ctx.scope = engine._state.scope
         out = Tensor._from_node(data, ctx)
         ctx._output = weakref.ref(out)
         return out
@@ -158,13 +167,20 @@ class Function:
         return f"<{self.op_name}({args})>"
 
 
+def _tensor_holding(array: np.ndarray, candidates: list[Tensor | None]) -> Tensor:
+    for tensor in candidates:
+        if tensor is not None and tensor.data is array:
+            return tensor
+    return Tensor._constant(array)
+
+
 def _as_constant(value: Any, inputs: tuple) -> Tensor:
     """Wrap a non-Tensor operand, letting Python scalars follow the Tensor's dtype.
 
     ``x32 * 2.0`` stays float32, as NumPy's own rules for Python scalars say;
     a 0-d float64 array would silently upcast.
     """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if type(value) is float or type(value) is int:
         for other in inputs:
             if isinstance(other, Tensor) and other.data.dtype.kind == "f":
                 return Tensor._constant(np.asarray(value, dtype=other.data.dtype))

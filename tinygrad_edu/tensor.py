@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_edu import engine
 from tinygrad_edu.errors import DTypeError
 
 _NUMERIC_KINDS = "biuf"
@@ -333,4 +332,5 @@ def _plain_index(index: Any) -> Any:
     return index
 
 
-from tinygrad_edu import functional, ops  # noqa: E402 - ops need Tensor defined first
+# The engine, ops and composites all build on Tensor: import them once it exists.
+from tinygrad_edu import engine, functional, ops  # noqa: E402

@@ -1,0 +1,351 @@
+"""The backward walk: order, accumulation, freeing, higher order, custom ops."""
+
+import gc
+import threading
+import time
+import weakref
+
+import numpy as np
+import pytest
+
+from tinygrad_edu import Function, GraphError, ShapeError, Tensor, grad, no_grad
+from tinygrad_edu.engine import enable_grad, is_grad_enabled, topological_order
+
+
+def test_readme_example_matches_hand_derived_gradients():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 2)), requires_grad=True)
+    labels = np.array([0, 1, 1])
+    loss = (x @ w).sigmoid().softmax_cross_entropy(labels)
+    loss.backward()
+
+    z = 1 / (1 + np.exp(-(x.data @ w.data)))
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    d_logits = (p - np.eye(2)[labels]) / 3
+    d_pre = d_logits * z * (1 - z)
+    np.testing.assert_allclose(loss.item(), -np.log(p[[0, 1, 2], labels]).mean())
+    np.testing.assert_allclose(x.grad.numpy(), d_pre @ w.data.T, rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), x.data.T @ d_pre, rtol=1e-12)
+    assert x.grad.shape == x.shape and x.grad.dtype == x.dtype
+
+
+def test_each_rule_runs_once_per_backward():
+    calls = []
+
+    class Counted(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            calls.append(1)
+            return grad * 2
+
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    h = Counted.apply(x)
+    (h * h + h * 3 + h).sum().backward()  # h feeds four ops
+    assert len(calls) == 1
+    np.testing.assert_allclose(x.grad.numpy(), (2 * 2 * x.data + 4) * 2)
+
+
+def test_a_tensor_used_twice_accumulates():
+    x = Tensor(3.0, requires_grad=True)
+    (x * x + x).backward()
+    assert x.grad.item() == 7.0
+
+
+def test_leaf_gradients_accumulate_across_backward_calls_until_cleared():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 6.0])
+    x.grad = None
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_intermediate_tensors_keep_no_grad_unless_retained():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    kept = (x * 3).retain_grad()
+    (h * kept).sum().backward()
+    assert h.grad is None
+    np.testing.assert_array_equal(kept.grad.numpy(), h.data)
+
+
+def test_backward_on_a_non_scalar_needs_a_gradient():
+    y = Tensor([1.0, 2.0], requires_grad=True) * 2
+    with pytest.raises(GraphError, match=r"shape \(2,\).*backward\(gradient\)"):
+        y.backward()
+
+
+def test_backward_with_an_explicit_gradient():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    (x * x).backward(np.array([1.0, 10.0]))
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 40.0])
+
+
+def test_explicit_gradient_of_the_wrong_shape_is_refused():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ShapeError, match=r"\(3,\).*\(2,\)"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_backward_twice_through_a_freed_graph_is_a_clear_error():
+    x = Tensor(2.0, requires_grad=True)
+    y = x.exp() * 3
+    y.backward()
+    with pytest.raises(GraphError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = Tensor(2.0, requires_grad=True)
+    y = x.exp() * 3
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.item(), 2 * 3 * np.exp(2.0))
+
+
+def test_backward_frees_the_graph():
+    x = Tensor(np.ones(3), requires_grad=True)
+    hidden = x.exp()
+    probe = weakref.ref(hidden)
+    loss = (hidden * 2).sum()
+    del hidden
+    assert probe() is not None  # kept alive by the graph
+    loss.backward()
+    gc.collect()
+    assert probe() is None
+
+
+def test_backward_on_a_tensor_that_does_not_require_grad():
+    with pytest.raises(GraphError, match="requires_grad=True"):
+        (Tensor([1.0]) * 2).sum().backward()
+
+
+def test_backward_on_a_leaf():
+    x = Tensor(5.0, requires_grad=True)
+    x.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_a_million_node_chain_backprops_without_recursion_in_linear_time():
+    def chain_time(n):
+        x = Tensor(np.ones(1), requires_grad=True)
+        y = x
+        for _ in range(n):
+            y = y * 1.0
+        start = time.perf_counter()
+        y.sum().backward()
+        return x, time.perf_counter() - start
+
+    x, long_time = chain_time(1_000_000)
+    assert x.grad.item() == 1.0
+    _, short_time = chain_time(100_000)
+    # Linear: 10x the nodes costs about 10x (a quadratic walk would cost 100x).
+    assert long_time / short_time < 30
+
+
+def test_topological_order_puts_each_node_after_its_consumers():
+    x = Tensor(1.0, requires_grad=True)
+    a = x.exp()
+    b = a * 2
+    c = a + b
+    order = topological_order(c._node)
+    position = {node: i for i, node in enumerate(order)}
+    assert position[c._node] < position[b._node] < position[a._node]
+
+
+# -- higher order -----------------------------------------------------------
+
+
+def test_second_derivative_of_x_cubed_is_6x():
+    x = Tensor(np.array([-1.0, 0.5, 2.0]), requires_grad=True)
+    (x**3).sum().backward(create_graph=True)
+    first = x.grad
+    np.testing.assert_allclose(first.numpy(), 3 * x.data**2)
+    x.grad = None
+    first.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 6 * x.data)
+
+
+def test_hessian_vector_product_of_a_small_net():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 3))
+    w = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    v = rng.standard_normal((3, 2))
+
+    def loss_of(weights):
+        return (Tensor(x) @ weights).tanh().sum()
+
+    (g,) = grad(loss_of(w), [w], create_graph=True)
+    (hvp,) = grad((g * v).sum(), [w])
+
+    # The central difference of the gradient along v approximates H v.
+    eps = 1e-6
+    w_plus = Tensor(w.data + eps * v, requires_grad=True)
+    w_minus = Tensor(w.data - eps * v, requires_grad=True)
+    (g_plus,) = grad(loss_of(w_plus), [w_plus])
+    (g_minus,) = grad(loss_of(w_minus), [w_minus])
+    expected = (g_plus.data - g_minus.data) / (2 * eps)
+    np.testing.assert_allclose(hvp.numpy(), expected, atol=1e-6)
+
+
+def test_grad_leaves_dot_grad_untouched():
+    x = Tensor(2.0, requires_grad=True)
+    (dx,) = grad(x * x, [x])
+    assert dx.item() == 4.0 and x.grad is None
+
+
+# -- recording switch ---------------------------------------------------------
+
+
+def test_no_grad_as_context_manager_and_decorator():
+    w = Tensor([1.0], requires_grad=True)
+    with no_grad():
+        assert not (w * 2).requires_grad
+        with enable_grad():
+            assert (w * 2).requires_grad
+    assert (w * 2).requires_grad
+
+    @no_grad()
+    def evaluate():
+        return w * 2
+
+    assert not evaluate().requires_grad
+    assert is_grad_enabled()
+
+
+def test_no_grad_in_one_thread_does_not_switch_off_another():
+    inside = threading.Event()
+    release = threading.Event()
+    seen = {}
+
+    def evaluator():
+        with no_grad():
+            inside.set()
+            release.wait(5)
+            seen["evaluator"] = is_grad_enabled()
+
+    def trainer():
+        inside.wait(5)
+        seen["trainer"] = (Tensor([1.0], requires_grad=True) * 2).requires_grad
+        release.set()
+
+    threads = [threading.Thread(target=evaluator), threading.Thread(target=trainer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"evaluator": False, "trainer": True}
+
+
+def test_a_decorated_function_running_in_many_threads_restores_each_state():
+    @no_grad()
+    def slow():
+        time.sleep(0.01)
+        return is_grad_enabled()
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(slow())) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [False] * 8
+    assert is_grad_enabled()
+
+
+def test_detach_cuts_the_graph():
+    x = Tensor(2.0, requires_grad=True)
+    y = (x * x).detach() * x
+    y.backward()
+    assert x.grad.item() == 4.0  # only the last factor is differentiated
+
+
+# -- custom ops ----------------------------------------------------------------
+
+
+class Cube(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 3 * x**2
+
+
+def test_custom_function_first_and_second_derivatives():
+    x = Tensor([2.0], requires_grad=True)
+    y = Cube.apply(x)
+    assert y._node.op_name == "cube"
+    y.sum().backward(create_graph=True)
+    assert x.grad.item() == 12.0
+    (second,) = grad(x.grad.sum(), [x])
+    assert second.item() == 12.0
+
+
+def test_custom_ops_are_not_added_to_the_registry():
+    from tinygrad_edu.ops import REGISTRY
+
+    assert "cube" not in REGISTRY
+
+
+def test_a_custom_backward_returning_too_few_gradients_is_named():
+    class TwoInputs(Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x + y
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    a, b = Tensor(1.0, requires_grad=True), Tensor(2.0, requires_grad=True)
+    with pytest.raises(GraphError, match=r"two_inputs.*1 gradient.*2 input"):
+        TwoInputs.apply(a, b).backward()
+
+
+def test_a_custom_backward_returning_a_wrong_shape_is_named():
+    class WrongShape(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return Tensor(np.ones(5))
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(GraphError, match=r"wrong_shape.*\(5,\).*\(3,\)"):
+        WrongShape.apply(x).sum().backward()
+
+
+def test_a_custom_backward_may_return_ndarrays():
+    class Double(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad.numpy() * 2
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    Double.apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0, 2.0])
+
+
+def test_inputs_that_do_not_require_grad_get_no_gradient_work():
+    x = Tensor(np.ones((3, 2)))
+    w = Tensor(np.ones((2, 4)), requires_grad=True)
+    (x @ w).sum().backward()
+    assert x.grad is None and w.grad.shape == (2, 4)
