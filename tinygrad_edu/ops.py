@@ -309,12 +309,13 @@ def _normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < ndim:
+            valid = f"an axis in [{-ndim}, {ndim - 1}] or None" if ndim else "None"
             raise DomainError(
                 f"{op}: axis {a} is out of range for a tensor with {ndim} "
-                f"dimension(s); use an axis in [{-ndim}, {ndim - 1}] or None."
+                f"dimension(s); use {valid}."
             )
-    return tuple(sorted(a % max(ndim, 1) for a in axes))
+    return tuple(sorted(a % ndim for a in axes))
 
 
 def _kept_shape(shape: tuple, axes: tuple) -> tuple:

@@ -1,0 +1,98 @@
+"""Meta-tests: the registry is complete, consistent and frozen, so the
+property tests that iterate over it cannot silently skip an op."""
+
+import inspect
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygrad_edu import Tensor
+from tinygrad_edu import functional as F
+from tinygrad_edu.domains import Domain
+from tinygrad_edu.ops import REGISTRY
+from tinygrad_edu.testing import PARAM_RECIPES, call, op_inputs
+
+ALL_OPS = {**REGISTRY, **F.COMPOSITES}
+
+#: Ops reached through a Python operator or another method name on Tensor.
+TENSOR_SPELLING = {
+    "add": "__add__",
+    "sub": "__sub__",
+    "mul": "__mul__",
+    "div": "__truediv__",
+    "neg": "__neg__",
+    "pow": "__pow__",
+    "getitem": "__getitem__",
+    "cast": "astype",
+}
+#: Ops that take several tensors or only undo another op: functions, not methods.
+FUNCTION_ONLY = {"concatenate", "stack", "scatter_add", "sum_squared_error", "mse"}
+FUNCTION_ONLY |= {"cross_entropy_error"}
+
+
+def test_the_registry_has_the_ops_the_engine_promises():
+    expected = {"add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sigmoid"}
+    expected |= {"tanh", "relu", "matmul", "sum", "max", "reshape", "transpose"}
+    expected |= {"broadcast_to", "sum_to", "getitem", "concatenate", "softmax"}
+    expected |= {"log_softmax", "softmax_cross_entropy"}
+    assert expected <= set(REGISTRY)
+    assert {"mean", "dot", "stack", "mse", "sum_squared_error"} <= set(F.COMPOSITES)
+
+
+def test_the_registry_is_frozen():
+    with pytest.raises(TypeError):
+        REGISTRY["fake"] = object  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", sorted(ALL_OPS))
+def test_each_op_declares_a_docstring_domain_and_signature(name):
+    op = ALL_OPS[name]
+    assert (op.__doc__ or "").strip(), f"{name} has no docstring"
+    assert op.domain and all(isinstance(d, Domain) for d in op.domain)
+    assert op.signature.split("->")[0].count("(") == len(op.domain)
+    assert op.params is None or op.params in PARAM_RECIPES
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_each_primitive_domain_has_one_entry_per_forward_input(name):
+    op = REGISTRY[name]
+    parameters = list(inspect.signature(op.forward).parameters.values())[1:]
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return  # variadic (concatenate): its recipe draws len(domain) inputs
+    positional = [p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert len(positional) == len(op.domain)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_OPS))
+@settings(max_examples=5)
+@given(data=st.data())
+def test_inputs_can_be_drawn_for_each_op_and_the_op_accepts_them(name, data):
+    op = ALL_OPS[name]
+    case = data.draw(op_inputs(op))
+    assert len(case.inputs) == len(op.domain)
+    assert isinstance(call(op, case.inputs, case.params), Tensor)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_each_registry_op_has_a_function_and_a_tensor_spelling(name):
+    assert callable(getattr(F, name))
+    if name not in FUNCTION_ONLY:
+        assert hasattr(Tensor, TENSOR_SPELLING.get(name, name)), name
+
+
+def test_every_public_function_in_functional_is_an_op_or_a_composite():
+    public = {
+        n
+        for n, f in vars(F).items()
+        if inspect.isfunction(f)
+        and not n.startswith("_")
+        and f.__module__ == F.__name__
+    }
+    assert public == set(ALL_OPS)
+
+
+def test_every_op_name_is_the_snake_case_of_its_class():
+    assert REGISTRY["softmax_cross_entropy"].__name__ == "SoftmaxCrossEntropy"
+    for name, op in REGISTRY.items():
+        assert op.op_name == name
