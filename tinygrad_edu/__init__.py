@@ -9,7 +9,13 @@ Tensor([[2., 4.]])
 """
 
 from tinygrad_edu import domains, errors, functional, ops
-from tinygrad_edu.engine import enable_grad, grad, is_grad_enabled, no_grad
+from tinygrad_edu.engine import (
+    detect_anomaly,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    no_grad,
+)
 from tinygrad_edu.errors import (
     AnomalyError,
     DatasetError,
@@ -44,6 +50,7 @@ __all__ = [
     "StateDictError",
     "Tensor",
     "TinygradEduError",
+    "detect_anomaly",
     "domains",
     "enable_grad",
     "errors",

@@ -7,14 +7,16 @@ size of the graph.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ContextDecorator, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinygrad_edu.errors import GraphError, ShapeError
+from tinygrad_edu.errors import AnomalyError, GraphError, ShapeError
 from tinygrad_edu.tensor import Tensor
 
 if TYPE_CHECKING:
@@ -26,6 +28,9 @@ class _ThreadState(threading.local):
 
     grad_enabled = True
     scope: tuple[str, ...] = ()
+    #: Set by ``detect_anomaly``: check every result for NaN/inf and remember
+    #: where in the user's code each node was created.
+    anomaly = False
 
 
 _state = _ThreadState()
@@ -72,6 +77,67 @@ class enable_grad(_GradMode):
     """Record ops again inside a ``no_grad`` block."""
 
     enabled = True
+
+
+class detect_anomaly(ContextDecorator):
+    """Raise at the first op whose forward or backward produces NaN or inf.
+
+    Inside the block every op's result and every gradient a backward rule
+    returns is checked, NumPy's divide/overflow/invalid warnings become errors,
+    and each recorded node remembers the line of *your* code that created it,
+    so the error names the op and the place. The checks cost a pass over each
+    array: use it to debug, not to train.
+
+    >>> from tinygrad_edu import Tensor, detect_anomaly
+    >>> x = Tensor([0.0, 1.0], requires_grad=True)
+    >>> with detect_anomaly():  # doctest: +ELLIPSIS
+    ...     y = x.log()
+    Traceback (most recent call last):
+    tinygrad_edu.errors.AnomalyError: log (created at <doctest ...>:2) failed ...
+    """
+
+    def __enter__(self) -> None:
+        self._previous = _state.anomaly
+        self._errstate = np.errstate(divide="raise", over="raise", invalid="raise")
+        self._errstate.__enter__()
+        _state.anomaly = True
+
+    def __exit__(self, *exc: object) -> None:
+        _state.anomaly = self._previous
+        self._errstate.__exit__(*exc)
+
+    def _recreate_cm(self) -> detect_anomaly:
+        return type(self)()
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def user_code_location() -> str:
+    """``file:line`` of the innermost caller outside tinygrad_edu itself."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown>"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def check_finite(array: np.ndarray, what: str, node: Function) -> None:
+    """Raise ``AnomalyError`` if a float array holds NaN or inf."""
+    if array.dtype.kind not in "fc" or np.isfinite(array).all():
+        return
+    bad = "nan" if np.isnan(array).any() else "inf"
+    raise anomaly_error(node, f"{what} of shape {array.shape} holds {bad}")
+
+
+def anomaly_error(node: Function, problem: str) -> AnomalyError:
+    created = getattr(node, "created_at", None) or user_code_location()
+    return AnomalyError(
+        f"{node.op_name} (created at {created}) failed the anomaly check: "
+        f"{problem}. Look at this op's inputs: a log of 0, a division by 0, an "
+        f"overflowing exp or a learning rate that is too large are the usual causes."
+    )
 
 
 @contextmanager
@@ -243,7 +309,10 @@ def _backward_node(
     output = node._output()
     if output is not None:
         sink(output, grad)
-    input_grads = node.backward(node, grad)
+    try:
+        input_grads = node.backward(node, grad)
+    except (AnomalyError, FloatingPointError) as error:  # only under detect_anomaly
+        raise anomaly_error(node, f"its backward pass raised: {error}") from None
     if type(input_grads) is not tuple:
         input_grads = (input_grads,)
     inputs = node.inputs
@@ -253,9 +322,15 @@ def _backward_node(
             f"gradient(s) for {len(inputs)} input(s); return one per input "
             f"(None for inputs without a gradient)."
         )
-    for tensor, needed, input_grad in zip(inputs, node.needs_input_grad, input_grads):
+    for index, (tensor, needed, input_grad) in enumerate(
+        zip(inputs, node.needs_input_grad, input_grads)
+    ):
         if not needed or input_grad is None:
             continue
+        if _state.anomaly:
+            data = input_grad.data if isinstance(input_grad, Tensor) else input_grad
+            what = f"its backward's gradient for input {index}"
+            check_finite(np.asarray(data), what, node)
         if (
             type(input_grad) is not Tensor
             or input_grad.data.shape != tensor.data.shape

@@ -150,9 +150,16 @@ class Function:
             raise ShapeError(_describe(cls, tensors, params, error)) from error
         except TypeError as error:
             raise DTypeError(_describe(cls, tensors, params, error)) from error
+        except FloatingPointError as error:  # NumPy raises only under detect_anomaly
+            ctx.created_at = engine.user_code_location()
+            problem = f"NumPy reported '{error}' in its forward pass"
+            raise engine.anomaly_error(ctx, problem) from None
         if type(data) is not np.ndarray:  # NumPy returns scalars for 0-d results
             scalar, data = data, np.asarray(data)
             ctx._saved = tuple(data if a is scalar else a for a in ctx._saved)
+        if engine._state.anomaly:
+            ctx.created_at = engine.user_code_location()
+            engine.check_finite(data, "its output", ctx)
         if not (engine._state.grad_enabled and True in needs_input_grad):
             return Tensor._constant(data)
         ctx.inputs = tensors
