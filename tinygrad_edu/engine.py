@@ -28,8 +28,9 @@ class _ThreadState(threading.local):
 
     grad_enabled = True
     scope: tuple[str, ...] = ()
-    #: Set by ``detect_anomaly``: check every result for NaN/inf and remember
-    #: where in the user's code each node was created.
+    #: Remember, on each node, the line of the user's code that created it.
+    record_sites = False
+    #: Set by ``detect_anomaly``: check every result for NaN/inf too.
     anomaly = False
 
 
@@ -97,17 +98,27 @@ class detect_anomaly(ContextDecorator):
     """
 
     def __enter__(self) -> None:
-        self._previous = _state.anomaly
+        self._previous = (_state.anomaly, _state.record_sites)
         self._errstate = np.errstate(divide="raise", over="raise", invalid="raise")
         self._errstate.__enter__()
-        _state.anomaly = True
+        _state.anomaly = _state.record_sites = True
 
     def __exit__(self, *exc: object) -> None:
-        _state.anomaly = self._previous
+        _state.anomaly, _state.record_sites = self._previous
         self._errstate.__exit__(*exc)
 
     def _recreate_cm(self) -> detect_anomaly:
         return type(self)()
+
+
+@contextmanager
+def recording_sites() -> Iterator[None]:
+    """Remember where each node is created (for diagnostics that name places)."""
+    previous, _state.record_sites = _state.record_sites, True
+    try:
+        yield
+    finally:
+        _state.record_sites = previous
 
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
@@ -193,9 +204,14 @@ def backward(
     grad: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
+    trace: list | None = None,
 ) -> None:
-    """Accumulate d(root)/d(leaf) into ``.grad`` of every leaf that requires it."""
-    _walk(root, grad, retain_graph, create_graph, capture=None)
+    """Accumulate d(root)/d(leaf) into ``.grad`` of every leaf that requires it.
+
+    With a ``trace`` list, each step is appended to it as (node, the gradient
+    of its output, what its rule returned): ``diagnostics.explain`` reads it.
+    """
+    _walk(root, grad, retain_graph, create_graph, capture=None, trace=trace)
 
 
 def grad(
@@ -228,6 +244,7 @@ def _walk(
     retain_graph: bool | None,
     create_graph: bool,
     capture: dict | None,
+    trace: list | None = None,
 ) -> None:
     """The backward pass: seed the root, run each node's rule once, in order.
 
@@ -257,7 +274,9 @@ def _walk(
         for node in order:
             grad_of_output = grads.pop(node, None)
             if grad_of_output is not None:  # None: every path to it was cut off
-                _backward_node(node, grad_of_output, grads, sink)
+                input_grads = _backward_node(node, grad_of_output, grads, sink)
+                if trace is not None:
+                    trace.append((node, grad_of_output, input_grads))
     finally:
         _state.grad_enabled = previous
         if not retain_graph:
@@ -304,8 +323,8 @@ def _backward_node(
     grad: Tensor,
     grads: dict[Function, Tensor],
     sink: Callable[[Tensor, Tensor], None],
-) -> None:
-    """Run one node's rule and hand each input its share of the gradient."""
+) -> tuple:
+    """Run one node's rule, hand each input its share; return what the rule gave."""
     output = node._output()
     if output is not None:
         sink(output, grad)
@@ -344,6 +363,7 @@ def _backward_node(
             grads[parent] = grads[parent] + input_grad
         else:
             grads[parent] = input_grad
+    return input_grads
 
 
 def _fit_to_input(node: Function, tensor: Tensor, grad: Any) -> Tensor:

@@ -157,9 +157,10 @@ class Function:
         if type(data) is not np.ndarray:  # NumPy returns scalars for 0-d results
             scalar, data = data, np.asarray(data)
             ctx._saved = tuple(data if a is scalar else a for a in ctx._saved)
-        if engine._state.anomaly:
+        if engine._state.record_sites:  # debugging: detect_anomaly, blame
             ctx.created_at = engine.user_code_location()
-            engine.check_finite(data, "its output", ctx)
+            if engine._state.anomaly:
+                engine.check_finite(data, "its output", ctx)
         if not (engine._state.grad_enabled and True in needs_input_grad):
             return Tensor._constant(data)
         ctx.inputs = tensors

@@ -101,6 +101,7 @@ def gradcheck(
     raise_exception: bool = True,
     directions: int = 3,
     seed: int = 0,
+    blame: bool = True,
 ) -> bool:
     """Check backprop's Jacobian of ``fn`` against central differences, in float64.
 
@@ -113,6 +114,10 @@ def gradcheck(
     the full Jacobian: O(1) evaluations of ``fn`` instead of one per input
     element, at the price of reporting *that* a gradient is wrong but not
     *which element*.
+
+    With ``blame`` (the default), a failure also re-checks each op of the
+    graph on its own and names the first whose backward is wrong, with the
+    line of your code that created it (see ``diagnostics.blame``).
 
     >>> from tinygrad_edu import Tensor
     >>> gradcheck(lambda x: (x * x).sum(), [Tensor([1.0, 2.0], requires_grad=True)])
@@ -130,10 +135,16 @@ def gradcheck(
             _check_directions(fn, leaves, checked, eps, atol, rtol, directions, seed)
         else:
             _check_jacobian(fn, leaves, checked, eps, atol, rtol)
-    except GradcheckError:
-        if raise_exception:
-            raise
-        return False
+    except GradcheckError as error:
+        if not raise_exception:
+            return False
+        if blame:
+            from tinygrad_edu.diagnostics import blame as find_culprit
+
+            culprit = find_culprit(fn, inputs, eps=eps, atol=atol, rtol=rtol)
+            if culprit:
+                raise GradcheckError(f"{error}\nThe cause: {culprit}") from None
+        raise
     return True
 
 
