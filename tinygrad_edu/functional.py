@@ -15,7 +15,7 @@ import numpy as np
 
 from tinygrad_edu import ops
 from tinygrad_edu.domains import PROBABILITIES, REAL, TARGETS
-from tinygrad_edu.errors import ShapeError
+from tinygrad_edu.errors import DomainError, DTypeError, ShapeError
 from tinygrad_edu.tensor import Tensor
 
 ArrayLike = Any  # a Tensor, an ndarray, a Python number or nested list
@@ -40,6 +40,15 @@ def _composite(
 
 def _tensor(x: ArrayLike) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _sequence(op: str, xs: Any) -> Sequence[ArrayLike]:
+    if not isinstance(xs, (list, tuple)):
+        raise DTypeError(
+            f"{op}: takes a list or tuple of tensors, got {type(xs).__name__}; "
+            f"e.g. {op}([a, b])."
+        )
+    return xs
 
 
 # ---------------------------------------------------------------- primitives
@@ -88,7 +97,7 @@ def relu(x: ArrayLike) -> Tensor:
 
 
 def cast(x: ArrayLike, dtype: Any) -> Tensor:
-    return ops.Cast.apply(x, dtype=np.dtype(dtype))
+    return ops.Cast.apply(x, dtype=dtype)
 
 
 def matmul(x: ArrayLike, w: ArrayLike) -> Tensor:
@@ -104,19 +113,19 @@ def max(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 
 def reshape(x: ArrayLike, shape: Sequence[int]) -> Tensor:
-    return ops.Reshape.apply(x, shape=tuple(shape))
+    return ops.Reshape.apply(x, shape=shape)
 
 
 def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Tensor:
-    return ops.Transpose.apply(x, axes=None if axes is None else tuple(axes))
+    return ops.Transpose.apply(x, axes=axes)
 
 
 def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
-    return ops.BroadcastTo.apply(x, shape=tuple(shape))
+    return ops.BroadcastTo.apply(x, shape=shape)
 
 
 def sum_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
-    return ops.SumTo.apply(x, shape=tuple(shape))
+    return ops.SumTo.apply(x, shape=shape)
 
 
 def getitem(x: ArrayLike, index: Any) -> Tensor:
@@ -124,11 +133,11 @@ def getitem(x: ArrayLike, index: Any) -> Tensor:
 
 
 def scatter_add(x: ArrayLike, shape: Sequence[int], index: Any) -> Tensor:
-    return ops.ScatterAdd.apply(x, shape=tuple(shape), index=index)
+    return ops.ScatterAdd.apply(x, shape=shape, index=index)
 
 
 def concatenate(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
-    return ops.Concatenate.apply(*xs, axis=axis)
+    return ops.Concatenate.apply(*_sequence("concatenate", xs), axis=axis)
 
 
 def softmax(x: ArrayLike, axis: int = -1) -> Tensor:
@@ -172,15 +181,18 @@ def dot(x: ArrayLike, w: ArrayLike) -> Tensor:
 @_composite((REAL, REAL, REAL), "(),(),()->()", params="stack")
 def stack(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new axis (concatenate of expanded inputs)."""
-    tensors = [_tensor(x) for x in xs]
+    tensors = [_tensor(x) for x in _sequence("stack", xs)]
     if not tensors or any(t.shape != tensors[0].shape for t in tensors):
         raise ShapeError(
             f"stack: needs one or more tensors of equal shape, got shapes "
             f"{[t.shape for t in tensors]}."
         )
     ndim = tensors[0].ndim + 1
-    if not -ndim <= axis < ndim:
-        raise ShapeError(f"stack: axis {axis} is out of range for {ndim}-D output.")
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise DomainError(
+            f"stack: axis {axis!r} is not an axis of the {ndim}-D result; use an "
+            f"integer in [{-ndim}, {ndim - 1}]."
+        )
     axis %= ndim
     expanded = [t.reshape(t.shape[:axis] + (1,) + t.shape[axis:]) for t in tensors]
     return ops.Concatenate.apply(*expanded, axis=axis)

@@ -10,7 +10,9 @@ other ops (``mean``, ``stack``, ``dot``, the book's losses) live in
 
 from __future__ import annotations
 
+import operator
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -243,7 +245,7 @@ class Cast(Function):
     @staticmethod
     def forward(ctx, x, *, dtype):
         ctx.input_dtype = x.dtype
-        return x.astype(dtype, copy=False)
+        return x.astype(np.dtype(dtype), copy=False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -308,6 +310,16 @@ def _swap_last_axes(t: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------- reductions
+
+
+def _as_shape(op: str, shape: Any) -> tuple[int, ...]:
+    """A shape argument as a tuple of ints, or an error that shows the form."""
+    try:
+        return tuple(operator.index(n) for n in shape)
+    except TypeError:
+        raise DTypeError(
+            f"{op}: shape must be a sequence of integers such as (2, 3), got {shape!r}."
+        ) from None
 
 
 def _normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
@@ -392,6 +404,7 @@ class Reshape(Function):
     @staticmethod
     def forward(ctx, x, *, shape):
         ctx.input_shape = x.shape
+        shape = _as_shape("reshape", shape)
         try:
             return np.reshape(x, shape)
         except ValueError:
@@ -415,8 +428,8 @@ class Transpose(Function):
 
     @staticmethod
     def forward(ctx, x, *, axes=None):
-        ctx.axes = axes
-        return np.transpose(x, axes)
+        ctx.axes = None if axes is None else _as_shape("transpose", axes)
+        return np.transpose(x, ctx.axes)
 
     @staticmethod
     def backward(ctx, grad):
@@ -435,7 +448,7 @@ class BroadcastTo(Function):
     @staticmethod
     def forward(ctx, x, *, shape):
         ctx.input_shape = x.shape
-        return np.broadcast_to(x, shape)
+        return np.broadcast_to(x, _as_shape("broadcast_to", shape))
 
     @staticmethod
     def backward(ctx, grad):
@@ -452,7 +465,7 @@ class SumTo(Function):
     @staticmethod
     def forward(ctx, x, *, shape):
         ctx.input_shape = x.shape
-        shape = tuple(shape)
+        shape = _as_shape("sum_to", shape)
         lead = x.ndim - len(shape)
         if lead < 0 or any(
             n != 1 and n != m for n, m in zip(shape, x.shape[lead:], strict=True)
@@ -501,7 +514,7 @@ class ScatterAdd(Function):
 
     @staticmethod
     def forward(ctx, x, *, shape, index):
-        out = np.zeros(shape, dtype=x.dtype)
+        out = np.zeros(_as_shape("scatter_add", shape), dtype=x.dtype)
         np.add.at(out, index, x)
         return out
 

@@ -273,7 +273,7 @@ class Tensor:
         return ops.Relu.apply(self)
 
     def astype(self, dtype: Any) -> Tensor:
-        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+        return ops.Cast.apply(self, dtype=dtype)
 
     # -- linear algebra -------------------------------------------------------
     def matmul(self, other: Any) -> Tensor:
