@@ -313,5 +313,24 @@ def test_cross_entropy_error_with_labels_equals_one_hot_and_survives_zero():
     assert np.isfinite(a)  # log(0 + 1e-7), as in the book
 
 
+def test_integer_one_hot_targets_are_read_as_the_labels_they_encode():
+    """The book writes t = [0, 0, 1, ...] as ints; both losses accept it."""
+    book_t = np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+    y = np.array([0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0])
+    np.testing.assert_allclose(
+        F.cross_entropy_error(y, book_t).item(), 0.510825457099338
+    )
+    logits = Tensor(np.random.default_rng(0).normal(size=(3, 4)), requires_grad=True)
+    labels = np.array([1, 3, 0])
+    by_rows = logits.softmax_cross_entropy(np.eye(4, dtype=np.int64)[labels])
+    by_rows.backward()
+    from_rows = logits.grad.numpy()
+    logits.grad = None
+    by_labels = logits.softmax_cross_entropy(labels)
+    by_labels.backward()
+    assert by_rows.item() == by_labels.item()
+    np.testing.assert_array_equal(from_rows, logits.grad.numpy())
+
+
 def test_mse():
     np.testing.assert_allclose(F.mse([1.0, 2.0], [0.0, 0.0]).item(), 2.5)

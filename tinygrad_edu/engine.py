@@ -255,7 +255,9 @@ def _walk(
         raise GraphError(
             "backward() on a tensor that does not require grad: no input of the "
             "graph has requires_grad=True (or it was computed under no_grad()). "
-            "Create the parameters with Tensor(..., requires_grad=True)."
+            "Create the parameters with Tensor(..., requires_grad=True); to "
+            "differentiate a gradient again, compute it with "
+            "backward(create_graph=True) or grad(..., create_graph=True)."
         )
     seed = _seed_gradient(root, grad)
     if retain_graph is None:

@@ -135,7 +135,7 @@ class Function:
         tensors, arrays, needs_input_grad = [], [], []
         for x in inputs:
             if not isinstance(x, Tensor):
-                x = _as_constant(x, inputs)
+                x = _as_constant(cls, x, inputs)
             tensors.append(x)
             arrays.append(x.data)
             needs_input_grad.append(x.requires_grad)
@@ -182,17 +182,21 @@ def _tensor_holding(array: np.ndarray, candidates: list[Tensor | None]) -> Tenso
     return Tensor._constant(array)
 
 
-def _as_constant(value: Any, inputs: tuple) -> Tensor:
+def _as_constant(cls: type[Function], value: Any, inputs: tuple) -> Tensor:
     """Wrap a non-Tensor operand, letting Python scalars follow the Tensor's dtype.
 
     ``x32 * 2.0`` stays float32, as NumPy's own rules for Python scalars say;
-    a 0-d float64 array would silently upcast.
+    a 0-d float64 array would silently upcast. A bad operand's error names the
+    op it was passed to, not just the Tensor constructor.
     """
     if type(value) is float or type(value) is int:
         for other in inputs:
             if isinstance(other, Tensor) and other.data.dtype.kind == "f":
                 return Tensor._constant(np.asarray(value, dtype=other.data.dtype))
-    return Tensor(value)
+    try:
+        return Tensor(value)
+    except TinygradEduError as error:
+        raise type(error)(f"{cls.op_name}: {error}") from None
 
 
 def _describe(

@@ -222,13 +222,12 @@ def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Tensor:
     it is exact and stable where y underflows to 0.
     """
     y, t = _tensor(y), _tensor(t)
-    if y.ndim == 1:
-        y = y.reshape(1, y.size)
-        t = t.reshape(1, t.size) if t.dtype.kind == "f" else t.reshape(1)
-    n = y.shape[0]
-    if t.dtype.kind in "iu":
-        ops._check_targets(y.data, t.data, y.ndim)
-        picked = y[np.arange(n), t.data]
+    rows = y.reshape(1, y.size) if y.ndim == 1 else y
+    targets = ops._check_targets(
+        rows.data, t.data, y.ndim, op="cross_entropy_error", scores="probabilities y"
+    )
+    n = rows.shape[0]
+    if targets.dtype.kind in "iu":
+        picked = rows[np.arange(n), targets]
         return -(picked + CROSS_ENTROPY_DELTA).log().sum() / n
-    ops._check_targets(y.data, t.data, y.ndim)
-    return -(t * (y + CROSS_ENTROPY_DELTA).log()).sum() / n
+    return -(t.reshape(rows.shape) * (rows + CROSS_ENTROPY_DELTA).log()).sum() / n

@@ -52,7 +52,7 @@ def numerical_gradient(
     if x.dtype.kind != "f":
         raise DTypeError(
             f"numerical_gradient: x has dtype {x.dtype}; it must be floating point. "
-            f"x[i] + h on an integer array is rounded back to an integer, so the "
+            f"x[i] + h on an integer array is truncated back to an integer, so the "
             f"'gradient' comes out wrong (e.g. 25000 instead of 6). Use "
             f"x.astype(float)."
         )

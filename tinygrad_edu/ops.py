@@ -626,6 +626,7 @@ class SoftmaxCrossEntropy(Function):
             loss = -np.add.reduce(targets * (shifted - log_total), axis=None) / n
         ctx.save_for_backward(x, t)
         ctx.probs = probs.reshape(x.shape)
+        ctx.targets = targets
         return np.asarray(loss, dtype=x.dtype)
 
     @staticmethod
@@ -640,34 +641,52 @@ class SoftmaxCrossEntropy(Function):
             # way; the recorded branch below is the same formula in Tensor ops.
             grad_x = ctx.probs.copy()
             rows = grad_x.reshape(n, -1)
-            if t.dtype.kind in "iu":
-                rows[np.arange(n), t.data.reshape(-1)] -= 1
+            if ctx.targets.dtype.kind in "iu":
+                rows[np.arange(n), ctx.targets] -= 1
             else:
-                rows -= t.data.reshape(n, -1)
+                rows -= ctx.targets
             grad_x *= grad.data / n
             return Tensor._constant(grad_x), grad_t
         probs = x.softmax(axis=-1)  # recomputed so that it is differentiable
-        if t.dtype.kind in "iu":
+        if ctx.targets.dtype.kind in "iu":
             one_hot = np.zeros(x.shape, dtype=x.dtype)
-            np.put_along_axis(one_hot.reshape(n, -1), t.data.reshape(n, 1), 1, axis=1)
+            np.put_along_axis(one_hot.reshape(n, -1), ctx.targets[:, None], 1, axis=1)
             t = Tensor._constant(one_hot)
-        return (probs - t) * (grad / n), grad_t
+        return (probs - t.reshape(x.shape)) * (grad / n), grad_t
 
 
-def _check_targets(logits: np.ndarray, t: np.ndarray, ndim: int) -> np.ndarray:
-    """Class labels (N,) or probability rows (N, C), with errors that teach."""
-    op = "softmax_cross_entropy"
+def _check_targets(
+    logits: np.ndarray,
+    t: np.ndarray,
+    ndim: int,
+    op: str = "softmax_cross_entropy",
+    scores: str = "logits",
+) -> np.ndarray:
+    """Class labels (N,), or probability rows (N, C), with errors that teach.
+
+    Integer one-hot rows, the book's ``t = [0, 0, 1, ...]``, are read as the
+    labels they encode, as the book's ``cross_entropy_error`` does.
+    """
     if ndim not in (1, 2):
         raise ShapeError(
-            f"{op}: logits must have shape (N, C) (or (C,) for one sample); got "
+            f"{op}: {scores} must have shape (N, C) (or (C,) for one sample); got "
             f"{logits.shape if ndim == 2 else f'{ndim}-D'}."
         )
     n, c = logits.shape
+    if t.dtype.kind in "iub" and t.size == n * c and t.size > n:
+        rows = t.reshape(n, c)
+        if not (np.isin(rows, (0, 1)).all() and (rows.sum(axis=1) == 1).all()):
+            raise DomainError(
+                f"{op}: integer targets of shape {t.shape} match {scores} "
+                f"{logits.shape} but are not one-hot rows (a single 1 per row); "
+                f"pass class labels, one-hot rows, or float probability rows."
+            )
+        return rows.argmax(axis=1)
     if t.dtype.kind in "iu":
         labels = t.reshape(-1)
         if labels.shape != (n,):
             raise ShapeError(
-                f"{op}: {n} rows of logits {logits.shape} but {labels.size} labels "
+                f"{op}: {n} rows of {scores} {logits.shape} but {labels.size} labels "
                 f"of shape {t.shape}; pass one label per row."
             )
         if labels.size and (labels.min() < 0 or labels.max() >= c):
@@ -691,7 +710,7 @@ def _check_targets(logits: np.ndarray, t: np.ndarray, ndim: int) -> np.ndarray:
     if rows.shape != (n, c):
         raise ShapeError(
             f"{op}: one-hot/probability targets of shape {t.shape} do not match "
-            f"logits of shape {logits.shape}; each row needs {c} entries (classes)."
+            f"{scores} of shape {logits.shape}; each row needs {c} entries (classes)."
         )
     return rows
 
