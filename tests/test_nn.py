@@ -1,0 +1,470 @@
+"""nn: registration, gradients of layers, state dicts, module scopes, init."""
+
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+from tinygrad_edu import (
+    DomainError,
+    DTypeError,
+    ShapeError,
+    StateDictError,
+    Tensor,
+    gradcheck,
+    nn,
+)
+from tinygrad_edu.engine import topological_order
+
+
+@contextmanager
+def parameters_replaced(module, tensors):
+    """Let ``module`` compute with ``tensors`` (by dotted name) in place of its own.
+
+    gradcheck differentiates with respect to float64 copies of its inputs, so
+    the module must use those very Tensors. Attributes are set without going
+    through registration and are put back afterwards.
+    """
+    owners = dict(module.named_modules())
+    saved = []
+    try:
+        for name, tensor in tensors.items():
+            owner_name, _, attribute = name.rpartition(".")
+            owner = owners[owner_name]
+            saved.append((owner, attribute, getattr(owner, attribute)))
+            object.__setattr__(owner, attribute, tensor)
+        yield
+    finally:
+        for owner, attribute, original in reversed(saved):
+            object.__setattr__(owner, attribute, original)
+
+
+def check_module_gradients(model, x, loss_of=lambda y: (y * y).sum()):
+    """gradcheck the loss of ``model(x)`` with respect to x and every parameter."""
+    names = [name for name, _ in model.named_parameters()]
+    leaves = [Tensor(x, requires_grad=True)] + [p for _, p in model.named_parameters()]
+
+    def loss(x, *params):
+        with parameters_replaced(model, dict(zip(names, params))):
+            return loss_of(model(x))
+
+    assert gradcheck(loss, leaves)
+
+
+class TwoLayers(nn.Module):
+    def __init__(self, rng=0):
+        super().__init__()
+        self.fc1 = nn.Linear(3, 4, rng=rng)
+        self.act = nn.Sigmoid()
+        self.fc2 = nn.Linear(4, 2, rng=rng)
+        self.scale = nn.Parameter(np.ones(2))
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x))) * self.scale
+
+
+# ------------------------------------------------------------------ gradients
+
+
+def test_linear_gradients_for_weight_bias_and_input():
+    rng = np.random.default_rng(0)
+    layer = nn.Linear(3, 2, rng=1)
+    check_module_gradients(layer, rng.standard_normal((5, 3)))
+
+
+def test_linear_without_bias_gradients():
+    rng = np.random.default_rng(1)
+    layer = nn.Linear(4, 3, bias=False, rng=2)
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]
+    check_module_gradients(layer, rng.standard_normal((2, 4)))
+
+
+@pytest.mark.parametrize("activation", [nn.Sigmoid, nn.Tanh, nn.ReLU])
+def test_sequential_mlp_gradients_with_cross_entropy(activation):
+    rng = np.random.default_rng(2)
+    model = nn.Sequential(
+        nn.Linear(3, 5, rng=3),
+        activation(),
+        nn.Linear(5, 4, rng=4),
+        activation(),
+        nn.Linear(4, 3, rng=5),
+    )
+    labels = np.array([0, 2, 1, 2])
+    check_module_gradients(
+        model,
+        rng.standard_normal((4, 3)),
+        loss_of=lambda y: y.softmax_cross_entropy(labels),
+    )
+
+
+def test_custom_module_gradients_include_its_own_parameter():
+    model = TwoLayers()
+    check_module_gradients(model, np.random.default_rng(3).standard_normal((2, 3)))
+
+
+def test_the_gradient_check_helper_catches_a_wrong_forward():
+    """A module whose forward uses a copy of its weight cannot pass the check."""
+
+    class Detached(nn.Linear):
+        def forward(self, x):
+            return x @ Tensor(self.weight.data) + self.bias  # gradient cut off
+
+    layer = Detached(2, 2, rng=0)
+    with pytest.raises(AssertionError):
+        check_module_gradients(layer, np.ones((1, 2)))
+
+
+def test_backward_reaches_the_parameters_themselves():
+    model = TwoLayers()
+    model(np.ones((2, 3))).sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.shape == p.shape
+
+
+# ------------------------------------------------------------- registration
+
+
+def test_named_parameters_follow_assignment_order_with_dotted_names():
+    model = TwoLayers()
+    names = [name for name, _ in model.named_parameters()]
+    # own parameters first, then each child's, in the order they were assigned
+    assert names == ["scale", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert list(model.parameters()) == [p for _, p in model.named_parameters()]
+    assert [p.shape for p in model.parameters()] == [(2,), (3, 4), (4,), (4, 2), (2,)]
+
+
+def test_nested_sequential_names():
+    model = nn.Sequential(nn.Sequential(nn.Linear(2, 2), nn.ReLU()), nn.Linear(2, 1))
+    names = [name for name, _ in model.named_parameters()]
+    assert names == ["0.0.weight", "0.0.bias", "1.weight", "1.bias"]
+    assert [name for name, _ in model.named_modules()] == ["", "0", "0.0", "0.1", "1"]
+    assert len(list(model.modules())) == 5
+    assert [type(m).__name__ for m in model.children()] == ["Sequential", "Linear"]
+
+
+def test_plain_tensors_and_other_values_are_not_registered():
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.constant = Tensor([1.0, 2.0], requires_grad=True)
+            self.sizes = [1, 2]
+            self.p = nn.Parameter([1.0])
+
+    assert [name for name, _ in M().named_parameters()] == ["p"]
+
+
+def test_reassigning_or_deleting_an_attribute_updates_the_registry():
+    layer = nn.Linear(2, 3)
+    layer.bias = None
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]
+    layer.bias = nn.Parameter(np.zeros(3))
+    del layer.weight
+    assert [name for name, _ in layer.named_parameters()] == ["bias"]
+    assert not hasattr(layer, "weight")
+
+
+def test_a_shared_parameter_or_module_is_listed_once():
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, nn.Tanh(), shared)
+    assert len(list(model.parameters())) == 2
+    assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+
+
+def test_assigning_a_part_before_module_init_is_a_clear_error():
+    class Forgot(nn.Module):
+        def __init__(self):
+            self.fc = nn.Linear(2, 2)
+
+    with pytest.raises(AttributeError, match=r"super\(\).__init__\(\)"):
+        Forgot()
+
+
+def test_a_module_without_forward_says_so():
+    with pytest.raises(NotImplementedError, match="Empty must define forward"):
+        type("Empty", (nn.Module,), {})()(1.0)
+
+
+def test_parameter_is_a_slotted_tensor_requiring_grad():
+    p = nn.Parameter(np.zeros((2, 2)))
+    assert isinstance(p, Tensor) and p.requires_grad and p.is_leaf
+    assert not hasattr(p, "__dict__")
+    assert repr(nn.Parameter([1.0])) == "Parameter([1.], requires_grad=True)"
+    assert not nn.Parameter([1.0], requires_grad=False).requires_grad
+    with pytest.raises(DTypeError):
+        nn.Parameter([1, 2])  # integers cannot have gradients
+
+
+# ----------------------------------------------------- training helpers
+
+
+def test_zero_grad_clears_every_gradient():
+    model = TwoLayers()
+    model(np.ones((1, 3))).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_train_and_eval_set_the_flag_everywhere():
+    model = TwoLayers()
+    assert all(m.training for m in model.modules())
+    assert model.eval() is model
+    assert not any(m.training for m in model.modules())
+    model.train()
+    assert all(m.training for m in model.modules())
+    assert model.fc1.training
+
+
+# ---------------------------------------------------------------- linear
+
+
+def test_linear_computes_x_at_w_plus_b():
+    layer = nn.Linear(3, 2, rng=0)
+    layer.bias.data[:] = [1.0, -1.0]
+    x = np.arange(6.0).reshape(2, 3)
+    y = layer(x)
+    assert isinstance(y, Tensor)
+    np.testing.assert_allclose(y.data, x @ layer.weight.data + [1.0, -1.0])
+    np.testing.assert_array_equal(layer(Tensor(x)).data, y.data)
+    assert layer(x[0]).shape == (2,)  # a single sample without a batch axis
+
+
+def test_linear_wrong_feature_count_names_the_layer_and_shapes():
+    layer = nn.Linear(784, 50)
+    with pytest.raises(ShapeError, match=r"Linear\(784→50\).*\(100, 785\).*784"):
+        layer(np.zeros((100, 785)))
+    with pytest.raises(ShapeError, match=r"shape \(\)"):
+        layer(3.0)
+
+
+def test_linear_float32_stays_float32():
+    layer = nn.Linear(3, 2, dtype=np.float32, rng=0)
+    assert layer.weight.dtype == layer.bias.dtype == np.float32
+    y = layer(np.ones((4, 3), dtype=np.float32))
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert layer.weight.grad.dtype == np.float32
+
+
+def test_linear_init_normal_matches_the_book_under_np_random_seed():
+    np.random.seed(0)
+    layer = nn.Linear(4, 3, init="normal", std=0.01)
+    np.random.seed(0)
+    book = 0.01 * np.random.randn(4, 3)
+    np.testing.assert_array_equal(layer.weight.data, book)
+    np.testing.assert_array_equal(layer.bias.data, np.zeros(3))
+
+
+def test_linear_rng_seed_or_generator_repeats():
+    a = nn.Linear(5, 4, rng=7).weight.data
+    b = nn.Linear(5, 4, rng=np.random.default_rng(7)).weight.data
+    c = nn.Linear(5, 4, rng=8).weight.data
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize(
+    ("init", "expected_std"),
+    [("normal", 0.05), ("xavier", 1 / np.sqrt(400)), ("he", np.sqrt(2 / 400))],
+)
+def test_linear_init_spreads(init, expected_std):
+    weight = nn.Linear(400, 300, init=init, std=0.05, rng=0).weight.data
+    assert abs(weight.mean()) < 0.05 * expected_std
+    assert weight.std() == pytest.approx(expected_std, rel=0.02)
+
+
+def test_linear_init_may_be_a_function():
+    layer = nn.Linear(2, 3, init=lambda w: w.data.fill(0.5))
+    np.testing.assert_array_equal(layer.weight.data, np.full((2, 3), 0.5))
+
+
+def test_linear_rejects_bad_arguments():
+    with pytest.raises(DomainError, match=r"'uniform'.*'xavier'"):
+        nn.Linear(2, 2, init="uniform")
+    with pytest.raises(DomainError, match="in_features must be positive, got 0"):
+        nn.Linear(0, 2)
+    with pytest.raises(DTypeError, match="out_features must be an int"):
+        nn.Linear(2, 2.5)
+    with pytest.raises(DTypeError, match=r"floating-point.*int64"):
+        nn.Linear(2, 2, dtype=np.int64)
+    with pytest.raises(DTypeError, match="rng must be"):
+        nn.Linear(2, 2, rng="seed")
+
+
+# ---------------------------------------------------------------- init
+
+
+def test_init_functions_fill_in_place_and_return_their_argument():
+    w = nn.Parameter(np.ones((50, 40)))
+    array = w.data
+    assert nn.normal_(w, std=0.1, rng=0) is w
+    assert w.data is array and w.data.std() == pytest.approx(0.1, rel=0.05)
+    assert nn.zeros_(w) is w and not w.data.any()
+    plain = np.empty((8, 2), dtype=np.float32)
+    assert nn.he_(plain, rng=0) is plain and plain.dtype == np.float32
+
+
+def test_init_functions_refuse_what_they_cannot_fill():
+    with pytest.raises(ShapeError, match=r"\(n_in, n_out\), got \(3,\)"):
+        nn.xavier_(nn.Parameter(np.zeros(3)))
+    with pytest.raises(DTypeError, match="floating-point"):
+        nn.he_(Tensor(np.zeros((2, 2), dtype=np.int64)))
+    with pytest.raises(DomainError, match="std must be zero or positive"):
+        nn.normal_(nn.Parameter(np.zeros((2, 2))), std=-1.0)
+
+
+# ------------------------------------------------------- sequential and activations
+
+
+def test_sequential_indexing_length_and_iteration():
+    first, second, third = nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)
+    model = nn.Sequential(first, second, third)
+    assert len(model) == 3
+    assert model[0] is first and model[-1] is third
+    assert list(model) == [first, second, third]
+    tail = model[1:]
+    assert isinstance(tail, nn.Sequential) and list(tail) == [second, third]
+    assert model.append(nn.Sigmoid()) is model and len(model) == 4
+    with pytest.raises(IndexError):
+        model[4]
+
+
+def test_sequential_refuses_non_modules():
+    with pytest.raises(DTypeError, match="item 1 is a function, not a Module"):
+        nn.Sequential(nn.ReLU(), lambda x: x.tanh())
+
+
+def test_activation_modules_compute_their_functions():
+    x = np.linspace(-3, 3, 7)
+    np.testing.assert_allclose(nn.Sigmoid()(x).data, 1 / (1 + np.exp(-x)))
+    np.testing.assert_allclose(nn.Tanh()(x).data, np.tanh(x))
+    np.testing.assert_array_equal(nn.ReLU()(Tensor(x)).data, np.maximum(x, 0))
+
+
+def test_repr_is_nested_like_pytorch():
+    assert repr(TwoLayers()) == (
+        "TwoLayers(\n  (fc1): Linear(3→4)\n  (act): Sigmoid()\n  (fc2): Linear(4→2)\n)"
+    )
+    nested = nn.Sequential(nn.Sequential(nn.Linear(1, 2, bias=False)))
+    assert repr(nested) == (
+        "Sequential(\n  (0): Sequential(\n    (0): Linear(1→2, bias=False)\n  )\n)"
+    )
+
+
+# --------------------------------------------------------------- name scopes
+
+
+def test_recorded_nodes_carry_the_module_path():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Sigmoid(), nn.Linear(4, 2, rng=0))
+    loss = model(np.ones((2, 3))).softmax_cross_entropy(np.array([0, 1]))
+    scopes = {(node.op_name, node.scope) for node in topological_order(loss._node)}
+    assert scopes == {
+        ("softmax_cross_entropy", ()),
+        ("add", ("Sequential", "Linear(4→2)")),
+        ("matmul", ("Sequential", "Linear(4→2)")),
+        ("sigmoid", ("Sequential", "Sigmoid")),
+        ("add", ("Sequential", "Linear(3→4)")),
+        ("matmul", ("Sequential", "Linear(3→4)")),
+    }
+
+
+def test_the_scope_is_closed_after_a_call_even_if_forward_raises():
+    layer = nn.Linear(2, 2)
+    with pytest.raises(ShapeError):
+        layer(np.ones((1, 3)))
+    y = Tensor([1.0], requires_grad=True) * 2
+    assert y._node.scope == ()
+
+
+def test_the_label_is_computed_once():
+    calls = []
+
+    class Counting(nn.ReLU):
+        def extra_repr(self):
+            calls.append(1)
+            return "counted"
+
+    module = Counting()
+    for _ in range(3):
+        out = module(Tensor([1.0], requires_grad=True))
+    assert len(calls) == 1
+    assert out._node.scope == ("Counting(counted)",)
+
+
+# ---------------------------------------------------------------- state dicts
+
+
+def test_state_dict_holds_copies_by_name():
+    model = TwoLayers()
+    state = model.state_dict()
+    assert list(state) == [name for name, _ in model.named_parameters()]
+    assert all(type(v) is np.ndarray for v in state.values())
+    state["fc1.weight"][:] = 123.0
+    assert not (model.fc1.weight.data == 123.0).any()
+
+
+def test_state_dict_round_trip_predicts_identically():
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    source, target = TwoLayers(rng=1), TwoLayers(rng=2)
+    source.fc2.bias.data[:] = [0.5, -0.5]
+    assert not np.allclose(source(x).data, target(x).data)
+    arrays = [p.data for p in target.parameters()]
+    result = target.load_state_dict(source.state_dict())
+    assert result == nn.IncompatibleKeys([], [])
+    np.testing.assert_array_equal(target(x).data, source(x).data)
+    # copied into the existing arrays: optimizers holding them keep working
+    assert all(p.data is a for p, a in zip(target.parameters(), arrays))
+
+
+def test_load_state_dict_casts_to_the_parameter_dtype():
+    layer = nn.Linear(2, 2, dtype=np.float32)
+    state = {"weight": np.full((2, 2), 0.1), "bias": Tensor([1.0, 2.0])}
+    layer.load_state_dict(state)
+    assert layer.weight.dtype == np.float32
+    np.testing.assert_array_equal(layer.weight.data, np.float32(0.1))
+    np.testing.assert_array_equal(layer.bias.data, [1.0, 2.0])
+
+
+def test_load_state_dict_missing_and_unexpected_keys_are_listed():
+    model = TwoLayers()
+    before = model.state_dict()
+    state = model.state_dict()
+    del state["fc2.bias"]
+    state["fc3.weight"] = np.zeros(2)
+    with pytest.raises(StateDictError) as info:
+        model.load_state_dict({k: v + 1 for k, v in state.items()})
+    message = str(info.value)
+    assert "missing keys" in message and "'fc2.bias'" in message
+    assert "unexpected keys" in message and "'fc3.weight'" in message
+    assert "strict=False" in message
+    assert isinstance(info.value, KeyError)
+    for name, value in model.state_dict().items():  # nothing was loaded
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_load_state_dict_wrong_shape_is_listed_even_when_not_strict():
+    model = TwoLayers()
+    state = model.state_dict()
+    state["fc1.weight"] = np.zeros((4, 3))
+    for strict in (True, False):
+        with pytest.raises(StateDictError, match=r"'fc1.weight'.*\(3, 4\).*\(4, 3\)"):
+            model.load_state_dict(state, strict=strict)
+
+
+def test_load_state_dict_not_strict_loads_what_fits():
+    model = TwoLayers()
+    result = model.load_state_dict(
+        {"scale": np.array([2.0, 3.0]), "other": np.zeros(1)}, strict=False
+    )
+    np.testing.assert_array_equal(model.scale.data, [2.0, 3.0])
+    assert result.unexpected_keys == ["other"]
+    assert "fc1.weight" in result.missing_keys and "scale" not in result.missing_keys
+
+
+def test_load_state_dict_refuses_non_numeric_values_and_non_dicts():
+    layer = nn.Linear(1, 1)
+    with pytest.raises(DTypeError, match="'bias' has dtype <U1"):
+        layer.load_state_dict({"weight": np.zeros((1, 1)), "bias": np.array(["a"])})
+    with pytest.raises(DTypeError, match="expects a dict"):
+        layer.load_state_dict(nn.Linear(1, 1))

@@ -1,0 +1,353 @@
+"""optim: each update rule against a hand-written NumPy reference, and its checks."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tinygrad_edu import DomainError, DTypeError, ShapeError, Tensor, nn, optim
+
+# ------------------------------------------------------------ the references
+# Each takes (p, g, state, hyperparameters) and returns the new p, written as
+# the formulas read (new arrays, no in-place tricks), independently of optim.py.
+
+
+def sgd_reference(p, g, s, lr):
+    return p - lr * g
+
+
+def momentum_reference(p, g, s, lr, momentum=0.9):
+    s["v"] = momentum * s.get("v", 0.0) - lr * g
+    return p + s["v"]
+
+
+def adagrad_reference(p, g, s, lr, eps=1e-7):
+    s["h"] = s.get("h", 0.0) + g**2
+    return p - lr * g / (np.sqrt(s["h"]) + eps)
+
+
+def rmsprop_reference(p, g, s, lr, decay_rate=0.99, eps=1e-7):
+    s["h"] = decay_rate * s.get("h", 0.0) + (1 - decay_rate) * g**2
+    return p - lr * g / (np.sqrt(s["h"]) + eps)
+
+
+def adam_reference(p, g, s, lr, betas=(0.9, 0.999), eps=1e-8):
+    t = s["t"] = s.get("t", 0) + 1
+    s["m"] = betas[0] * s.get("m", 0.0) + (1 - betas[0]) * g
+    s["v"] = betas[1] * s.get("v", 0.0) + (1 - betas[1]) * g**2
+    m_hat = s["m"] / (1 - betas[0] ** t)
+    v_hat = s["v"] / (1 - betas[1] ** t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+CASES = [
+    (optim.SGD, sgd_reference, {"lr": 0.1}),
+    (optim.Momentum, momentum_reference, {"lr": 0.05, "momentum": 0.8}),
+    (optim.AdaGrad, adagrad_reference, {"lr": 0.3}),
+    (optim.RMSprop, rmsprop_reference, {"lr": 0.02, "decay_rate": 0.9}),
+    (optim.Adam, adam_reference, {"lr": 0.01, "betas": (0.8, 0.99)}),
+]
+IDS = [case[0].__name__ for case in CASES]
+OPTIMIZERS = [case[0] for case in CASES]
+
+
+def gradient_sequence(steps=4, shape=(3, 2), seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape) for _ in range(steps)]
+
+
+# ------------------------------------------------------------ the formulas
+
+
+@pytest.mark.parametrize(("cls", "reference", "hyper"), CASES, ids=IDS)
+def test_steps_match_the_reference(cls, reference, hyper):
+    start = np.random.default_rng(1).standard_normal((3, 2))
+    p = nn.Parameter(start.copy())
+    opt = cls([p], **hyper)
+    expected, state = start.copy(), {}
+    for g in gradient_sequence():
+        p.grad = Tensor(g)
+        opt.step()
+        expected = reference(expected, g, state, **hyper)
+        np.testing.assert_allclose(p.data, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(("cls", "reference", "hyper"), CASES, ids=IDS)
+def test_the_books_update_matches_the_reference(cls, reference, hyper):
+    start = np.random.default_rng(2).standard_normal((3, 2))
+    params = {"W": start.copy(), "b": np.zeros(2)}
+    array = params["W"]
+    opt = cls(**hyper)
+    expected, state = start.copy(), {}
+    for g in gradient_sequence():
+        opt.update(params, {"W": g, "b": g[0]})
+        expected = reference(expected, g, state, **hyper)
+    assert params["W"] is array  # changed in place, as the book's loop expects
+    np.testing.assert_allclose(params["W"], expected, rtol=1e-12, atol=1e-15)
+    assert set(opt.state) == {"W", "b"}
+
+
+def test_first_steps_by_hand():
+    g = np.array([0.5, -2.0])
+
+    def first_step(opt_class, **hyper):
+        p = {"w": np.array([1.0, 1.0])}
+        opt_class(**hyper).update(p, {"w": g})
+        return p["w"]
+
+    # SGD and the first Momentum step: p - lr·g
+    np.testing.assert_allclose(first_step(optim.SGD, lr=0.1), [0.95, 1.2])
+    np.testing.assert_allclose(first_step(optim.Momentum, lr=0.1), [0.95, 1.2])
+    # AdaGrad and Adam start with steps of lr·sign(g) whatever |g| is (up to eps)
+    sign_step = {"desired": [0.9, 1.1], "rtol": 1e-6}
+    np.testing.assert_allclose(first_step(optim.AdaGrad, lr=0.1), **sign_step)
+    np.testing.assert_allclose(first_step(optim.Adam, lr=0.1), **sign_step)
+    # RMSprop: h = 0.01·g², so the first step is lr·sign(g)/√0.01
+    np.testing.assert_allclose(first_step(optim.RMSprop, lr=0.01), **sign_step)
+
+
+def test_momentum_builds_up_speed():
+    p = nn.Parameter([0.0])
+    opt = optim.Momentum([p], lr=1.0, momentum=0.5)
+    positions = []
+    for _ in range(3):
+        p.grad = Tensor([-1.0])
+        opt.step()
+        positions.append(p.item())
+    assert positions == [1.0, 2.5, 4.25]  # steps 1, 1.5, 1.75
+
+
+def test_adam_counts_steps_per_parameter():
+    """A parameter that gets its first gradient late still gets a first step of lr."""
+    early, late = nn.Parameter([0.0]), nn.Parameter([0.0])
+    opt = optim.Adam([early, late], lr=0.1)
+    for step in range(3):
+        early.grad = Tensor([1.0])
+        late.grad = Tensor([-3.0]) if step == 2 else None
+        opt.step()
+    assert opt.state[0]["step"] == 3 and opt.state[1]["step"] == 1
+    assert late.item() == pytest.approx(0.1, rel=1e-6)
+
+
+def test_parameters_without_a_gradient_are_skipped():
+    used, unused = nn.Parameter([1.0]), nn.Parameter([1.0])
+    opt = optim.Momentum([used, unused], lr=0.1)
+    (used * 3).sum().backward()
+    opt.step()
+    assert used.item() == pytest.approx(0.7)
+    assert unused.item() == 1.0 and 1 not in opt.state
+    p = {"a": np.ones(1), "b": np.ones(1)}
+    optim.SGD(lr=1.0).update(p, {"a": np.ones(1), "b": None})
+    assert p["a"][0] == 0.0 and p["b"][0] == 1.0
+
+
+def test_step_and_update_take_the_same_path():
+    for cls, _, hyper in CASES:
+        p = nn.Parameter(np.ones(3))
+        arrays = {"p": np.ones(3)}
+        by_step, by_update = cls([p], **hyper), cls(**hyper)
+        for g in gradient_sequence(shape=(3,)):
+            p.grad = Tensor(g)
+            by_step.step()
+            by_update.update(arrays, {"p": g})
+        np.testing.assert_array_equal(p.data, arrays["p"], err_msg=cls.__name__)
+
+
+# ------------------------------------------------------------ convergence
+
+TUNED = {
+    optim.SGD: ({"lr": 0.05}, 300),
+    optim.Momentum: ({"lr": 0.01}, 300),
+    optim.AdaGrad: ({"lr": 0.5}, 300),
+    optim.RMSprop: ({"lr": 0.01}, 600),
+    optim.Adam: ({"lr": 0.05}, 600),
+}
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS, ids=IDS)
+def test_minimizes_an_ill_conditioned_quadratic(cls):
+    """f(w) = ½ Σ a·(w - c)², curvatures 1 and 10, from w = 0: reaches w = c."""
+    a, c = np.array([1.0, 10.0]), np.array([2.0, -1.0])
+    w = nn.Parameter(np.zeros(2))
+    hyper, steps = TUNED[cls]
+    opt = cls([w], **hyper)
+    initial = 0.5 * np.sum(a * c**2)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = (0.5 * a * (w - c) ** 2).sum()
+        loss.backward()
+        opt.step()
+    assert loss.item() < initial * 1e-4
+    np.testing.assert_allclose(w.data, c, atol=0.02)
+
+
+def test_a_module_learns_with_the_pytorch_loop():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 2))
+    t = (x[:, 0] * x[:, 1] > 0).astype(int)  # XOR-like quadrants
+    model = nn.Sequential(nn.Linear(2, 16, rng=1), nn.Tanh(), nn.Linear(16, 2, rng=2))
+    opt = optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(150):
+        opt.zero_grad()
+        loss = model(x).softmax_cross_entropy(t)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]
+    assert np.mean(model(x).data.argmax(axis=1) == t) > 0.9
+
+
+# ------------------------------------------------------------ dtypes, weight decay
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS, ids=IDS)
+def test_float32_parameters_stay_float32(cls):
+    p32 = nn.Parameter(np.ones((2, 2), dtype=np.float32))
+    p64 = nn.Parameter(np.ones((2, 2)))
+    opt32 = cls([p32], lr=np.float64(0.01), weight_decay=np.float64(0.1))
+    opt64 = cls([p64], lr=0.01, weight_decay=0.1)
+    assert type(opt32.lr) is float and type(opt32.weight_decay) is float
+    for g in gradient_sequence(shape=(2, 2)):
+        p32.grad, p64.grad = Tensor(g.astype(np.float32)), Tensor(g)
+        opt32.step()
+        opt64.step()
+    assert p32.dtype == np.float32
+    assert all(
+        v.dtype == np.float32 for v in opt32.state[0].values() if hasattr(v, "dtype")
+    )
+    np.testing.assert_allclose(p32.data, p64.data, rtol=1e-5)
+    arrays = {"w": np.ones(3, dtype=np.float32)}
+    cls(lr=0.01).update(arrays, {"w": np.ones(3)})  # a float64 gradient
+    assert arrays["w"].dtype == np.float32
+
+
+def test_sgd_weight_decay_shrinks_by_one_minus_lr_lambda():
+    w = nn.Parameter([2.0, -4.0])
+    opt = optim.SGD([w], lr=0.5, weight_decay=0.1)
+    (w * 0.0).sum().backward()  # a zero gradient: only the decay acts
+    opt.step()
+    np.testing.assert_allclose(w.data, [2.0 * 0.95, -4.0 * 0.95])
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS, ids=IDS)
+def test_weight_decay_is_the_gradient_of_an_l2_penalty(cls):
+    """λ adds λ·p to the gradient: the same as adding (λ/2)·‖p‖² to the loss."""
+    start, target = np.array([1.0, -2.0, 3.0]), np.array([0.5, 0.5, 0.5])
+
+    def train(weight_decay, penalty):
+        p = nn.Parameter(start.copy())
+        opt = cls([p], lr=0.01, weight_decay=weight_decay)
+        for _ in range(5):
+            opt.zero_grad()
+            (((p - target) ** 2).sum() + penalty * (p * p).sum()).backward()
+            opt.step()
+        return p.data
+
+    decayed, penalised, plain = train(0.3, 0.0), train(0.0, 0.15), train(0.0, 0.0)
+    np.testing.assert_allclose(decayed, penalised, rtol=1e-12)
+    assert np.linalg.norm(decayed) < np.linalg.norm(plain)
+
+
+# ------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize(
+    ("cls", "hyper", "pattern"),
+    [
+        (optim.SGD, {"lr": 0.0}, "SGD: lr=0.0 is invalid; it needs lr > 0"),
+        (optim.SGD, {"lr": -0.1}, r"SGD: lr=-0.1 .*lr > 0"),
+        (optim.Adam, {"lr": math.nan}, r"Adam: lr=nan .*lr > 0"),
+        (optim.SGD, {"weight_decay": -1e-4}, r"weight_decay=-0.0001 .*>= 0"),
+        (
+            optim.Momentum,
+            {"momentum": 1.0},
+            r"Momentum: momentum=1.0 .*0 <= momentum < 1",
+        ),
+        (optim.Momentum, {"momentum": -0.5}, r"momentum=-0.5 .*0 <= momentum < 1"),
+        (optim.AdaGrad, {"eps": 0.0}, r"AdaGrad: eps=0.0 .*eps > 0"),
+        (optim.RMSprop, {"decay_rate": 1.0}, r"RMSprop: decay_rate=1.0 .*< 1"),
+        (optim.Adam, {"betas": (1.0, 0.999)}, r"Adam: betas\[0\]=1.0 .*0 <= beta1 < 1"),
+        (optim.Adam, {"betas": (0.9, -0.1)}, r"Adam: betas\[1\]=-0.1 .*0 <= beta2 < 1"),
+    ],
+)
+def test_invalid_hyperparameters_name_optimizer_argument_value_and_range(
+    cls, hyper, pattern
+):
+    with pytest.raises(DomainError, match=pattern):
+        cls([nn.Parameter([1.0])], **hyper)
+
+
+def test_hyperparameters_of_the_wrong_type():
+    with pytest.raises(DTypeError, match="SGD: lr must be a real number, got str"):
+        optim.SGD(lr="0.1")
+    with pytest.raises(DTypeError, match="Adam: betas must be a pair"):
+        optim.Adam(betas=0.9)
+    with pytest.raises(DTypeError, match=r"the first argument is params.*lr=0\.1"):
+        optim.SGD(0.1)  # the book's positional learning rate
+
+
+def test_bad_params_are_named():
+    w = nn.Parameter([1.0])
+    with pytest.raises(DomainError, match=r"SGD: params is empty.*nn\.Parameter"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(
+        DTypeError, match=r"Adam: params\[1\] is a ndarray, not a Tensor"
+    ):
+        optim.Adam([w, np.ones(2)])
+    with pytest.raises(
+        DomainError, match=r"params\[0\] \(shape \(2,\)\) has requires_grad"
+    ):
+        optim.SGD([Tensor([1.0, 2.0])])
+    with pytest.raises(DomainError, match=r"params\[1\] was computed by an op"):
+        optim.SGD([w, w * 2])
+    with pytest.raises(DomainError, match=r"params\[1\] appears twice"):
+        optim.SGD([w, w])
+    with pytest.raises(DTypeError, match=r"got one Tensor, pass \[tensor\]"):
+        optim.SGD(w)
+    with pytest.raises(DTypeError, match=r"got a dict.*update\(params, grads\)"):
+        optim.SGD({"w": w})
+
+
+def test_a_generator_of_parameters_is_kept_as_a_list():
+    model = nn.Linear(2, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    assert opt.params == list(model.parameters())
+    model(np.ones((1, 2))).sum().backward()
+    opt.step()
+    opt.step()  # a second pass still finds the parameters
+    np.testing.assert_allclose(model.bias.data, [-0.2, -0.2])
+
+
+def test_step_without_params_points_to_update():
+    opt = optim.RMSprop(lr=0.1)
+    with pytest.raises(DomainError, match=r"RMSprop.step\(\) needs the parameters"):
+        opt.step()
+    with pytest.raises(DomainError, match=r"zero_grad\(\).*update\(params, grads\)"):
+        opt.zero_grad()
+
+
+def test_update_checks_its_arguments():
+    opt = optim.SGD(lr=0.1)
+    with pytest.raises(DomainError, match="grads has no entry 'b'"):
+        opt.update({"W": np.ones(2), "b": np.ones(2)}, {"W": np.ones(2)})
+    with pytest.raises(ShapeError, match=r"'W' has shape \(1,\), the parameter \(2,\)"):
+        opt.update({"W": np.ones(2)}, {"W": np.ones(1)})
+    with pytest.raises(DTypeError, match=r"parameter 'n' must be a floating-point"):
+        opt.update({"n": np.ones(2, dtype=int)}, {"n": np.ones(2)})
+    read_only = np.ones(2)
+    read_only.flags.writeable = False
+    with pytest.raises(DomainError, match="read-only"):
+        opt.update({"r": read_only}, {"r": np.ones(2)})
+
+
+def test_zero_grad_and_repr():
+    w = nn.Parameter([1.0])
+    opt = optim.Adam([w], weight_decay=0.01)
+    (w * 2).sum().backward()
+    opt.zero_grad()
+    assert w.grad is None
+    assert (
+        repr(opt) == "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01)"
+    )
+    assert repr(optim.SGD(lr=0.1)) == "SGD(lr=0.1, weight_decay=0.0)"
