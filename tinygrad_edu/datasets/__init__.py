@@ -1,0 +1,26 @@
+"""Data to learn from: MNIST (downloaded once, checked), a spiral, mini-batches.
+
+>>> from tinygrad_edu.datasets import spiral, minibatches
+>>> x, t = spiral(n_per_class=10)
+>>> sum(len(tb) for _, tb in minibatches(x, t, batch_size=8, rng=0))
+30
+"""
+
+from tinygrad_edu.datasets.batching import minibatches, sample_batch
+from tinygrad_edu.datasets.mnist import (
+    MNIST_FILES,
+    MNIST_MIRRORS,
+    default_data_dir,
+    load_mnist,
+)
+from tinygrad_edu.datasets.spiral import spiral
+
+__all__ = [
+    "MNIST_FILES",
+    "MNIST_MIRRORS",
+    "default_data_dir",
+    "load_mnist",
+    "minibatches",
+    "sample_batch",
+    "spiral",
+]

@@ -1,0 +1,424 @@
+"""MNIST, loaded the way the book's ``dataset/mnist.py`` loads it.
+
+The four gzip IDX files are looked for in one directory (``data_dir``, else
+``$TINYGRAD_EDU_DATA``, else a user cache directory). Missing files are
+downloaded from public mirrors, one mirror after another, into a temporary file
+beside the target that only replaces it once its checksum is right, so an
+interrupted or bad download never leaves a file the loader would read.
+
+Every load checks each file's gzip CRC, its IDX header and, because a wrong
+file that parses is worse than one that fails, the SHA-256 of its content. The
+raw arrays of the last directory loaded stay in memory, so calling
+``load_mnist`` again (with other flags) costs only the conversion.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import secrets
+import sys
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Any
+
+import numpy as np
+
+from tinygrad_edu.errors import DatasetError
+
+#: The environment variable naming the directory that holds the MNIST files.
+DATA_ENV_VAR = "TINYGRAD_EDU_DATA"
+
+#: File name -> SHA-256 of its *uncompressed* content (the canonical MNIST).
+MNIST_FILES: Mapping[str, str] = MappingProxyType(
+    {
+        "train-images-idx3-ubyte.gz": (
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
+        ),
+    }
+)
+
+#: Public mirrors tried in order; each serves the four files under its prefix.
+MNIST_MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+_SPLITS = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+_IMAGE_MAGIC, _LABEL_MAGIC = 0x803, 0x801
+_ROWS = _COLS = 28
+_TIMEOUT = 30.0  # seconds without data before a mirror counts as failed
+_CHUNK = 1 << 16
+
+# The raw (read-only, uint8) arrays of the last directory loaded, keyed by the
+# files' paths, sizes and modification times so a changed file is read again.
+_cache: dict[tuple, dict[str, np.ndarray]] = {}
+
+
+def default_data_dir() -> Path:
+    """Where ``load_mnist`` looks when no ``data_dir`` is given.
+
+    ``$TINYGRAD_EDU_DATA`` if set, else ``$XDG_CACHE_HOME/tinygrad_edu/mnist``,
+    else ``~/.cache/tinygrad_edu/mnist``: a per-user cache, so the download
+    happens once, not once per project.
+    """
+    chosen = os.environ.get(DATA_ENV_VAR)
+    if chosen:
+        return Path(chosen).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME")
+    # The XDG spec says to ignore a relative XDG_CACHE_HOME.
+    base = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
+    return base / "tinygrad_edu" / "mnist"
+
+
+def load_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    mirrors: Sequence[str] | None = None,
+    progress: bool = True,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Return ``(x_train, t_train), (x_test, t_test)`` as the book's loader does.
+
+    - images: ``normalize`` -> float32 in [0, 1], else uint8 in 0..255;
+      ``flatten`` -> shape (N, 784), else (N, 1, 28, 28).
+    - labels: ``one_hot_label`` -> float32 rows of shape (N, 10), else int64
+      class indices of shape (N,) (int64, not the file's uint8, so that
+      ``t - 1`` or ``t * 30`` cannot silently wrap around).
+
+    N is 60000 for training and 10000 for test. The arrays are fresh copies:
+    changing them does not change what the next call returns.
+
+    ``data_dir`` overrides where the files are (see ``default_data_dir``).
+    Missing files are downloaded when ``download`` is true, from ``mirrors``
+    (base URLs, default ``MNIST_MIRRORS``) with a progress bar if ``progress``
+    and tqdm is installed. Raises ``DatasetError`` saying what is wrong and how
+    to fix it when files are missing, corrupt or cannot be downloaded.
+    """
+    directory = _resolve(data_dir)
+    missing = [name for name in MNIST_FILES if not (directory / name).exists()]
+    if missing and not download:
+        raise DatasetError(_missing_message(directory, missing))
+    for name in missing:
+        _fetch(name, directory, mirrors, progress=progress)
+    raw = _read_all(directory)
+    train, test = (
+        (_images(raw[images], normalize, flatten), _labels(raw[labels], one_hot_label))
+        for images, labels in _SPLITS.values()
+    )
+    return train, test
+
+
+def _resolve(data_dir: str | os.PathLike[str] | None) -> Path:
+    return default_data_dir() if data_dir is None else Path(data_dir).expanduser()
+
+
+def _images(raw: np.ndarray, normalize: bool, flatten: bool) -> np.ndarray:
+    shape = (len(raw), _ROWS * _COLS) if flatten else (len(raw), 1, _ROWS, _COLS)
+    if normalize:  # x / 255 computed in float32, one pass, as the book's values
+        return np.divide(raw.reshape(shape), np.float32(255), dtype=np.float32)
+    return raw.reshape(shape).copy()
+
+
+def _labels(raw: np.ndarray, one_hot: bool) -> np.ndarray:
+    if one_hot:
+        return np.eye(10, dtype=np.float32)[raw]
+    return raw.astype(np.int64)
+
+
+# -- reading and checking local files -------------------------------------------
+
+
+def _read_all(directory: Path) -> dict[str, np.ndarray]:
+    """The four files as uint8 arrays, checked, from the in-process cache if fresh."""
+    paths = [directory / name for name in MNIST_FILES]
+    key = tuple(_identity(path) for path in paths)
+    if key in _cache:
+        return _cache[key]
+
+    arrays: dict[str, np.ndarray] = {}
+    digests: dict[str, str] = {}
+    for path in paths:
+        content = _decompress(path)
+        arrays[path.name] = _parse_idx(content, path)
+        digests[path.name] = hashlib.sha256(content).hexdigest()
+    for images, labels in _SPLITS.values():
+        n_images, n_labels = len(arrays[images]), len(arrays[labels])
+        if n_images != n_labels:
+            raise DatasetError(
+                f"MNIST files in {directory} do not pair up: {images} holds "
+                f"{n_images} images but {labels} holds {n_labels} labels. One of "
+                f"them is from another copy or was modified; delete both and "
+                f"load_mnist() downloads fresh ones."
+            )
+    wrong = [name for name, digest in digests.items() if digest != MNIST_FILES[name]]
+    if wrong:
+        lines = "\n".join(
+            f"  {directory / name}: SHA-256 {digests[name]}, "
+            f"expected {MNIST_FILES[name]}"
+            for name in wrong
+        )
+        raise DatasetError(
+            f"MNIST files whose content is not the canonical MNIST:\n{lines}\n"
+            f"They parse as IDX files but are a different or modified data set "
+            f"(the checksums are of the uncompressed content). Delete them and "
+            f"load_mnist() downloads the real ones, or copy the originals there."
+        )
+    _cache.clear()  # keep one data set in memory, not every one ever loaded
+    _cache[key] = arrays
+    return arrays
+
+
+def _identity(path: Path) -> tuple:
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise DatasetError(
+            f"cannot read the MNIST file {path}: {error.strerror or error}."
+        ) from error
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+def _decompress(path: Path) -> bytes:
+    try:
+        compressed = path.read_bytes()
+    except OSError as error:
+        raise DatasetError(
+            f"cannot read the MNIST file {path}: {error.strerror or error}. "
+            f"Check that it is a readable file, or delete it to download it again."
+        ) from error
+    try:  # gzip checks its CRC-32 and length, so this catches truncation too
+        return gzip.decompress(compressed)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DatasetError(
+            f"{path} is truncated or corrupt: it is not a complete gzip file "
+            f"({error}). Delete it and load_mnist() downloads it again, or "
+            f"replace it with an intact copy."
+        ) from error
+
+
+def _parse_idx(content: bytes, path: Path) -> np.ndarray:
+    """An IDX file's payload as a read-only uint8 array, after checking its header."""
+    is_images = "images" in path.name
+    magic = _IMAGE_MAGIC if is_images else _LABEL_MAGIC
+    ndim = 3 if is_images else 1
+    kind = "image" if is_images else "label"
+    fix = "Delete it and load_mnist() downloads it again."
+    header_size = 4 + 4 * ndim
+    if len(content) < header_size:
+        raise DatasetError(
+            f"{path} is truncated or corrupt: {len(content)} bytes uncompressed, "
+            f"too short for an IDX {kind} file, whose header alone is "
+            f"{header_size} bytes. {fix}"
+        )
+    found = int.from_bytes(content[:4], "big")
+    if found != magic:
+        other = {_IMAGE_MAGIC: "an image file", _LABEL_MAGIC: "a label file"}
+        hint = (
+            f" It looks like {other[found]}: were files renamed?"
+            if found in other
+            else ""
+        )
+        raise DatasetError(
+            f"{path} has the wrong magic number 0x{found:08x}; an IDX {kind} file "
+            f"starts with 0x{magic:08x}.{hint} {fix}"
+        )
+    dims = tuple(
+        int.from_bytes(content[4 * i : 4 * i + 4], "big") for i in range(1, ndim + 1)
+    )
+    if is_images and dims[1:] != (_ROWS, _COLS):
+        raise DatasetError(
+            f"{path} holds images of {dims[1]}x{dims[2]} pixels; MNIST images are "
+            f"{_ROWS}x{_COLS}. {fix}"
+        )
+    expected = int(np.prod(dims))
+    payload = len(content) - header_size
+    if payload != expected:
+        raise DatasetError(
+            f"{path} is truncated or corrupt: its header announces {dims[0]} "
+            f"{kind}s ({expected} bytes) but {payload} bytes follow. {fix}"
+        )
+    array = np.frombuffer(content, np.uint8, offset=header_size).reshape(dims)
+    if not is_images and expected and array.max() > 9:
+        raise DatasetError(
+            f"{path} holds the label {array.max()}; MNIST labels are 0..9. {fix}"
+        )
+    return array
+
+
+def _missing_message(directory: Path, missing: list[str]) -> str:
+    unpacked = [name[:-3] for name in missing if (directory / name[:-3]).exists()]
+    note = (
+        f" ({', '.join(unpacked)} exist uncompressed: the loader reads the .gz "
+        f"files, so gzip them again.)"
+        if unpacked
+        else ""
+    )
+    if not directory.is_dir():
+        note += " (The directory does not exist.)"
+    return (
+        f"MNIST files missing from {directory}: {', '.join(missing)}.{note} "
+        f"Call load_mnist(download=True) to download them, put the four files "
+        f"there by hand, or point the loader at a folder that has them with "
+        f"load_mnist(data_dir=...) or the {DATA_ENV_VAR} environment variable."
+    )
+
+
+# -- downloading -----------------------------------------------------------------
+
+
+class _MirrorError(Exception):
+    """A mirror answered, but with something that is not the file we want."""
+
+
+def _fetch(
+    name: str,
+    directory: Path,
+    mirrors: Sequence[str] | None = None,
+    *,
+    progress: bool = False,
+) -> Path:
+    """Download ``name`` into ``directory`` from the first mirror that serves it intact.
+
+    Each attempt writes to its own temporary file beside the target, checks the
+    SHA-256 of the uncompressed content, and only then renames it into place;
+    on any failure the temporary file is removed and the next mirror is tried.
+    """
+    expected = MNIST_FILES[name]
+    if mirrors is None:
+        bases: Sequence[str] = MNIST_MIRRORS
+    else:  # a lone string is one URL, not a sequence of one-letter URLs
+        bases = (mirrors,) if isinstance(mirrors, str) else tuple(mirrors)
+    _make_directory(directory)
+    target = directory / name
+    tried: list[tuple[str, str]] = []
+    for base in bases:
+        url = base if base.endswith("/") else base + "/"
+        url += name
+        temp = directory / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+        try:
+            # Created like open() would (0o666 minus the umask), never reused.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            fd = os.open(temp, flags, 0o666)
+        except OSError as error:
+            raise _unwritable(directory, error) from error
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _download(url, out, name, progress)
+            _check_download(temp, expected)
+            os.replace(temp, target)
+            return target
+        except (
+            OSError,
+            EOFError,
+            ValueError,
+            zlib.error,
+            http.client.HTTPException,
+            _MirrorError,
+        ) as error:
+            tried.append((url, _reason(error)))
+            if progress:
+                print(f"{url}: {tried[-1][1]}", file=sys.stderr)
+        finally:
+            temp.unlink(missing_ok=True)
+    attempts = "\n".join(f"  {url}: {reason}" for url, reason in tried) or "  (none)"
+    raise DatasetError(
+        f"could not download {name}; tried:\n{attempts}\n"
+        f"Check your internet connection and try again, or download the four "
+        f"MNIST files ({', '.join(MNIST_FILES)}) by hand and put them in "
+        f"{directory}, or point the loader at a folder that has them with "
+        f"load_mnist(data_dir=...) or the {DATA_ENV_VAR} environment variable."
+    )
+
+
+def _make_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _unwritable(directory, error) from error
+
+
+def _unwritable(directory: Path, error: OSError) -> DatasetError:
+    return DatasetError(
+        f"cannot write the MNIST files to {directory}: {error.strerror or error}. "
+        f"Choose a writable directory with load_mnist(data_dir=...) or the "
+        f"{DATA_ENV_VAR} environment variable, or fix the directory's permissions."
+    )
+
+
+def _download(url: str, out: IO[bytes], name: str, progress: bool) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "tinygrad_edu"})
+    with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        bar = _progress_bar(name, total) if progress else None
+        received = 0
+        try:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                received += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+    if total is not None and received != total:
+        raise _MirrorError(f"received {received} of {total} bytes")
+
+
+def _progress_bar(name: str, total: int | None) -> Any:
+    try:  # tqdm is optional: no bar without it
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024)
+
+
+def _check_download(path: Path, expected: str) -> None:
+    digest = hashlib.sha256()
+    with gzip.open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise _MirrorError(
+            f"wrong content: SHA-256 {digest.hexdigest()}, expected {expected}"
+        )
+
+
+def _reason(error: BaseException) -> str:
+    """A short, human description of why one mirror failed."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        missing = isinstance(error.reason, FileNotFoundError)  # a file:// mirror
+        return f"{'no such file' if missing else 'cannot connect'} ({error.reason})"
+    if isinstance(error, TimeoutError):
+        return f"no answer within {_TIMEOUT:g} s"
+    if isinstance(error, http.client.IncompleteRead):
+        return f"connection closed early ({len(error.partial)} bytes received)"
+    if isinstance(error, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return f"not a complete gzip file ({error})"
+    if isinstance(error, _MirrorError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
