@@ -1,0 +1,634 @@
+"""Pictures of the recorded graph: ``to_dot`` builds Graphviz DOT, ``draw`` renders it.
+
+Seeing the graph is half of understanding backprop: which ops ran, on which
+tensors, with which shapes, and (after ``backward()``) which gradients arrived.
+
+* ``to_dot(loss)`` returns a ``graphviz.Digraph``. It needs only the
+  ``graphviz`` Python package, not the ``dot`` program: ``.source`` is the
+  DOT text, and in Jupyter the object displays itself as SVG.
+* ``draw(loss, "graph.svg")`` renders with the ``dot`` program to SVG, PNG
+  or PDF (chosen by the extension) and writes the file atomically.
+* ``python -m tinygrad_edu.viz OUT.svg`` draws the book's TwoLayerNet loss.
+
+Node names are numbered in a fixed walk order (``t0``, ``t1``, ... for
+tensors, ``op0``, ... for ops), never ``id()``, so the same graph always gives
+the same DOT text: golden files and diffs work. The graph is walked from the
+outputs through ``node.inputs`` in argument order, leaves first.
+
+``graphviz`` is imported inside the functions that need it, so
+``import tinygrad_edu`` still needs only NumPy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import inspect
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinygrad_edu import engine
+from tinygrad_edu.errors import (
+    DomainError,
+    DTypeError,
+    GraphError,
+    TinygradEduError,
+)
+from tinygrad_edu.tensor import Tensor
+
+if TYPE_CHECKING:
+    import graphviz
+
+    from tinygrad_edu.function import Function
+
+__all__ = [
+    "FORMATS",
+    "GraphvizNotFoundError",
+    "draw",
+    "main",
+    "to_dot",
+    "two_layer_net_loss",
+]
+
+#: What ``draw`` writes, by file extension. ``dot``/``gv`` write the DOT text
+#: itself and are the only ones that work without the ``dot`` program.
+FORMATS = ("svg", "png", "pdf", "dot", "gv")
+_RENDERED = ("svg", "png", "pdf")
+
+#: Tensors with at most this many elements show their values; larger ones a summary.
+SMALL = 12
+
+# Fill colours: parameters (leaves that require grad), constants and inputs,
+# intermediate results, outputs, ops; red for anything holding NaN or inf.
+_PARAMETER = "#cfe2f3"
+_CONSTANT = "#eeeeee"
+_INTERMEDIATE = "#ffffff"
+_OUTPUT = "#d9ead3"
+_OP = "#fff2cc"
+_BAD_FILL = "#f4cccc"
+_BAD_LINE = "red"
+
+_RANKDIRS = ("LR", "RL", "TB", "BT")
+
+
+class GraphvizNotFoundError(TinygradEduError, RuntimeError):
+    """The ``dot`` program of Graphviz is not installed (or not on ``PATH``)."""
+
+
+# ------------------------------------------------------------------ the walk
+
+
+class _Graph:
+    """The tensors and ops reachable from the outputs, in a deterministic order.
+
+    ``items`` lists, leaves first, each tensor (and before a computed tensor,
+    the op that produced it) exactly once: the order of the DOT statements.
+    """
+
+    def __init__(self, outputs: Sequence[Tensor]) -> None:
+        self.outputs = list(outputs)
+        # Keyed by id() (everything stays alive while we draw), so a Tensor
+        # __eq__ can never interfere; the DOT names are the walk numbers.
+        self.tensor_ids: dict[int, str] = {}
+        self.op_ids: dict[int, str] = {}
+        self.items: list[tuple[Function | None, Tensor]] = []
+        self.consumers: dict[int, list[Function]] = {}
+        for output in self.outputs:
+            self._visit(output)
+
+    def _visit(self, root: Tensor) -> None:
+        # Depth-first post-order with an explicit stack (no recursion limit):
+        # a tensor is numbered after everything it was computed from.
+        if id(root) in self.tensor_ids:
+            return
+        stack: list[tuple[Tensor, Any]] = [(root, None)]
+        while stack:
+            tensor, pending = stack[-1]
+            node = tensor._node
+            if node is None:
+                stack.pop()
+                self._add(None, tensor)
+                continue
+            if pending is None:
+                if node.inputs is None:
+                    raise _freed_graph_error(node)
+                pending = iter(node.inputs)
+                stack[-1] = (tensor, pending)
+            for x in pending:
+                self.consumers.setdefault(id(x), []).append(node)
+                if id(x) not in self.tensor_ids:
+                    stack.append((x, None))
+                    break
+            else:
+                stack.pop()
+                self._add(node, tensor)
+
+    def _add(self, node: Function | None, tensor: Tensor) -> None:
+        if node is not None:
+            self.op_ids[id(node)] = f"op{len(self.op_ids)}"
+        self.tensor_ids[id(tensor)] = f"t{len(self.tensor_ids)}"
+        self.items.append((node, tensor))
+
+
+def _freed_graph_error(node: Function) -> GraphError:
+    return GraphError(
+        f"to_dot: the graph behind '{node.op_name}' was freed by backward(), so "
+        f"there is nothing left to draw. Draw before calling backward(), or call "
+        f"backward(retain_graph=True) (create_graph=True keeps it too) - that is "
+        f"also how to draw a graph with show_grads=True."
+    )
+
+
+def _as_outputs(output: Tensor | Sequence[Tensor]) -> list[Tensor]:
+    outputs = [output] if isinstance(output, Tensor) else output
+    if not isinstance(outputs, (list, tuple)) or not all(
+        isinstance(t, Tensor) for t in outputs
+    ):
+        raise DTypeError(
+            f"to_dot: takes a Tensor or a list/tuple of Tensors, got "
+            f"{type(output).__name__}; e.g. to_dot(loss) or to_dot([y1, y2])."
+        )
+    if not outputs:
+        raise DomainError("to_dot: got an empty list; pass at least one Tensor.")
+    return list(outputs)
+
+
+# --------------------------------------------------------------- the labels
+
+
+def _escape(text: str) -> str:
+    # The graphviz package quotes '"' but leaves backslashes alone (so that
+    # \n and \l work); escape the user's own backslashes.
+    return text.replace("\\", "\\\\")
+
+
+def _label(lines: list[str]) -> Any:
+    import graphviz
+
+    # nohtml: a name such as "<x>" must not be read as an HTML-like label.
+    return graphviz.nohtml("\\n".join(_escape(line) for line in lines))
+
+
+def _array_lines(array: np.ndarray) -> list[str]:
+    # Fixed print options: the user's np.set_printoptions must not change the DOT.
+    with np.printoptions(
+        precision=4,
+        threshold=1000,
+        edgeitems=3,
+        linewidth=60,
+        suppress=False,
+        floatmode="maxprec",
+        sign="-",
+        legacy=False,
+    ):
+        return np.array2string(array, separator=", ").splitlines()
+
+
+def _summary(array: np.ndarray) -> dict[str, float]:
+    values = array.astype(np.float64) if array.dtype.kind == "b" else array
+    with np.errstate(all="ignore"):  # NaN/inf are reported, not warned about
+        return {
+            "mean": float(np.mean(values)),
+            "min": float(np.min(values)),
+            "max": float(np.max(values)),
+            "norm": float(np.linalg.norm(values.ravel().astype(np.float64))),
+        }
+
+
+def _values_lines(array: np.ndarray) -> list[str]:
+    if array.size <= SMALL:
+        return _array_lines(array)
+    s = _summary(array)
+    return [f"mean {s['mean']:.4g}, min {s['min']:.4g}, max {s['max']:.4g}"]
+
+
+def _grad_lines(tensor: Tensor) -> list[str]:
+    grad = tensor.grad
+    if grad is None:
+        return ["grad: none yet (call backward())"]
+    if grad.data.size <= SMALL:
+        lines = _array_lines(grad.data)
+        return [f"grad: {lines[0]}", *lines[1:]]
+    s = _summary(grad.data)
+    return [f"grad: norm {s['norm']:.4g}, range [{s['min']:.4g}, {s['max']:.4g}]"]
+
+
+def _non_finite(array: np.ndarray) -> str | None:
+    """'NaN' or 'inf' if a float array holds one, else None."""
+    if array.dtype.kind not in "fc" or np.isfinite(array).all():
+        return None
+    return "NaN" if np.isnan(array).any() else "inf"
+
+
+def _shape_text(tensor: Tensor) -> str:
+    shape = tensor.shape
+    text = f"({shape[0]},)" if len(shape) == 1 else str(tuple(shape))
+    return f"{text} {tensor.dtype}"
+
+
+@functools.cache
+def _param_defaults(op: type) -> dict[str, Any]:
+    """The keyword parameters of an op's forward that have defaults."""
+    try:
+        parameters = inspect.signature(op.forward).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in parameters if p.default is not p.empty}
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    plain = (bool, int, float, str, tuple)
+    return type(value) is type(default) and type(value) in plain and value == default
+
+
+def _format_param(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        if value.size <= 6:
+            return repr(value.tolist())
+        return f"<{value.dtype} array {value.shape}>"
+    if isinstance(value, slice):
+        parts = [value.start, value.stop] + ([value.step] if value.step else [])
+        return ":".join("" if p is None else str(p) for p in parts)
+    if isinstance(value, tuple):
+        inner = ", ".join(_format_param(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if value is Ellipsis:
+        return "..."
+    if isinstance(value, np.generic):
+        value = value.item()  # 3, not np.int64(3)
+    elif isinstance(value, (type, np.dtype)):
+        try:
+            return np.dtype(value).name
+        except TypeError:
+            return value.__name__
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _op_lines(node: Function) -> list[str]:
+    defaults = _param_defaults(type(node))
+    lines = [node.op_name]
+    for key, value in node.kwargs.items():
+        if key in defaults and _is_default(value, defaults[key]):
+            continue  # sum(axis=None, keepdims=False) reads better as "sum"
+        lines.append(f"{key}={_format_param(value)}")
+    return lines
+
+
+# ------------------------------------------------------------------ to_dot
+
+
+def to_dot(
+    output: Tensor | Sequence[Tensor],
+    *,
+    show_values: bool = False,
+    show_grads: bool = False,
+    show_order: bool = False,
+    rankdir: str = "LR",
+    cluster_modules: bool = True,
+    title: str | None = None,
+) -> graphviz.Digraph:
+    r"""The graph that computed ``output`` (a Tensor or several) as a Graphviz Digraph.
+
+    One box per op (its name and non-default arguments such as ``axis=1``),
+    one ellipse per tensor (its ``name``, shape and dtype). Parameters (leaves
+    that require grad) are blue, constants and inputs grey, outputs green; a
+    tensor holding NaN or inf is red. ``show_values`` adds values (a
+    mean/min/max summary above 12 elements), ``show_grads`` the ``.grad`` of
+    each leaf and of each tensor that called ``retain_grad()`` (norm and range
+    when large), ``show_order`` the step at which ``backward()`` runs each
+    op. Ops recorded inside ``engine.name_scope`` blocks (every ``nn.Module``
+    call) are grouped into nested clusters unless ``cluster_modules=False``;
+    a parameter sits in the cluster of its users.
+
+    ``backward()`` frees the graph, so drawing afterwards (e.g. with
+    ``show_grads``) needs ``backward(retain_graph=True)``; otherwise this
+    raises ``GraphError``. After ``backward(create_graph=True)``,
+    ``to_dot(x.grad)`` shows the graph that computed the gradient.
+
+    The result's ``.source`` is the DOT text (no ``dot`` program needed);
+    Jupyter displays the object itself as SVG (that does need ``dot``).
+
+    >>> from tinygrad_edu import Tensor
+    >>> a = Tensor([1.0, 2.0], requires_grad=True, name="a")
+    >>> b = Tensor([3.0, 4.0], name="b")
+    >>> for line in to_dot(a * b).source.splitlines()[4:-1]:  # nodes, edges
+    ...     print(line.strip())
+    t0 [label="a\n(2,) float64" fillcolor="#cfe2f3" shape=ellipse style=filled]
+    t1 [label="b\n(2,) float64" fillcolor="#eeeeee" shape=ellipse style=filled]
+    op0 [label=mul fillcolor="#fff2cc" shape=box style="filled,rounded"]
+    t2 [label="(2,) float64" fillcolor="#d9ead3" shape=ellipse style=filled]
+    t0 -> op0
+    t1 -> op0
+    op0 -> t2
+    """
+    import graphviz
+
+    outputs = _as_outputs(output)
+    if rankdir not in _RANKDIRS:
+        raise DomainError(
+            f"to_dot: rankdir={rankdir!r}; use one of {', '.join(_RANKDIRS)} "
+            f"(LR: left to right)."
+        )
+    walk = _Graph(outputs)
+    output_ids = {id(t) for t in outputs}
+    order: dict[int, int] = {}
+    if show_order:  # backward() runs the ops in reverse post-order
+        ops = [node for node, _ in walk.items if node is not None]
+        order = {id(node): step for step, node in enumerate(reversed(ops), 1)}
+
+    graph = graphviz.Digraph(
+        name="computation_graph",
+        graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11"},
+        node_attr={"fontname": "Helvetica", "fontsize": "10"},
+        edge_attr={"arrowsize": "0.7"},
+    )
+    if title is not None:
+        graph.attr(label=_label([title]), labelloc="t", fontsize="14")
+
+    root = _Cluster("")
+    for node, tensor in walk.items:
+        if node is not None:
+            lines = _op_lines(node)
+            if id(node) in order:
+                lines.append(f"backward step {order[id(node)]}")
+            scope = node.scope if cluster_modules else ()
+            root.at(scope).nodes.append(
+                (
+                    walk.op_ids[id(node)],
+                    {
+                        "label": _label(lines),
+                        "shape": "box",
+                        "style": "filled,rounded",
+                        "fillcolor": _OP,
+                    },
+                )
+            )
+        attrs = _tensor_attrs(tensor, id(tensor) in output_ids, show_values, show_grads)
+        scope = _tensor_scope(tensor, walk) if cluster_modules else ()
+        root.at(scope).nodes.append((walk.tensor_ids[id(tensor)], attrs))
+
+    root.emit(graph)
+    for node, tensor in walk.items:
+        if node is None:
+            continue
+        op_id = walk.op_ids[id(node)]
+        for x in node.inputs:
+            graph.edge(walk.tensor_ids[id(x)], op_id)
+        graph.edge(op_id, walk.tensor_ids[id(tensor)])
+    return graph
+
+
+def _tensor_attrs(
+    tensor: Tensor, is_output: bool, show_values: bool, show_grads: bool
+) -> dict[str, Any]:
+    lines = [tensor.name] if tensor.name else []
+    lines.append(_shape_text(tensor))
+    is_constant = tensor._node is None and not tensor.requires_grad
+    if show_values or (is_constant and not tensor.name and tensor.size == 1):
+        lines += _values_lines(tensor.data)  # a bare constant shows its value
+    bad = _non_finite(tensor.data)
+    if bad:
+        lines.append(f"holds {bad}")
+    # backward() keeps the gradients of leaves and of tensors that asked for
+    # it with retain_grad(); the others have none to show, ever.
+    keeps_grad = tensor._node is None or tensor._retains_grad
+    if show_grads and tensor.requires_grad and keeps_grad:
+        lines += _grad_lines(tensor)
+        if not bad and tensor.grad is not None:
+            bad = _non_finite(tensor.grad.data)
+            if bad:
+                lines.append(f"grad holds {bad}")
+
+    if is_output:
+        fill = _OUTPUT
+    elif tensor._node is not None:
+        fill = _INTERMEDIATE
+    elif tensor.requires_grad:
+        fill = _PARAMETER
+    else:
+        fill = _CONSTANT
+    attrs = {"label": _label(lines), "shape": "ellipse", "style": "filled"}
+    if bad:
+        attrs.update(fillcolor=_BAD_FILL, color=_BAD_LINE, penwidth="2")
+    else:
+        attrs["fillcolor"] = fill
+    return attrs
+
+
+def _tensor_scope(tensor: Tensor, walk: _Graph) -> tuple[str, ...]:
+    """A computed tensor sits with its op; a parameter with all of its users."""
+    if tensor._node is not None:
+        return tensor._node.scope
+    if not tensor.requires_grad:
+        return ()  # inputs and constants stay outside the modules
+    scopes = [node.scope for node in walk.consumers.get(id(tensor), [])]
+    if not scopes:
+        return ()
+    common = scopes[0]
+    for scope in scopes[1:]:
+        n = 0
+        while n < min(len(common), len(scope)) and common[n] == scope[n]:
+            n += 1
+        common = common[:n]
+    return common
+
+
+class _Cluster:
+    """One name_scope level: its own nodes and its nested scopes, in walk order."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.nodes: list[tuple[str, dict[str, Any]]] = []
+        self.children: dict[str, _Cluster] = {}
+
+    def at(self, scope: tuple[str, ...]) -> _Cluster:
+        cluster = self
+        for label in scope:
+            if label not in cluster.children:
+                cluster.children[label] = _Cluster(label)
+            cluster = cluster.children[label]
+        return cluster
+
+    def emit(self, graph: Any, counter: list[int] | None = None) -> None:
+        counter = [0] if counter is None else counter
+        for name, attrs in self.nodes:
+            graph.node(name, **attrs)
+        for child in self.children.values():
+            # Graphviz draws a box around a subgraph only if its name starts
+            # with "cluster"; numbered in walk order, like the nodes.
+            name = f"cluster_{counter[0]}"
+            counter[0] += 1
+            with graph.subgraph(name=name) as sub:
+                sub.attr(
+                    label=_label([child.label]),
+                    style="rounded,dashed",
+                    color="#888888",
+                    fontsize="10",
+                    labeljust="l",
+                )
+                child.emit(sub, counter)
+
+
+# -------------------------------------------------------------------- draw
+
+
+def draw(
+    output: Tensor | Sequence[Tensor],
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    **to_dot_kwargs: Any,
+) -> Path:
+    """Render the graph of ``output`` to ``path`` and return the path.
+
+    The format comes from the extension (``.svg``, ``.png``, ``.pdf``; or
+    ``.dot``/``.gv`` for the DOT text) unless ``format`` is given; keyword
+    arguments go to ``to_dot``. Rendering runs the ``dot`` program through
+    a pipe and the file is replaced atomically, so a failure never leaves a
+    half-written picture or a stray ``.gv`` file behind.
+    """
+    path = Path(path)
+    fmt = (format or path.suffix.lstrip(".")).lower()
+    if fmt not in FORMATS:
+        given = f"format={format!r}" if format else f"the extension of {str(path)!r}"
+        raise DomainError(
+            f"draw: cannot tell what to write from {given}; supported formats: "
+            f"{', '.join(FORMATS)} (e.g. draw(loss, 'graph.svg'))."
+        )
+    graph = to_dot(output, **to_dot_kwargs)
+    if fmt in _RENDERED:
+        data = _render(graph, fmt)
+    else:
+        data = graph.source.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path, data)
+    return path
+
+
+def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
+    import graphviz
+
+    try:
+        return graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise GraphvizNotFoundError(
+            "draw: the Graphviz program 'dot' was not found on PATH, so the graph "
+            "cannot be rendered. Install Graphviz: 'apt install graphviz' (Debian, "
+            "Ubuntu), 'brew install graphviz' (macOS) or 'conda install graphviz'. "
+            "Without it, to_dot(...).source still gives the DOT text, and "
+            "draw(..., 'graph.dot') writes it."
+        ) from None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A hidden temporary file in the same directory, then os.replace: readers
+    # see the old file or the new one, never a partial one. os.open applies
+    # the umask (mkstemp would make the picture readable by its owner only).
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------- the book's TwoLayerNet
+
+
+def two_layer_net_loss(
+    batch_size: int = 100,
+    hidden_size: int = 50,
+    *,
+    input_size: int = 784,
+    output_size: int = 10,
+    seed: int = 0,
+) -> Tensor:
+    """The loss of the book's TwoLayerNet on a seeded random batch, recorded.
+
+    ``x @ W1 + b1 → sigmoid → @ W2 + b2 → softmax_cross_entropy(t)`` with
+    named tensors (x, t, W1, b1, W2, b2, loss) and name scopes for the two
+    affine layers, so a drawing reads like the book's figure. The data is
+    random (MNIST-shaped), because a picture of the graph needs only shapes.
+    """
+    rng = np.random.default_rng(seed)
+    x = Tensor(rng.random((batch_size, input_size)), name="x")
+    t = Tensor(rng.integers(0, output_size, batch_size), name="t")
+    w1, w2 = (  # the book's weight_init_std = 0.01; biases start at zero
+        Tensor(0.01 * rng.standard_normal(shape), requires_grad=True, name=name)
+        for name, shape in (
+            ("W1", (input_size, hidden_size)),
+            ("W2", (hidden_size, output_size)),
+        )
+    )
+    b1 = Tensor(np.zeros(hidden_size), requires_grad=True, name="b1")
+    b2 = Tensor(np.zeros(output_size), requires_grad=True, name="b2")
+    with engine.name_scope("TwoLayerNet"):
+        with engine.name_scope(f"Affine({input_size}→{hidden_size})"):
+            a1 = x @ w1 + b1
+        z1 = a1.sigmoid()
+        with engine.name_scope(f"Affine({hidden_size}→{output_size})"):
+            scores = z1 @ w2 + b2
+    loss = scores.softmax_cross_entropy(t)
+    loss.name = "loss"
+    return loss
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tinygrad_edu.viz OUT`` draws the TwoLayerNet loss graph.
+
+    The checked-in ``docs/img/two_layer_net_loss.svg`` is made with
+    ``python -m tinygrad_edu.viz docs/img/two_layer_net_loss.svg``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m tinygrad_edu.viz",
+        description="Draw the computation graph of the book's TwoLayerNet loss.",
+    )
+    parser.add_argument("out", type=Path, help="output file: .svg, .png, .pdf or .dot")
+    parser.add_argument("--batch", type=int, default=100, help="batch size (100)")
+    parser.add_argument("--hidden", type=int, default=50, help="hidden units (50)")
+    parser.add_argument(
+        "--show-values", action="store_true", help="print values or summaries"
+    )
+    parser.add_argument(
+        "--show-grads",
+        action="store_true",
+        help="run backward() first and print each gradient's norm and range",
+    )
+    parser.add_argument("--format", choices=FORMATS, help="override the extension")
+    args = parser.parse_args(argv)
+    if args.batch < 1 or args.hidden < 1:
+        parser.error("--batch and --hidden must be positive")
+
+    loss = two_layer_net_loss(args.batch, args.hidden)
+    if args.show_grads:
+        loss.backward(retain_graph=True)  # keep the graph to draw it
+    title = f"TwoLayerNet loss (batch {args.batch}, hidden {args.hidden})"
+    try:
+        written = draw(
+            loss,
+            args.out,
+            format=args.format,
+            show_values=args.show_values,
+            show_grads=args.show_grads,
+            title=title,
+        )
+    except (GraphvizNotFoundError, DomainError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(written)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
