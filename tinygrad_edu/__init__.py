@@ -8,7 +8,16 @@
 Tensor([[2., 4.]])
 """
 
-from tinygrad_edu import domains, errors, functional, ops
+from tinygrad_edu import (
+    datasets,
+    diagnostics,
+    domains,
+    errors,
+    functional,
+    nn,
+    ops,
+    optim,
+)
 from tinygrad_edu.engine import (
     detect_anomaly,
     enable_grad,
@@ -34,6 +43,7 @@ from tinygrad_edu.numerical import (
     numerical_diff,
     numerical_gradient,
 )
+from tinygrad_edu.serialization import load, save
 from tinygrad_edu.tensor import Tensor
 
 __version__ = "0.1.0"
@@ -50,7 +60,9 @@ __all__ = [
     "StateDictError",
     "Tensor",
     "TinygradEduError",
+    "datasets",
     "detect_anomaly",
+    "diagnostics",
     "domains",
     "enable_grad",
     "errors",
@@ -59,8 +71,12 @@ __all__ = [
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "load",
+    "nn",
     "no_grad",
     "numerical_diff",
     "numerical_gradient",
     "ops",
+    "optim",
+    "save",
 ]
