@@ -1,0 +1,76 @@
+"""A multilayer perceptron of any depth as an ``nn.Module``.
+
+The framework-style counterpart of ``TwoLayerNet``: layers are ``nn.Linear``
+modules, parameters are ``nn.Parameter``s, and it can be trained either the
+PyTorch way (``loss.backward(); optimizer.step()``) or the book's way
+(``optimizer.update(model.params, model.gradient(x, t))``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from models.classifier import Classifier
+from tinygrad_edu import Tensor, nn
+from tinygrad_edu.errors import DomainError
+
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+class MLP(nn.Module, Classifier):
+    """Linear → activation, repeated once per hidden size, then a last Linear.
+
+    >>> model = MLP(4, [8, 8], 3, activation="relu", rng=np.random.default_rng(0))
+    >>> model(np.ones((2, 4))).shape
+    (2, 3)
+    >>> list(model.params)
+    ['layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias', \
+'layers.4.weight', 'layers.4.bias']
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: Sequence[int],
+        output_size: int,
+        *,
+        activation: str = "sigmoid",
+        init: str | None = None,
+        std: float = 0.01,
+        dtype: Any = np.float64,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise DomainError(
+                f"MLP: unknown activation {activation!r}; "
+                f"use one of {sorted(ACTIVATIONS)}."
+            )
+        # He init suits ReLU; Xavier suits the saturating sigmoid and tanh.
+        init = init or ("he" if activation == "relu" else "xavier")
+        sizes = [input_size, *hidden_sizes, output_size]
+        layers: list[nn.Module] = []
+        for n_in, n_out in itertools.pairwise(sizes):
+            layers.append(
+                nn.Linear(n_in, n_out, init=init, std=std, dtype=dtype, rng=rng)
+            )
+            layers.append(ACTIVATIONS[activation]())
+        self.layers = nn.Sequential(*layers[:-1])
+
+    def forward(self, x: Any) -> Tensor:
+        return self.layers(x)
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameters' arrays themselves (not copies), by dotted name."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def parameter_tensors(self) -> dict[str, Tensor]:
+        return dict(self.named_parameters())
+
+    def scores(self, x: Tensor, p: dict[str, Tensor]) -> Tensor:
+        return self(x)  # the Linear layers hold the tensors in p themselves

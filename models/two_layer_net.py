@@ -1,0 +1,62 @@
+"""The book's two-layer network (chapter 4.5), with backprop done by autograd.
+
+The API is the book's, so its training loop runs unchanged::
+
+    grad = network.gradient(x_batch, t_batch)
+    for key in ('W1', 'b1', 'W2', 'b2'):
+        network.params[key] -= learning_rate * grad[key]
+
+``params`` holds plain ndarrays. ``gradient`` wraps them in Tensors (no copy),
+records affine → sigmoid → affine → softmax-cross-entropy and calls
+``backward()``: chapter 5's hand-derived formulas are not written anywhere here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from models.classifier import Classifier
+from tinygrad_edu import Tensor
+
+
+class TwoLayerNet(Classifier):
+    """input → affine → sigmoid → affine → softmax, trained on cross entropy.
+
+    >>> net = TwoLayerNet(4, 3, 2, rng=np.random.default_rng(0))
+    >>> x, t = np.ones((5, 4)), np.array([0, 1, 1, 0, 1])
+    >>> {k: g.shape for k, g in net.gradient(x, t).items()}
+    {'W1': (4, 3), 'b1': (3,), 'W2': (3, 2), 'b2': (2,)}
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float = 0.01,
+        *,
+        dtype: Any = np.float64,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        # rng=None draws from np.random, so the book's np.random.seed() applies.
+        randn = (rng or np.random).standard_normal
+        w1 = weight_init_std * randn((input_size, hidden_size))
+        w2 = weight_init_std * randn((hidden_size, output_size))
+        self.params = {
+            "W1": w1.astype(dtype),
+            "b1": np.zeros(hidden_size, dtype=dtype),
+            "W2": w2.astype(dtype),
+            "b2": np.zeros(output_size, dtype=dtype),
+        }
+
+    def parameter_tensors(self) -> dict[str, Tensor]:
+        # Fresh Tensors each call: the user may have replaced an array in params.
+        return {
+            k: Tensor(a, requires_grad=True, name=k) for k, a in self.params.items()
+        }
+
+    def scores(self, x: Tensor, p: dict[str, Tensor]) -> Tensor:
+        hidden = (x @ p["W1"] + p["b1"]).sigmoid()
+        return hidden @ p["W2"] + p["b2"]
