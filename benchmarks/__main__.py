@@ -1,0 +1,344 @@
+"""The benchmark suite: ``python -m benchmarks [--quick] [--json PATH]``.
+
+Every comparison runs both sides in this process, interleaved (A B A B ...),
+after warm-up, and reports the median time of each and their ratio: shared
+machines are noisy, so a ratio measured side by side is the figure that holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.reference import HandDerivedTwoLayerNet
+from models.train_mnist import train
+from models.two_layer_net import TwoLayerNet
+from tinygrad_edu import Tensor, gradcheck, optim
+from tinygrad_edu._files import atomic_write
+from tinygrad_edu.datasets import load_mnist, sample_batch
+
+Row = dict[str, Any]
+
+
+def interleaved(
+    a: Callable[[], object], b: Callable[[], object], repeats: int, warmup: int = 20
+) -> tuple[float, float]:
+    """Median seconds of a and of b, timed alternately after a warm-up."""
+    times_a, times_b = [], []
+    for i in range(warmup + repeats):
+        for f, times in ((a, times_a), (b, times_b)):
+            start = time.perf_counter()
+            f()
+            elapsed = time.perf_counter() - start
+            if i >= warmup:
+                times.append(elapsed)
+    return statistics.median(times_a), statistics.median(times_b)
+
+
+def sgd_step(model: Any, x: np.ndarray, t: np.ndarray, lr: float = 0.1) -> None:
+    """Forward, backward and the book's in-place SGD update."""
+    _, grads = model.loss_and_gradient(x, t)
+    for key, grad in grads.items():
+        model.params[key] -= lr * grad
+
+
+def training_step(dtype: str, batch: int, hidden: int, repeats: int) -> Row:
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, 784)).astype(dtype)
+    t = rng.integers(0, 10, batch)
+    ours = TwoLayerNet(784, hidden, 10, dtype=np.dtype(dtype), rng=rng)
+    hand = HandDerivedTwoLayerNet(ours.params)
+    t_ours, t_hand = interleaved(
+        lambda: sgd_step(ours, x, t), lambda: sgd_step(hand, x, t), repeats
+    )
+    return {
+        "benchmark": "training step",
+        "case": f"{dtype} batch {batch} hidden {hidden}",
+        "ours_ms": t_ours * 1e3,
+        "numpy_ms": t_hand * 1e3,
+        "ratio": t_ours / t_hand,
+    }
+
+
+def peak_memory() -> Row:
+    """Peak bytes allocated during one training step (tracemalloc sees NumPy's)."""
+    rng = np.random.default_rng(0)
+    x, t = rng.random((100, 784)), rng.integers(0, 10, 100)
+    ours = TwoLayerNet(784, 50, 10, rng=rng)
+    hand = HandDerivedTwoLayerNet(ours.params)
+    peaks = []
+    for model in (ours, hand):
+        sgd_step(model, x, t)  # warm caches outside the measurement
+        tracemalloc.start()
+        sgd_step(model, x, t)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    return {
+        "benchmark": "peak memory of a step",
+        "case": "float64 batch 100 hidden 50",
+        "ours_kib": peaks[0] / 1024,
+        "numpy_kib": peaks[1] / 1024,
+        "ratio": peaks[0] / peaks[1],
+    }
+
+
+def matmul_limit(batch: int, hidden: int, repeats: int) -> Row:
+    """The floor under a step: its six matmuls at this machine's BLAS rate.
+
+    Forward is x @ W1 and z1 @ W2; backward is two more products per weight
+    (for the weight's and the input's gradient), so 3x the forward FLOPs.
+    """
+    rng = np.random.default_rng(0)
+    x, w1 = rng.random((batch, 784)), rng.random((784, hidden))
+    z1, w2 = rng.random((batch, hidden)), rng.random((hidden, 10))
+    dy = rng.random((batch, 10))
+
+    def six_matmuls() -> None:
+        x @ w1, z1 @ w2, z1.T @ dy, dy @ w2.T, x.T @ z1, z1 @ w1.T
+
+    seconds, _ = interleaved(six_matmuls, lambda: None, repeats)
+    flops = 3 * 2 * batch * hidden * (784 + 10)
+    return {
+        "benchmark": "matmul floor of a step",
+        "case": f"float64 batch {batch} hidden {hidden}",
+        "matmul_ms": seconds * 1e3,
+        "gflops": flops / seconds / 1e9,
+    }
+
+
+def op_chain(n: int) -> Row:
+    """Build y = y * 1.0 n times on a 3-element tensor, then backprop it."""
+    x = Tensor(np.ones(3), requires_grad=True)
+    start = time.perf_counter()
+    y = x
+    for _ in range(n):
+        y = y * 1.0
+    built = time.perf_counter()
+    y.sum().backward()
+    done = time.perf_counter()
+    return {
+        "benchmark": "per-op overhead",
+        "case": f"chain of {n:.0e} muls",
+        "forward_us_per_op": (built - start) / n * 1e6,
+        "backward_us_per_op": (done - built) / n * 1e6,
+        "us_per_op": (done - start) / n * 1e6,
+    }
+
+
+def full_run(data: Any, iters: int, pairs: int) -> Row:
+    """The default training run, ours vs the same loop on the hand-derived net."""
+
+    def run(model_factory: Callable[[np.random.Generator], Any]) -> tuple[float, float]:
+        rng = np.random.default_rng(0)
+        model = model_factory(rng)
+        history = train(
+            model,
+            optim.SGD(lr=0.1),
+            data,
+            iters=iters,
+            batch_size=100,
+            rng=rng,
+            progress=False,
+        )
+        return history.train_seconds, history.epochs[-1]["test_acc"]
+
+    def ours(rng: np.random.Generator) -> TwoLayerNet:
+        return TwoLayerNet(784, 50, 10, rng=rng)
+
+    def hand(rng: np.random.Generator) -> HandDerivedTwoLayerNet:
+        return HandDerivedTwoLayerNet(TwoLayerNet(784, 50, 10, rng=rng).params)
+
+    results: dict[str, list[tuple[float, float]]] = {"ours": [], "numpy": []}
+    for _ in range(pairs):
+        results["ours"].append(run(ours))
+        results["numpy"].append(run(hand))
+    t_ours = statistics.median(r[0] for r in results["ours"])
+    t_hand = statistics.median(r[0] for r in results["numpy"])
+    return {
+        "benchmark": "full training run",
+        "case": f"book defaults, {iters} iterations",
+        "ours_s": t_ours,
+        "numpy_s": t_hand,
+        "ratio": t_ours / t_hand,
+        "ours_test_acc": results["ours"][0][1],
+        "numpy_test_acc": results["numpy"][0][1],
+    }
+
+
+def gradient_checking(quick: bool) -> list[Row]:
+    """What checking costs: gradcheck full vs fast, numerical gradient vs backprop."""
+    rng = np.random.default_rng(0)
+    size = (64, 16, 10) if quick else (784, 50, 10)
+    net = TwoLayerNet(*size, rng=rng)
+    x, t = rng.random((20, size[0])), rng.integers(0, 10, 20)
+    rows = []
+
+    small = TwoLayerNet(20, 8, 10, rng=rng)
+    xs = Tensor(rng.random((5, 20)))
+
+    def loss_fn(*params: Tensor) -> Tensor:
+        p = dict(zip(small.params, params))
+        return small.scores(xs, p).softmax_cross_entropy(t[:5])
+
+    tensors = list(small.parameter_tensors().values())
+    full, fast = interleaved(
+        lambda: gradcheck(loss_fn, tensors),
+        lambda: gradcheck(loss_fn, tensors, fast_mode=True),
+        repeats=3 if quick else 7,
+        warmup=1,
+    )
+    n_params = sum(a.size for a in small.params.values())
+    rows.append(
+        {
+            "benchmark": "gradcheck",
+            "case": f"TwoLayerNet 20-8-10 ({n_params} params)",
+            "full_ms": full * 1e3,
+            "fast_mode_ms": fast * 1e3,
+            "ratio": full / fast,
+        }
+    )
+    start = time.perf_counter()
+    net.numerical_gradient(x, t)
+    numerical = time.perf_counter() - start
+    backprop, _ = interleaved(lambda: net.gradient(x, t), lambda: None, repeats=20)
+    n_params = sum(a.size for a in net.params.values())
+    rows.append(
+        {
+            "benchmark": "numerical gradient vs backprop",
+            "case": f"TwoLayerNet {'-'.join(map(str, size))} ({n_params} params)",
+            "numerical_s": numerical,
+            "backprop_s": backprop,
+            "ratio": numerical / backprop,
+        }
+    )
+    return rows
+
+
+def soak(data: Any, steps: int) -> Row:
+    """Memory over many training steps: a leak shows as steady growth."""
+    (x_train, t_train), _ = data
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(784, 50, 10, rng=rng)
+    tracemalloc.start()
+    samples = []
+    for i in range(steps):
+        sgd_step(net, *sample_batch(x_train, t_train, 100, rng))
+        if i % (steps // 10) == 0:
+            gc.collect()
+            samples.append(tracemalloc.get_traced_memory()[0])
+    tracemalloc.stop()
+    return {
+        "benchmark": "memory over a long run",
+        "case": f"{steps} training steps",
+        "first_kib": samples[1] / 1024,
+        "last_kib": samples[-1] / 1024,
+        "growth_kib": (samples[-1] - samples[1]) / 1024,
+    }
+
+
+def pytorch_step(repeats: int) -> Row | None:
+    """The same step in PyTorch CPU eager, if PyTorch happens to be installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(max(1, len(__import__("os").sched_getaffinity(0))))
+    rng = np.random.default_rng(0)
+    x, t = rng.random((100, 784)), rng.integers(0, 10, 100)
+    ours = TwoLayerNet(784, 50, 10, rng=rng)
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in ours.params.items()}
+    tx, tt = torch.tensor(x), torch.tensor(t)
+
+    def torch_step() -> None:
+        h = torch.sigmoid(tx @ tp["W1"] + tp["b1"])
+        loss = torch.nn.functional.cross_entropy(h @ tp["W2"] + tp["b2"], tt)
+        loss.backward()
+        with torch.no_grad():
+            for p in tp.values():
+                p -= 0.1 * p.grad
+                p.grad = None
+
+    t_ours, t_torch = interleaved(lambda: sgd_step(ours, x, t), torch_step, repeats)
+    return {
+        "benchmark": "vs PyTorch",
+        "case": f"float64 batch 100 hidden 50, torch {torch.__version__}",
+        "ours_ms": t_ours * 1e3,
+        "torch_ms": t_torch * 1e3,
+        "ratio": t_ours / t_torch,
+    }
+
+
+def run_suite(quick: bool, data_dir: Path | None) -> list[Row]:
+    repeats = 30 if quick else 300
+    rows: list[Row] = []
+    for dtype in ("float64", "float32"):
+        for batch, hidden in ((100, 50), (1000, 50), (100, 1000)):
+            rows.append(training_step(dtype, batch, hidden, repeats))
+            _progress(rows[-1])
+    for batch, hidden in ((100, 50), (1000, 50), (100, 1000)):
+        rows.append(matmul_limit(batch, hidden, repeats))
+    rows.append(peak_memory())
+    for n in (10**3, 10**4) if quick else (10**3, 10**4, 10**5, 10**6):
+        rows.append(op_chain(n))
+        _progress(rows[-1])
+    (x_train, t_train), (x_test, t_test) = load_mnist(data_dir=data_dir, progress=False)
+    data = ((x_train.astype(np.float64), t_train), (x_test.astype(np.float64), t_test))
+    rows.append(full_run(data, iters=300 if quick else 10_000, pairs=1 if quick else 2))
+    _progress(rows[-1])
+    rows.extend(gradient_checking(quick))
+    rows.append(soak(data, steps=1_000 if quick else 20_000))
+    torch_row = pytorch_step(repeats)
+    if torch_row:
+        rows.append(torch_row)
+    return rows
+
+
+def _progress(row: Row) -> None:
+    print(f"  measured {row['benchmark']}: {row['case']}", file=sys.stderr, flush=True)
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    lines = ["| benchmark | case | figures |", "| --- | --- | --- |"]
+    for row in rows:
+        figures = ", ".join(
+            f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in row.items()
+            if k not in ("benchmark", "case")
+        )
+        lines.append(f"| {row['benchmark']} | {row['case']} | {figures} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--data-dir", type=Path, help="where the MNIST files are")
+    args = parser.parse_args(argv)
+    rows = run_suite(args.quick, args.data_dir)
+    print(format_table(rows))
+    if args.json:
+        machine = {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "machine": platform.machine(),
+            "quick": args.quick,
+        }
+        with atomic_write(args.json, "w") as f:
+            json.dump({"machine": machine, "rows": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

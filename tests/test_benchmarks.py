@@ -1,0 +1,43 @@
+"""The benchmark code runs and compares like with like (no timing is asserted)."""
+
+import numpy as np
+
+from benchmarks.__main__ import (
+    format_table,
+    matmul_limit,
+    op_chain,
+    peak_memory,
+    sgd_step,
+    training_step,
+)
+from benchmarks.reference import HandDerivedTwoLayerNet
+from models.two_layer_net import TwoLayerNet
+
+
+def test_both_sides_of_the_step_benchmark_train_the_same_network():
+    rng = np.random.default_rng(0)
+    x, t = rng.random((8, 784)), rng.integers(0, 10, 8)
+    ours = TwoLayerNet(784, 5, 10, rng=rng)
+    hand = HandDerivedTwoLayerNet(ours.params)
+    for _ in range(3):
+        sgd_step(ours, x, t)
+        sgd_step(hand, x, t)
+    for key in ours.params:
+        np.testing.assert_allclose(ours.params[key], hand.params[key], rtol=1e-12)
+    assert ours.params["W1"] is not hand.params["W1"]  # separate copies
+
+
+def test_rows_have_the_documented_figures():
+    rows = [
+        training_step("float32", 10, 5, repeats=2),
+        matmul_limit(10, 5, repeats=2),
+        op_chain(100),
+        peak_memory(),
+    ]
+    assert rows[0]["ratio"] == rows[0]["ours_ms"] / rows[0]["numpy_ms"]
+    assert rows[1]["gflops"] > 0
+    assert rows[2]["us_per_op"] > 0
+    assert rows[3]["ratio"] == rows[3]["ours_kib"] / rows[3]["numpy_kib"]
+    table = format_table(rows).splitlines()
+    assert len(table) == 2 + len(rows)
+    assert "float32 batch 10 hidden 5" in table[2]
