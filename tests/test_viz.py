@@ -515,7 +515,7 @@ def test_the_docs_picture_is_current(tmp_path, capsys):
     assert len(current["node"]) == 18 and len(current["cluster"]) == 3
     assert svg_structure(DOCS_SVG.read_bytes()) == current, (
         "docs/img/two_layer_net_loss.svg is out of date; regenerate it with "
-        "python -m tinygrad_edu.viz docs/img/two_layer_net_loss.svg"
+        "python docs/make_figures.py graphs.md"
     )
 
 
