@@ -282,9 +282,15 @@ class Matmul(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, w = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad
-        if x.ndim == 2 and w.ndim == 2:  # the common case, without reshapes
+        x, w = ctx._saved
+        if x.ndim == 2 and w.ndim == 2 and not engine.is_grad_enabled():
+            # The training step's case: plain products, no Tensor ops to record.
+            g = grad.data
+            grad_x = Tensor._constant(g @ w.T) if need_x else None
+            return grad_x, (Tensor._constant(x.T @ g) if need_w else None)
+        x, w = ctx.saved_tensors
+        if x.ndim == 2 and w.ndim == 2:  # the same, recorded for create_graph
             return (grad @ w.T if need_x else None), (x.T @ grad if need_w else None)
         # Treat a 1-D x as a row and a 1-D w as a column, then use the matrix rule.
         xm = x.reshape((1,) + x.shape) if x.ndim == 1 else x
