@@ -266,6 +266,9 @@ def _walk(
     if root._node is None:
         sink(root, seed)
         return
+    # Computed tensors get their gradient only if they asked (retain_grad) or
+    # grad() wants it: in a plain backward() no node's output is looked at.
+    outputs_wanted = capture is not None
     if root._node.inputs is None:
         raise _freed_graph_error(root._node)
     order = topological_order(root._node)
@@ -276,7 +279,9 @@ def _walk(
         for node in order:
             grad_of_output = grads.pop(node, None)
             if grad_of_output is not None:  # None: every path to it was cut off
-                input_grads = _backward_node(node, grad_of_output, grads, sink)
+                input_grads = _backward_node(
+                    node, grad_of_output, grads, sink, outputs_wanted
+                )
                 if trace is not None:
                     trace.append((node, grad_of_output, input_grads))
     finally:
@@ -287,8 +292,7 @@ def _walk(
 
 
 def _accumulate_into_grad(tensor: Tensor, grad: Tensor) -> None:
-    if tensor._node is None or tensor._retains_grad:
-        tensor._accumulate(grad)
+    tensor._accumulate(grad)  # a leaf, or a tensor that called retain_grad()
 
 
 def _collect_into(capture: dict) -> Callable[[Tensor, Tensor], None]:
@@ -309,7 +313,7 @@ def _seed_gradient(root: Tensor, grad: Any) -> Tensor:
                 f"t.backward(gradient) with an array of shape {root.shape}, or "
                 f"reduce to a scalar first, e.g. t.sum().backward()."
             )
-        return Tensor._constant(np.ones(root.shape, dtype=root.dtype))
+        return Tensor._constant(np.array(1, dtype=root.dtype).reshape(root.shape))
     if not isinstance(grad, Tensor):
         grad = Tensor(np.asarray(grad, dtype=root.dtype))
     if grad.shape != root.shape:
@@ -325,10 +329,11 @@ def _backward_node(
     grad: Tensor,
     grads: dict[Function, Tensor],
     sink: Callable[[Tensor, Tensor], None],
+    outputs_wanted: bool,
 ) -> tuple:
     """Run one node's rule, hand each input its share; return what the rule gave."""
     output = node._output()
-    if output is not None:
+    if output is not None and (outputs_wanted or output._retains_grad):
         sink(output, grad)
     try:
         input_grads = node.backward(node, grad)
@@ -368,16 +373,41 @@ def _backward_node(
     return input_grads
 
 
+def sum_to_shape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``x`` down to ``shape``, which broadcasts to ``x.shape``: the adjoint
+    of broadcasting, for the ``sum_to`` op and for the walk when not recording."""
+    lead = x.ndim - len(shape)
+    # Sum the leading axes and the axes where shape has a 1; what is left must
+    # then be shape itself, or shape does not broadcast to x's shape.
+    axes = tuple(range(lead)) + tuple(
+        lead + i
+        for i, n in enumerate(shape)
+        if n == 1 and lead + i >= 0 and x.shape[lead + i] != 1
+    )
+    out = np.add.reduce(x, axis=axes, keepdims=True) if axes else x
+    if lead < 0 or out.shape[lead:] != shape:
+        raise ShapeError(
+            f"sum_to: cannot sum shape {x.shape} to {shape}: {shape} does not "
+            f"broadcast to {x.shape}."
+        )
+    return out.reshape(shape) if lead else out
+
+
 def _fit_to_input(node: Function, tensor: Tensor, grad: Any) -> Tensor:
     """Sum a broadcast gradient back to the input's shape; keep the input's dtype.
 
     This is the one place where broadcasting is undone, so no rule has to.
+    Recording (create_graph), it is the ``sum_to`` op, so that it can be
+    differentiated again; otherwise plain NumPy, the training step's case.
     """
     if not isinstance(grad, Tensor):
         grad = Tensor(np.asarray(grad))
     if grad.shape != tensor.shape:
         try:
-            grad = grad.sum_to(tensor.shape)
+            if _state.grad_enabled:
+                grad = grad.sum_to(tensor.shape)
+            else:
+                grad = Tensor._constant(sum_to_shape(grad.data, tensor.shape))
         except ShapeError:
             raise GraphError(
                 f"backward of '{node.op_name}' returned a gradient of shape "

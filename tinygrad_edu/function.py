@@ -79,7 +79,7 @@ class Function:
         "__dict__",
     )
 
-    inputs: list[Tensor] | None
+    inputs: tuple[Tensor, ...] | None
     needs_input_grad: tuple[bool, ...]
     kwargs: dict[str, Any]
     #: The ``engine.name_scope`` labels (module path) active when it was recorded.
@@ -114,10 +114,22 @@ class Function:
         with ``create_graph=True`` the rule stays connected to the graph and
         can be differentiated again.
         """
-        if self.inputs is None:
+        inputs = self.inputs
+        if inputs is None:
             raise engine._freed_graph_error(self)
-        candidates = [*self.inputs, self.output_tensor()]
-        return tuple(_tensor_holding(array, candidates) for array in self._saved)
+        output = self._output()
+        saved = []
+        for array in self._saved:
+            for tensor in inputs:
+                if tensor.data is array:
+                    break
+            else:
+                if output is not None and output.data is array:
+                    tensor = output
+                else:
+                    tensor = Tensor._constant(array)
+            saved.append(tensor)
+        return tuple(saved)
 
     def output_tensor(self) -> Tensor | None:
         """The Tensor this node produced, while it is alive."""
@@ -132,18 +144,16 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on Tensors (or array-likes) and record it if needed."""
-        tensors, arrays, needs_input_grad = [], [], []
+        tensors = inputs  # kept as the node's inputs: no new object in the usual case
         for x in inputs:
             if not isinstance(x, Tensor):
-                x = _as_constant(cls, x, inputs)
-            tensors.append(x)
-            arrays.append(x.data)
-            needs_input_grad.append(x.requires_grad)
+                tensors = tuple(_as_tensor(cls, x, inputs) for x in inputs)
+                break
         ctx = object.__new__(cls)
         ctx._saved = ()
         ctx.kwargs = params
         try:
-            data = cls.forward(ctx, *arrays, **params)
+            data = cls.forward(ctx, *[x.data for x in tensors], **params)
         except TinygradEduError:
             raise
         except (ValueError, IndexError) as error:
@@ -157,38 +167,36 @@ class Function:
         if type(data) is not np.ndarray:  # NumPy returns scalars for 0-d results
             scalar, data = data, np.asarray(data)
             ctx._saved = tuple(data if a is scalar else a for a in ctx._saved)
-        if engine._state.record_sites:  # debugging: detect_anomaly, blame
+        state = engine._state
+        if state.record_sites:  # debugging: detect_anomaly, blame
             ctx.created_at = engine.user_code_location()
-            if engine._state.anomaly:
+            if state.anomaly:
                 engine.check_finite(data, "its output", ctx)
-        if not (engine._state.grad_enabled and True in needs_input_grad):
-            return Tensor._constant(data)
-        ctx.inputs = tensors
-        ctx.needs_input_grad = tuple(needs_input_grad)  # GC stops tracking it
-        ctx.scope = engine._state.scope
-        out = Tensor._from_node(data, ctx)
-        ctx._output = weakref.ref(out)
-        return out
+        if state.grad_enabled:
+            needs_input_grad = tuple([x.requires_grad for x in tensors])
+            if True in needs_input_grad:
+                ctx.inputs = tensors
+                ctx.needs_input_grad = needs_input_grad
+                ctx.scope = state.scope
+                out = Tensor._constant(data, ctx)
+                ctx._output = weakref.ref(out)
+                return out
+        return Tensor._constant(data)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
         return f"<{self.op_name}({args})>"
 
 
-def _tensor_holding(array: np.ndarray, candidates: list[Tensor | None]) -> Tensor:
-    for tensor in candidates:
-        if tensor is not None and tensor.data is array:
-            return tensor
-    return Tensor._constant(array)
-
-
-def _as_constant(cls: type[Function], value: Any, inputs: tuple) -> Tensor:
-    """Wrap a non-Tensor operand, letting Python scalars follow the Tensor's dtype.
+def _as_tensor(cls: type[Function], value: Any, inputs: tuple) -> Tensor:
+    """A Tensor as it is; other operands wrapped (Python scalars in its dtype).
 
     ``x32 * 2.0`` stays float32, as NumPy's own rules for Python scalars say;
     a 0-d float64 array would silently upcast. A bad operand's error names the
     op it was passed to, not just the Tensor constructor.
     """
+    if isinstance(value, Tensor):
+        return value
     if type(value) is float or type(value) is int:
         for other in inputs:
             if isinstance(other, Tensor) and other.data.dtype.kind == "f":

@@ -471,20 +471,7 @@ class SumTo(Function):
     @staticmethod
     def forward(ctx, x, *, shape):
         ctx.input_shape = x.shape
-        shape = _as_shape("sum_to", shape)
-        lead = x.ndim - len(shape)
-        if lead < 0 or any(
-            n != 1 and n != m for n, m in zip(shape, x.shape[lead:], strict=True)
-        ):
-            raise ShapeError(
-                f"sum_to: cannot sum shape {x.shape} to {shape}: {shape} does not "
-                f"broadcast to {x.shape}."
-            )
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
-        )
-        out = np.add.reduce(x, axis=axes, keepdims=True) if axes else x
-        return out.reshape(shape) if lead else out
+        return engine.sum_to_shape(x, _as_shape("sum_to", shape))
 
     @staticmethod
     def backward(ctx, grad):
@@ -620,7 +607,7 @@ class SoftmaxCrossEntropy(Function):
         logits = x.reshape(1, -1) if x.ndim == 1 else x
         targets = _check_targets(logits, t, x.ndim)
         n = logits.shape[0]
-        shifted = logits - np.max(logits, axis=1, keepdims=True)  # log-sum-exp
+        shifted = logits - logits.max(axis=1, keepdims=True)  # log-sum-exp
         probs = np.exp(shifted)
         total = np.add.reduce(probs, axis=1, keepdims=True)
         probs /= total
@@ -637,10 +624,10 @@ class SoftmaxCrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, t = ctx.saved_tensors
-        n = x.shape[0] if x.ndim == 2 else 1
+        n = len(ctx.targets)  # labels (N,) or rows (N, C)
         grad_t = None
         if ctx.needs_input_grad[1]:
+            x, _ = ctx.saved_tensors
             grad_t = -x.log_softmax(axis=-1) * (grad / n)
         if not engine.is_grad_enabled():
             # Not recording: (probs - t) * grad / n in one buffer, the hand-derived
@@ -653,6 +640,7 @@ class SoftmaxCrossEntropy(Function):
                 rows -= ctx.targets
             grad_x *= grad.data / n
             return Tensor._constant(grad_x), grad_t
+        x, t = ctx.saved_tensors
         probs = x.softmax(axis=-1)  # recomputed so that it is differentiable
         if ctx.targets.dtype.kind in "iu":
             one_hot = np.zeros(x.shape, dtype=x.dtype)

@@ -2,7 +2,7 @@
 
 Every method that computes something is a one-line call of an op from
 ``tinygrad_edu.ops`` (or a composite from ``functional``); the engine does the
-backward walk. The hot path (``_constant``/``_from_node``) skips validation:
+backward walk. The hot path (``_constant``) skips validation:
 only data coming from users goes through ``__init__``'s checks.
 """
 
@@ -77,22 +77,19 @@ class Tensor:
         self._retains_grad = False
 
     @classmethod
-    def _constant(cls, data: np.ndarray) -> Tensor:
-        """Wrap an array the library made itself: no checks, no gradient."""
+    def _constant(cls, data: np.ndarray, node: Any = None) -> Tensor:
+        """Wrap an array the library made itself, without checks.
+
+        With a ``node`` it is that recorded op's output (and requires grad);
+        without, a constant.
+        """
         t = object.__new__(cls)
         t.data = data
         t.grad = None
-        t.requires_grad = False
+        t.requires_grad = node is not None
         t.name = None
-        t._node = None
-        t._retains_grad = False
-        return t
-
-    @classmethod
-    def _from_node(cls, data: np.ndarray, node: Any) -> Tensor:
-        t = cls._constant(data)
-        t.requires_grad = True
         t._node = node
+        t._retains_grad = False
         return t
 
     # -- constructors ---------------------------------------------------------
