@@ -149,14 +149,48 @@ def test_a_million_node_chain_backprops_without_recursion_in_linear_time():
     assert long_time / short_time < 30
 
 
+def test_backward_leaves_the_garbage_collector_as_it_found_it():
+    class Broken(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise ZeroDivisionError("a rule that fails")
+
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    was_enabled = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            (x * 2).sum().backward()
+            assert gc.isenabled() is enabled
+            with pytest.raises(ZeroDivisionError):
+                Broken.apply(x).sum().backward()
+            assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was_enabled else gc.disable)()
+
+
+def test_a_node_keeps_no_reference_to_its_output():
+    # A reference cycle would keep each graph alive until the cyclic GC ran.
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    node, probe = y._node, weakref.ref(y)
+    del y
+    assert probe() is None and node.inputs is not None
+
+
 def test_topological_order_puts_each_node_after_its_consumers():
     x = Tensor(1.0, requires_grad=True)
     a = x.exp()
     b = a * 2
     c = a + b
-    order = topological_order(c._node)
-    position = {node: i for i, node in enumerate(order)}
-    assert position[c._node] < position[b._node] < position[a._node]
+    order = topological_order(c)
+    assert order[0] is c and len(order) == 3
+    position = {id(t): i for i, t in enumerate(order)}
+    assert position[id(c)] < position[id(b)] < position[id(a)]
 
 
 # -- higher order -----------------------------------------------------------

@@ -358,7 +358,7 @@ def test_repr_is_nested_like_pytorch():
 def test_recorded_nodes_carry_the_module_path():
     model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Sigmoid(), nn.Linear(4, 2, rng=0))
     loss = model(np.ones((2, 3))).softmax_cross_entropy(np.array([0, 1]))
-    scopes = {(node.op_name, node.scope) for node in topological_order(loss._node)}
+    scopes = {(t._node.op_name, t._node.scope) for t in topological_order(loss)}
     assert scopes == {
         ("softmax_cross_entropy", ()),
         ("add", ("Sequential", "Linear(4→2)")),

@@ -129,7 +129,7 @@ def test_two_layer_net_loss_graph_matches_what_was_recorded():
     assert names["t"] == "(8,) int64"
     assert names["loss"] == "() float64"
     # The drawing agrees with the engine's own walk.
-    assert len(ops(source)) == len(topological_order(loss._node))
+    assert len(ops(source)) == len(topological_order(loss))
 
 
 def test_a_reused_tensor_is_one_node_with_one_edge_per_use():
@@ -342,7 +342,7 @@ def test_show_order_numbers_ops_as_backward_runs_them():
     source = to_dot(loss, show_order=True).source
     drawn = sorted(ops(source).values(), key=lambda lines: int(lines[-1].split()[-1]))
     assert [lines[0] for lines in drawn] == [
-        node.op_name for node in topological_order(loss._node)
+        t._node.op_name for t in topological_order(loss)
     ]
     assert ops(source)["op5"] == ["softmax_cross_entropy", "backward step 1"]
     assert ops(source)["op0"] == ["matmul", "backward step 6"]
@@ -352,7 +352,7 @@ def test_show_order_numbers_ops_as_backward_runs_them():
 def test_backward_graph_after_create_graph():
     loss = two_layer_net_loss(4, 3)
     params = {}
-    for node in topological_order(loss._node):
+    for node in (t._node for t in topological_order(loss)):
         for t in node.inputs:
             if t.name:
                 params[t.name] = t

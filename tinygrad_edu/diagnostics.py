@@ -61,7 +61,8 @@ def blame(
         output = fn(*leaves)
     if not isinstance(output, Tensor) or output._node is None:
         return None
-    for node in reversed(engine.topological_order(output._node)):
+    for computed in reversed(engine.topological_order(output)):
+        node = computed._node
         problem = _check_node(node, tolerances)
         if problem:
             return Blame(

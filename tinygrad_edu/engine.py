@@ -7,6 +7,7 @@ size of the graph.
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -165,28 +166,30 @@ def name_scope(label: str) -> Iterator[None]:
         _state.scope = _state.scope[:-1]
 
 
-def topological_order(root: Function) -> list[Function]:
-    """The nodes reachable from ``root``, each after every node that consumes it.
+def topological_order(root: Tensor) -> list[Tensor]:
+    """The computed tensors reachable from ``root``, each before its inputs.
 
     Depth-first post-order with an explicit stack: O(nodes + edges), no
-    recursion, deterministic (inputs are visited in argument order).
+    recursion, deterministic (inputs are visited in argument order). Tensors,
+    not nodes, because a rule may need its node's output (``saved_tensors``)
+    and a node keeps no reference to it: that would be a reference cycle.
     """
-    order: list[Function] = []
-    visited = {root}
-    stack = [(root, iter(root.inputs))]
+    order: list[Tensor] = []
+    visited = {root._node}
+    stack = [(root, iter(root._node.inputs))]
     while stack:
-        node, pending_inputs = stack[-1]
-        for tensor in pending_inputs:
-            parent = tensor._node
+        tensor, pending_inputs = stack[-1]
+        for x in pending_inputs:
+            parent = x._node
             if parent is not None and parent not in visited:
                 if parent.inputs is None:
                     raise _freed_graph_error(parent)
                 visited.add(parent)
-                stack.append((parent, iter(parent.inputs)))
+                stack.append((x, iter(parent.inputs)))
                 break
         else:
             stack.pop()
-            order.append(node)
+            order.append(tensor)
     order.reverse()
     return order
 
@@ -271,24 +274,32 @@ def _walk(
     outputs_wanted = capture is not None
     if root._node.inputs is None:
         raise _freed_graph_error(root._node)
-    order = topological_order(root._node)
+    # The walk makes no reference cycles, so the cyclic garbage collector has
+    # nothing to find here; paused, it does not rescan a large live graph
+    # again and again while gradients are allocated (2 s of a 1e6-op chain).
+    collecting = gc.isenabled()
+    gc.disable()
     previous = _state.grad_enabled
     _state.grad_enabled = create_graph  # record the backward pass only if asked
+    order: list[Tensor] = []
     try:
+        order = topological_order(root)
         grads = {root._node: seed}
-        for node in order:
-            grad_of_output = grads.pop(node, None)
+        for output in order:
+            grad_of_output = grads.pop(output._node, None)
             if grad_of_output is not None:  # None: every path to it was cut off
                 input_grads = _backward_node(
-                    node, grad_of_output, grads, sink, outputs_wanted
+                    output, grad_of_output, grads, sink, outputs_wanted
                 )
                 if trace is not None:
-                    trace.append((node, grad_of_output, input_grads))
+                    trace.append((output._node, grad_of_output, input_grads))
     finally:
         _state.grad_enabled = previous
         if not retain_graph:
-            for node in order:
-                node.release()
+            for output in order:
+                output._node.release()
+        if collecting:
+            gc.enable()
 
 
 def _accumulate_into_grad(tensor: Tensor, grad: Tensor) -> None:
@@ -325,20 +336,23 @@ def _seed_gradient(root: Tensor, grad: Any) -> Tensor:
 
 
 def _backward_node(
-    node: Function,
+    output: Tensor,
     grad: Tensor,
     grads: dict[Function, Tensor],
     sink: Callable[[Tensor, Tensor], None],
     outputs_wanted: bool,
 ) -> tuple:
-    """Run one node's rule, hand each input its share; return what the rule gave."""
-    output = node._output()
-    if output is not None and (outputs_wanted or output._retains_grad):
+    """Run the rule of output's node, hand each input its share; return what it gave."""
+    node = output._node
+    if outputs_wanted or output._retains_grad:
         sink(output, grad)
+    node._output = output  # for saved_tensors, only while the rule runs
     try:
         input_grads = node.backward(node, grad)
     except (AnomalyError, FloatingPointError) as error:  # only under detect_anomaly
         raise anomaly_error(node, f"its backward pass raised: {error}") from None
+    finally:
+        node._output = None
     if type(input_grads) is not tuple:
         input_grads = (input_grads,)
     inputs = node.inputs

@@ -14,7 +14,6 @@ the inputs, what ``forward`` saved, and the parameters. The same object is the
 from __future__ import annotations
 
 import re
-import weakref
 from typing import Any, ClassVar
 
 import numpy as np
@@ -85,7 +84,8 @@ class Function:
     #: The ``engine.name_scope`` labels (module path) active when it was recorded.
     scope: tuple[str, ...]
     _saved: tuple[np.ndarray, ...]
-    _output: weakref.ref[Tensor]
+    #: The node's output Tensor while the engine runs its rule, else None.
+    _output: Tensor | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -117,7 +117,7 @@ class Function:
         inputs = self.inputs
         if inputs is None:
             raise engine._freed_graph_error(self)
-        output = self._output()
+        output = self._output  # set by the engine while this node's rule runs
         saved = []
         for array in self._saved:
             for tensor in inputs:
@@ -130,10 +130,6 @@ class Function:
                     tensor = Tensor._constant(array)
             saved.append(tensor)
         return tuple(saved)
-
-    def output_tensor(self) -> Tensor | None:
-        """The Tensor this node produced, while it is alive."""
-        return self._output()
 
     def release(self) -> None:
         """Drop the references that keep the graph's arrays alive."""
@@ -178,9 +174,8 @@ class Function:
                 ctx.inputs = tensors
                 ctx.needs_input_grad = needs_input_grad
                 ctx.scope = state.scope
-                out = Tensor._constant(data, ctx)
-                ctx._output = weakref.ref(out)
-                return out
+                ctx._output = None
+                return Tensor._constant(data, ctx)
         return Tensor._constant(data)
 
     def __repr__(self) -> str:
