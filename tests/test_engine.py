@@ -182,6 +182,33 @@ def test_a_node_keeps_no_reference_to_its_output():
     assert probe() is None and node.inputs is not None
 
 
+def test_gradients_never_alias_each_other_or_the_callers_array():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = Tensor([3.0, 4.0], requires_grad=True)
+    seed = np.ones(2)
+    (x + y).backward(seed)  # add passes the seed through to both inputs
+    x.grad.data *= 10
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(seed, [1.0, 1.0])
+    x.grad = None
+    x.backward(seed)  # a leaf as the root
+    assert x.grad.data is not seed
+
+
+def test_no_grad_decorates_with_and_without_parentheses():
+    @no_grad
+    def bare(t):
+        return (t * 2).requires_grad
+
+    @no_grad()
+    def called(t):
+        return (t * 2).requires_grad
+
+    x = Tensor([1.0], requires_grad=True)
+    assert bare(x) is False and called(x) is False
+    assert (x * 2).requires_grad  # recording is back on afterwards
+
+
 def test_topological_order_puts_each_node_after_its_consumers():
     x = Tensor(1.0, requires_grad=True)
     a = x.exp()

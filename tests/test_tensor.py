@@ -38,6 +38,10 @@ def test_constructors():
     a = Tensor.randn(4, 5, rng=0, requires_grad=True)
     np.testing.assert_array_equal(a.numpy(), Tensor.randn(4, 5, rng=0).numpy())
     assert a.requires_grad and a.dtype == np.float64
+    for dtype in (np.float16, np.float32):  # the same samples, in any float dtype
+        b = Tensor.randn(4, 5, rng=0, dtype=dtype)
+        assert b.dtype == dtype
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-3, atol=1e-3)
 
 
 def test_requires_grad_on_integer_data_is_a_clear_error():

@@ -48,6 +48,11 @@ class _GradMode(ContextDecorator):
 
     enabled: bool
 
+    def __new__(cls, func: Callable | None = None) -> Any:
+        # Both @no_grad() and bare @no_grad decorate, as in PyTorch.
+        self = super().__new__(cls)
+        return self if func is None else self(func)
+
     def __enter__(self) -> None:
         self._previous = _state.grad_enabled
         _state.grad_enabled = self.enabled
@@ -325,8 +330,8 @@ def _seed_gradient(root: Tensor, grad: Any) -> Tensor:
                 f"reduce to a scalar first, e.g. t.sum().backward()."
             )
         return Tensor._constant(np.array(1, dtype=root.dtype).reshape(root.shape))
-    if not isinstance(grad, Tensor):
-        grad = Tensor(np.asarray(grad, dtype=root.dtype))
+    if not isinstance(grad, Tensor):  # a copy: .grad never aliases the caller
+        grad = Tensor(np.array(grad, dtype=root.dtype))
     if grad.shape != root.shape:
         raise ShapeError(
             f"backward(gradient): the gradient has shape {grad.shape} but the "
@@ -379,6 +384,10 @@ def _backward_node(
             input_grad = _fit_to_input(node, tensor, input_grad)
         parent = tensor._node
         if parent is None:
+            if input_grad is grad and grad._node is None:
+                # Passed through unchanged (add, reshape, ...): the same array may
+                # also become another input's .grad; a copy keeps them apart.
+                input_grad = Tensor._constant(grad.data.copy())
             sink(tensor, input_grad)
         elif parent in grads:
             grads[parent] = grads[parent] + input_grad

@@ -117,9 +117,8 @@ class Tensor:
     ) -> Tensor:
         """Standard normal samples; ``rng`` (Generator or seed) makes them repeat."""
         generator = np.random.default_rng(rng)
-        return cls(
-            generator.standard_normal(_shape_arg(shape), dtype=dtype), requires_grad
-        )
+        samples = generator.standard_normal(_shape_arg(shape))  # float64
+        return cls(samples.astype(dtype, copy=False), requires_grad)
 
     # -- properties -----------------------------------------------------------
     @property
