@@ -384,7 +384,7 @@ def _backward_node(
             input_grad = _fit_to_input(node, tensor, input_grad)
         parent = tensor._node
         if parent is None:
-            if input_grad is grad and grad._node is None:
+            if input_grad is grad and not grad.requires_grad:
                 # Passed through unchanged (add, reshape, ...): the same array may
                 # also become another input's .grad; a copy keeps them apart.
                 input_grad = Tensor._constant(grad.data.copy())

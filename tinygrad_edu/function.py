@@ -199,7 +199,33 @@ def _as_tensor(cls: type[Function], value: Any, inputs: tuple) -> Tensor:
     try:
         return Tensor(value)
     except TinygradEduError as error:
-        raise type(error)(f"{cls.op_name}: {error}") from None
+        problem = str(error).removeprefix("Tensor: ")
+        raise type(error)(f"{cls.op_name}: {problem}") from None
+
+
+#: What to do about NumPy's own errors, by a phrase of its message. Matched only
+#: once an op has failed, so the hot path pays nothing for the advice.
+_NUMPY_HINTS = (
+    (
+        "could not be broadcast",
+        "shapes broadcast when, compared from the last axis, each pair of sizes is "
+        "equal or one of them is 1; reshape or transpose an operand to line them up",
+    ),
+    (
+        "axis remapping",
+        "broadcast_to can only add leading axes and stretch axes of size 1; the "
+        "target shape needs at least as many axes as the tensor",
+    ),
+    (
+        "out of bounds for axis",
+        "an index must be smaller than the size of its axis (negative ones count "
+        "from the end)",
+    ),
+    (
+        "concatenation axis",
+        "the shapes must be equal on every axis except the one being joined",
+    ),
+)
 
 
 def _describe(
@@ -207,4 +233,9 @@ def _describe(
 ) -> str:
     shapes = ", ".join(f"{t.shape} {t.dtype}" for t in tensors)
     args = "".join(f", {k}={v!r}" for k, v in params.items())
-    return f"{cls.op_name}({shapes}{args}): {error}"
+    message = str(error).strip()
+    for phrase, hint in _NUMPY_HINTS:
+        if phrase in message:
+            message = f"{message}; {hint}."
+            break
+    return f"{cls.op_name}({shapes}{args}): {message}"

@@ -553,7 +553,7 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, *, axis=-1):
-        ctx.axis = axis
+        axis = ctx.axis = _normalize_axes(ctx.op_name, axis, x.ndim)
         e = np.exp(x - np.max(x, axis=axis, keepdims=True))  # shifted: no overflow
         out = e / np.sum(e, axis=axis, keepdims=True)
         ctx.save_for_backward(out)
@@ -574,7 +574,7 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, *, axis=-1):
-        ctx.axis = axis
+        axis = ctx.axis = _normalize_axes(ctx.op_name, axis, x.ndim)
         out = _log_softmax(x, axis)
         ctx.save_for_backward(out)
         return out
