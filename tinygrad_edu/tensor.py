@@ -123,18 +123,22 @@ class Tensor:
     # -- properties -----------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The size of each axis, as NumPy's ``shape``."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of axes."""
         return self.data.ndim
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return self.data.size
 
     @property
     def dtype(self) -> np.dtype:
+        """The NumPy dtype; gradients always have the same one."""
         return self.data.dtype
 
     @property
@@ -144,6 +148,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
+        """The transpose (axes reversed), recorded like ``transpose()``."""
         return self.transpose()
 
     def numpy(self) -> np.ndarray:
@@ -254,61 +259,85 @@ class Tensor:
 
     # -- elementwise ----------------------------------------------------------
     def exp(self) -> Tensor:
+        """e**x, elementwise."""
         return ops.Exp.apply(self)
 
     def log(self) -> Tensor:
+        """Natural logarithm, elementwise; needs x > 0."""
         return ops.Log.apply(self)
 
     def sigmoid(self) -> Tensor:
+        """1 / (1 + e**-x), stable for any x (sigmoid(-1000) is 0, no warning)."""
         return ops.Sigmoid.apply(self)
 
     def tanh(self) -> Tensor:
+        """Hyperbolic tangent, elementwise."""
         return ops.Tanh.apply(self)
 
     def relu(self) -> Tensor:
+        """max(x, 0), elementwise; its derivative at 0 is taken as 0."""
         return ops.Relu.apply(self)
 
     def astype(self, dtype: Any) -> Tensor:
+        """The same values in another dtype; the gradient is cast back."""
         return ops.Cast.apply(self, dtype=dtype)
 
     # -- linear algebra -------------------------------------------------------
     def matmul(self, other: Any) -> Tensor:
+        """Matrix product, as ``np.matmul`` (and ``@``): 1-D, 2-D and batched."""
         return ops.Matmul.apply(self, other)
 
     def dot(self, other: Any) -> Tensor:
+        """``np.dot`` semantics for 1-D and 2-D operands (the book's ``np.dot``)."""
         return functional.dot(self, other)
 
     # -- reductions -----------------------------------------------------------
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (None: all; an int or a tuple), as ``np.sum``."""
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis``, as ``np.mean``: the sum times 1/n."""
         return functional.mean(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Maximum over ``axis``; k tied maxima each receive 1/k of the gradient."""
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     # -- shape ----------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape: ``reshape(2, 3)``, ``reshape((2, 3))``."""
         return ops.Reshape.apply(self, shape=_shape_arg(shape))
 
     def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes (reverse them if none are given), as ``np.transpose``."""
         return ops.Transpose.apply(self, axes=_shape_arg(axes) if axes else None)
 
     def broadcast_to(self, *shape: Any) -> Tensor:
+        """A read-only broadcast view; backward sums the gradient back."""
         return ops.BroadcastTo.apply(self, shape=_shape_arg(shape))
 
     def sum_to(self, *shape: Any) -> Tensor:
+        """Sum down to ``shape`` (which broadcasts to this shape): the adjoint of
+        ``broadcast_to``.
+        """
         return ops.SumTo.apply(self, shape=_shape_arg(shape))
 
     # -- softmax and losses ---------------------------------------------------
     def softmax(self, axis: int = -1) -> Tensor:
+        """e**x / Σ e**x along ``axis``, shifted by the maximum: it cannot overflow."""
         return ops.Softmax.apply(self, axis=axis)
 
     def log_softmax(self, axis: int = -1) -> Tensor:
+        """log(softmax(x)) by log-sum-exp: finite even where softmax underflows to 0."""
         return ops.LogSoftmax.apply(self, axis=axis)
 
     def softmax_cross_entropy(self, target: Any) -> Tensor:
+        """Mean cross entropy of softmax(self) against the targets.
+
+        Targets are class labels (N,) or one-hot/probability rows (N, C). Fused
+        and stable (log-sum-exp): the gradient is (softmax - one_hot) / N.
+        """
         return ops.SoftmaxCrossEntropy.apply(self, target)
 
 
