@@ -195,7 +195,10 @@ class Sigmoid(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
+        if not engine.is_grad_enabled():  # the training step: plain NumPy, as matmul
+            (y,) = ctx._saved
+            return Tensor._constant(grad.data * y * (1 - y))
+        (out,) = ctx.saved_tensors  # recorded for create_graph: the same formula
         return grad * out * (1 - out)
 
 
