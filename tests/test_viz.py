@@ -445,6 +445,18 @@ def test_draw_replaces_an_existing_file_and_creates_folders(tmp_path):
     assert os.listdir(target.parent) == ["g.svg"]
 
 
+def test_draw_gives_the_file_the_usual_permissions(tmp_path):
+    """0o666 minus the umask, as open() would: not mkstemp's owner-only 0o600."""
+    x = Tensor([1.0], requires_grad=True)
+    previous = os.umask(0o027)
+    try:
+        path = draw(x * 2.0, tmp_path / "g.dot")
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert os.listdir(tmp_path) == ["g.dot"]
+
+
 def test_unknown_extension_lists_the_formats(tmp_path):
     x = Tensor([1.0], requires_grad=True)
     with pytest.raises(DomainError, match="svg, png, pdf"):

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
-
-# mkstemp creates files readable by their owner only; finished files get the
-# permissions that open() would have given them.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 @contextmanager
@@ -21,14 +16,22 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
 
     The rename is atomic on one file system, so a reader sees either the old
     file or the complete new one; on any error the temporary file is removed.
+    The file object's ``name`` is the temporary path, so a caller can check
+    what it wrote (flush first) before the rename. The temporary file is
+    created the way ``open(path, "w")`` would create it (mode 0o666 minus the
+    umask, applied by the OS), so the result has the usual permissions without
+    this module ever reading or changing the process's umask.
     """
+    if "w" not in mode:
+        raise ValueError(f"atomic_write: mode must be a write mode, got {mode!r}")
     path = Path(path)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # A hidden name no other writer uses; "x" creates it and fails if it exists.
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    encoding = None if "b" in mode else "utf-8"
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
+        with open(temp, mode.replace("w", "x"), encoding=encoding) as f:
             yield f
-        os.chmod(temp, 0o666 & ~_UMASK)
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise

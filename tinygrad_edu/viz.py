@@ -25,7 +25,6 @@ import argparse
 import functools
 import inspect
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinygrad_edu import engine
+from tinygrad_edu._files import atomic_write
 from tinygrad_edu.errors import (
     DomainError,
     DTypeError,
@@ -509,7 +509,8 @@ def draw(
     else:
         data = graph.source.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, data)
+    with atomic_write(path, "wb") as file:
+        file.write(data)
     return path
 
 
@@ -526,21 +527,6 @@ def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
             "Without it, to_dot(...).source still gives the DOT text, and "
             "draw(..., 'graph.dot') writes it."
         ) from None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    # A hidden temporary file in the same directory, then os.replace: readers
-    # see the old file or the new one, never a partial one. os.open applies
-    # the umask (mkstemp would make the picture readable by its owner only).
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------- the book's TwoLayerNet
