@@ -33,7 +33,7 @@ from tinygrad_edu.datasets import (
     spiral,
 )
 from tinygrad_edu.datasets import mnist as mnist_module
-from tinygrad_edu.errors import DatasetError, DomainError, ShapeError
+from tinygrad_edu.errors import DatasetError, DomainError, DTypeError, ShapeError
 
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
 TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
@@ -606,8 +606,10 @@ def test_minibatches_check_arguments_when_called():
         minibatches(x, t, 0)  # raises before the first batch is asked for
     with pytest.raises(ShapeError, match=r"x has 10 samples .* t has 9"):
         minibatches(x, t[:9], 2)
-    with pytest.raises(DomainError, match="rng must be"):
+    with pytest.raises(DTypeError, match="minibatches: rng must be"):
         minibatches(x, t, 2, rng="seed")
+    with pytest.raises(DomainError, match="sample_batch: an rng seed must be >= 0"):
+        sample_batch(x, t, 2, rng=-1)
 
 
 def test_sample_batch_is_the_books_draw():

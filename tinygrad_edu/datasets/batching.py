@@ -15,10 +15,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_edu.errors import DomainError, ShapeError
-
-#: What ``rng`` may be: a Generator or legacy RandomState (used as is), an int
-#: seed (a fresh ``np.random.default_rng(seed)``), or None (NumPy's global state).
-RNGLike = np.random.Generator | np.random.RandomState | int | None
+from tinygrad_edu.nn import RNG, _generator  # one place for rng arguments
 
 
 def minibatches(
@@ -27,7 +24,7 @@ def minibatches(
     batch_size: int,
     *,
     shuffle: bool = True,
-    rng: RNGLike = None,
+    rng: RNG = None,
     drop_last: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One epoch of ``(x_batch, t_batch)`` pairs covering every sample once.
@@ -69,7 +66,7 @@ def sample_batch(
     x: np.ndarray,
     t: np.ndarray,
     batch_size: int,
-    rng: RNGLike = None,
+    rng: RNG = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One batch drawn with replacement, as the book's training loop draws it.
 
@@ -116,17 +113,3 @@ def _batch_size(batch_size: Any, caller: str) -> int:
             f"{caller}: batch_size must be a positive integer, got {batch_size!r}"
         )
     return int(batch_size)
-
-
-def _generator(rng: RNGLike, caller: str) -> Any:
-    """Something with ``permutation`` and ``choice``, as described at ``RNGLike``."""
-    if rng is None:
-        return np.random  # the module: its functions use the global state
-    if isinstance(rng, (np.random.Generator, np.random.RandomState)):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    raise DomainError(
-        f"{caller}: rng must be a np.random.Generator, a RandomState, a seed "
-        f"(an integer >= 0) or None, got {rng!r}"
-    )
