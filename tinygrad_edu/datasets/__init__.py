@@ -12,6 +12,8 @@ from tinygrad_edu.datasets.mnist import (
     MNIST_MIRRORS,
     default_data_dir,
     load_mnist,
+    search_path,
+    user_cache_dir,
 )
 from tinygrad_edu.datasets.spiral import spiral
 
@@ -22,5 +24,7 @@ __all__ = [
     "load_mnist",
     "minibatches",
     "sample_batch",
+    "search_path",
     "spiral",
+    "user_cache_dir",
 ]

@@ -1,15 +1,16 @@
 """MNIST, loaded the way the book's ``dataset/mnist.py`` loads it.
 
-The four gzip IDX files are looked for in one directory (``data_dir``, else
-``$TINYGRAD_EDU_DATA``, else a user cache directory). Missing files are
-downloaded from public mirrors, one mirror after another, into a temporary file
-beside the target that only replaces it once its checksum is right, so an
-interrupted or bad download never leaves a file the loader would read.
+The four gzip IDX files are read from ``data_dir`` if one is given; else from
+the first of ``$TINYGRAD_EDU_DATA`` and a user cache directory that holds all
+four. Missing files are downloaded from public mirrors, one mirror after
+another, into a temporary file beside the target that only replaces it once its
+checksum is right, so an interrupted or bad download never leaves a file the
+loader would read.
 
 Every load checks each file's gzip CRC, its IDX header and, because a wrong
-file that parses is worse than one that fails, the SHA-256 of its content. The
-raw arrays of the last directory loaded stay in memory, so calling
-``load_mnist`` again (with other flags) costs only the conversion.
+file that parses is worse than one that fails, the SHA-256 of its content.
+Nothing is kept in memory between calls: a load reads the files again (about
+0.3 s here), so a changed file is always noticed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import secrets
 import sys
 import urllib.error
 import urllib.request
@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from tinygrad_edu._files import atomic_write
 from tinygrad_edu.errors import DatasetError
 
 #: The environment variable naming the directory that holds the MNIST files.
@@ -68,25 +69,44 @@ _ROWS = _COLS = 28
 _TIMEOUT = 30.0  # seconds without data before a mirror counts as failed
 _CHUNK = 1 << 16
 
-# The raw (read-only, uint8) arrays of the last directory loaded, keyed by the
-# files' paths, sizes and modification times so a changed file is read again.
-_cache: dict[tuple, dict[str, np.ndarray]] = {}
-
 
 def default_data_dir() -> Path:
-    """Where ``load_mnist`` looks when no ``data_dir`` is given.
+    """Where ``load_mnist`` downloads to when no ``data_dir`` is given.
 
-    ``$TINYGRAD_EDU_DATA`` if set, else ``$XDG_CACHE_HOME/tinygrad_edu/mnist``,
-    else ``~/.cache/tinygrad_edu/mnist``: a per-user cache, so the download
-    happens once, not once per project.
+    ``$TINYGRAD_EDU_DATA`` if set, else ``user_cache_dir()``. Reading looks
+    in both, in that order (``search_path``), so files already in the user
+    cache are found even when ``$TINYGRAD_EDU_DATA`` names an empty folder.
     """
-    chosen = os.environ.get(DATA_ENV_VAR)
-    if chosen:
-        return Path(chosen).expanduser()
+    return search_path()[0]
+
+
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/tinygrad_edu/mnist``, else ``~/.cache/tinygrad_edu/mnist``.
+
+    A per-user cache, so the download happens once, not once per project.
+    """
     cache = os.environ.get("XDG_CACHE_HOME")
     # The XDG spec says to ignore a relative XDG_CACHE_HOME.
     base = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
     return base / "tinygrad_edu" / "mnist"
+
+
+def search_path(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The directories ``load_mnist`` looks in, in order; downloads go to the first.
+
+    ``[data_dir]`` alone when it is given; else ``$TINYGRAD_EDU_DATA`` (if
+    set) followed by ``user_cache_dir()``.
+
+    >>> search_path("~/mnist") == [Path.home() / "mnist"]
+    True
+    """
+    if data_dir is not None:
+        return [Path(data_dir).expanduser()]
+    found = [user_cache_dir()]
+    chosen = os.environ.get(DATA_ENV_VAR)
+    if chosen and Path(chosen).expanduser() != found[0]:
+        found.insert(0, Path(chosen).expanduser())
+    return found
 
 
 def load_mnist(
@@ -110,17 +130,24 @@ def load_mnist(
     N is 60000 for training and 10000 for test. The arrays are fresh copies:
     changing them does not change what the next call returns.
 
-    ``data_dir`` overrides where the files are (see ``default_data_dir``).
-    Missing files are downloaded when ``download`` is true, from ``mirrors``
-    (base URLs, default ``MNIST_MIRRORS``) with a progress bar if ``progress``
-    and tqdm is installed. Raises ``DatasetError`` saying what is wrong and how
-    to fix it when files are missing, corrupt or cannot be downloaded.
+    Where the files are read from (``search_path``): ``data_dir`` if given,
+    and nothing else; otherwise the first of ``$TINYGRAD_EDU_DATA`` (if set)
+    and the user cache directory that holds all four files. If none does and
+    ``download`` is true, the missing files are downloaded into the first
+    directory searched (``data_dir``, else ``$TINYGRAD_EDU_DATA`` if set, else
+    the user cache: ``default_data_dir()``), from ``mirrors`` (base URLs,
+    default ``MNIST_MIRRORS``) with a progress bar if ``progress`` and tqdm is
+    installed. Raises ``DatasetError`` saying what is wrong and how to fix it
+    when files are missing, corrupt or cannot be downloaded.
     """
-    directory = _resolve(data_dir)
-    missing = [name for name in MNIST_FILES if not (directory / name).exists()]
-    if missing and not download:
-        raise DatasetError(_missing_message(directory, missing))
-    for name in missing:
+    searched = search_path(data_dir)
+    missing = {
+        d: [name for name in MNIST_FILES if not (d / name).exists()] for d in searched
+    }
+    directory = next((d for d in searched if not missing[d]), searched[0])
+    if missing[directory] and not download:
+        raise DatasetError(_missing_message(missing))
+    for name in missing[directory]:
         _fetch(name, directory, mirrors, progress=progress)
     raw = _read_all(directory)
     train, test = (
@@ -128,10 +155,6 @@ def load_mnist(
         for images, labels in _SPLITS.values()
     )
     return train, test
-
-
-def _resolve(data_dir: str | os.PathLike[str] | None) -> Path:
-    return default_data_dir() if data_dir is None else Path(data_dir).expanduser()
 
 
 def _images(raw: np.ndarray, normalize: bool, flatten: bool) -> np.ndarray:
@@ -151,12 +174,8 @@ def _labels(raw: np.ndarray, one_hot: bool) -> np.ndarray:
 
 
 def _read_all(directory: Path) -> dict[str, np.ndarray]:
-    """The four files as uint8 arrays, checked, from the in-process cache if fresh."""
+    """The four files as read-only uint8 arrays, checked."""
     paths = [directory / name for name in MNIST_FILES]
-    key = tuple(_identity(path) for path in paths)
-    if key in _cache:
-        return _cache[key]
-
     arrays: dict[str, np.ndarray] = {}
     digests: dict[str, str] = {}
     for path in paths:
@@ -185,19 +204,7 @@ def _read_all(directory: Path) -> dict[str, np.ndarray]:
             f"(the checksums are of the uncompressed content). Delete them and "
             f"load_mnist() downloads the real ones, or copy the originals there."
         )
-    _cache.clear()  # keep one data set in memory, not every one ever loaded
-    _cache[key] = arrays
     return arrays
-
-
-def _identity(path: Path) -> tuple:
-    try:
-        stat = path.stat()
-    except OSError as error:
-        raise DatasetError(
-            f"cannot read the MNIST file {path}: {error.strerror or error}."
-        ) from error
-    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
 
 def _decompress(path: Path) -> bytes:
@@ -267,21 +274,26 @@ def _parse_idx(content: bytes, path: Path) -> np.ndarray:
     return array
 
 
-def _missing_message(directory: Path, missing: list[str]) -> str:
-    unpacked = [name[:-3] for name in missing if (directory / name[:-3]).exists()]
-    note = (
-        f" ({', '.join(unpacked)} exist uncompressed: the loader reads the .gz "
-        f"files, so gzip them again.)"
-        if unpacked
-        else ""
-    )
-    if not directory.is_dir():
-        note += " (The directory does not exist.)"
+def _missing_message(missing: dict[Path, list[str]]) -> str:
+    """One line per directory searched: which files it lacks, and why that may be."""
+    lines = []
+    for directory, names in missing.items():
+        unpacked = [name[:-3] for name in names if (directory / name[:-3]).exists()]
+        note = (
+            f" ({', '.join(unpacked)} exist uncompressed: the loader reads the .gz "
+            f"files, so gzip them again.)"
+            if unpacked
+            else ""
+        )
+        if not directory.is_dir():
+            note += " (The directory does not exist.)"
+        lines.append(f"MNIST files missing from {directory}: {', '.join(names)}.{note}")
+    first = next(iter(missing))
     return (
-        f"MNIST files missing from {directory}: {', '.join(missing)}.{note} "
-        f"Call load_mnist(download=True) to download them, put the four files "
-        f"there by hand, or point the loader at a folder that has them with "
-        f"load_mnist(data_dir=...) or the {DATA_ENV_VAR} environment variable."
+        "\n".join(lines) + f"\nCall load_mnist(download=True) to download them "
+        f"(into {first}), put the four files there by hand, or point the loader "
+        f"at a folder that has them with load_mnist(data_dir=...) or the "
+        f"{DATA_ENV_VAR} environment variable."
     )
 
 
@@ -316,18 +328,12 @@ def _fetch(
     for base in bases:
         url = base if base.endswith("/") else base + "/"
         url += name
-        temp = directory / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+        out = None
         try:
-            # Created like open() would (0o666 minus the umask), never reused.
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-            fd = os.open(temp, flags, 0o666)
-        except OSError as error:
-            raise _unwritable(directory, error) from error
-        try:
-            with os.fdopen(fd, "wb") as out:
+            with atomic_write(target, "wb") as out:
                 _download(url, out, name, progress)
-            _check_download(temp, expected)
-            os.replace(temp, target)
+                out.flush()
+                _check_download(Path(out.name), expected)  # before the rename
             return target
         except (
             OSError,
@@ -337,11 +343,11 @@ def _fetch(
             http.client.HTTPException,
             _MirrorError,
         ) as error:
+            if out is None:  # not even the temporary file could be created
+                raise _unwritable(directory, error) from error
             tried.append((url, _reason(error)))
             if progress:
                 print(f"{url}: {tried[-1][1]}", file=sys.stderr)
-        finally:
-            temp.unlink(missing_ok=True)
     attempts = "\n".join(f"  {url}: {reason}" for url, reason in tried) or "  (none)"
     raise DatasetError(
         f"could not download {name}; tried:\n{attempts}\n"
