@@ -493,6 +493,39 @@ def test_jupyter_displays_the_graph_as_svg():
     assert len(svg_nodes(svg.encode("utf-8"))) == 18
 
 
+def test_jupyter_without_dot_shows_the_install_hint_and_the_source(monkeypatch):
+    """A notebook shows text instead of raising graphviz's ExecutableNotFound."""
+    import graphviz
+
+    graph = to_dot(two_layer_net_loss(4, 3))
+    assert isinstance(graph, graphviz.Digraph)  # still the documented type
+    monkeypatch.setenv("PATH", "")  # no dot anywhere: the real failure
+    bundle = graph._repr_mimebundle_()
+    assert list(bundle) == ["text/plain"]
+    text = bundle["text/plain"]
+    for hint in ("apt install graphviz", "brew install graphviz", "conda install"):
+        assert hint in text
+    assert text.endswith(graph.source)  # the whole graph, as DOT text
+    assert graph._repr_mimebundle_(include=[]) == {}  # nothing asked, nothing done
+
+
+@pytest.mark.parametrize("has_dot", [True, False], ids=["dot", "no dot"])
+def test_ipythons_own_display_formatter(has_dot, monkeypatch):
+    formatters = pytest.importorskip("IPython.core.formatters")
+    if has_dot and shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot program is not installed")
+    if not has_dot:
+        monkeypatch.setenv("PATH", "")
+    graph = to_dot(two_layer_net_loss(4, 3))
+    data, _ = formatters.DisplayFormatter().format(graph)
+    if has_dot:
+        assert len(svg_nodes(data["image/svg+xml"].encode("utf-8"))) == 18
+    else:
+        assert "image/svg+xml" not in data
+        assert "apt install graphviz" in data["text/plain"]
+        assert "op5 -> t11" in data["text/plain"]
+
+
 # ------------------------------------------------- golden file and the docs
 def test_golden_dot_of_the_two_layer_net_loss():
     source = to_dot(two_layer_net_loss()).source

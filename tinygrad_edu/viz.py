@@ -5,7 +5,8 @@ tensors, with which shapes, and (after ``backward()``) which gradients arrived.
 
 * ``to_dot(loss)`` returns a ``graphviz.Digraph``. It needs only the
   ``graphviz`` Python package, not the ``dot`` program: ``.source`` is the
-  DOT text, and in Jupyter the object displays itself as SVG.
+  DOT text, and in Jupyter the object displays itself as SVG (without
+  ``dot``, as text: how to install Graphviz, then the DOT source).
 * ``draw(loss, "graph.svg")`` renders with the ``dot`` program to SVG, PNG
   or PDF (chosen by the extension) and writes the file atomically.
 * ``python -m tinygrad_edu.viz OUT.svg`` draws the book's TwoLayerNet loss.
@@ -77,8 +78,50 @@ _BAD_LINE = "red"
 _RANKDIRS = ("LR", "RL", "TB", "BT")
 
 
+_INSTALL_GRAPHVIZ = (
+    "Install Graphviz: 'apt install graphviz' (Debian, Ubuntu), 'brew install "
+    "graphviz' (macOS) or 'conda install graphviz'."
+)
+
+
 class GraphvizNotFoundError(TinygradEduError, RuntimeError):
     """The ``dot`` program of Graphviz is not installed (or not on ``PATH``)."""
+
+
+@functools.cache
+def _digraph_class() -> type[graphviz.Digraph]:
+    """``graphviz.Digraph`` with a notebook display that works without ``dot``.
+
+    Defined on first use, so that importing this module does not import
+    graphviz. Jupyter calls ``_repr_mimebundle_`` to show the object; graphviz
+    renders with ``dot`` there and raises ``ExecutableNotFound``, which a
+    notebook prints as a traceback with no hint. Without ``dot`` the graph
+    shows as text instead: how to install Graphviz, then the DOT source, which
+    is still the whole graph.
+    """
+    import graphviz
+
+    class Digraph(graphviz.Digraph):
+        __doc__ = graphviz.Digraph.__doc__
+
+        def _repr_mimebundle_(
+            self,
+            include: Any = None,
+            exclude: Any = None,
+            **kwargs: Any,
+        ) -> dict[str, Any]:
+            try:
+                return super()._repr_mimebundle_(include, exclude, **kwargs)
+            except graphviz.ExecutableNotFound:
+                note = (
+                    f"(Graphviz's 'dot' program was not found on PATH, so this "
+                    f"graph is shown as DOT text, not as a picture. "
+                    f"{_INSTALL_GRAPHVIZ})"
+                )
+                return {"text/plain": f"{note}\n\n{self.source}"}
+
+    Digraph.__module__, Digraph.__qualname__ = __name__, "Digraph"
+    return Digraph
 
 
 # ------------------------------------------------------------------ the walk
@@ -315,7 +358,8 @@ def to_dot(
     ``to_dot(x.grad)`` shows the graph that computed the gradient.
 
     The result's ``.source`` is the DOT text (no ``dot`` program needed);
-    Jupyter displays the object itself as SVG (that does need ``dot``).
+    Jupyter displays the object itself as SVG, or, when ``dot`` is not
+    installed, as text that says how to install it followed by the DOT source.
 
     >>> from tinygrad_edu import Tensor
     >>> a = Tensor([1.0, 2.0], requires_grad=True, name="a")
@@ -330,7 +374,6 @@ def to_dot(
     t1 -> op0
     op0 -> t2
     """
-    import graphviz
 
     outputs = _as_outputs(output)
     if rankdir not in _RANKDIRS:
@@ -345,7 +388,7 @@ def to_dot(
         ops = [node for node, _ in walk.items if node is not None]
         order = {id(node): step for step, node in enumerate(reversed(ops), 1)}
 
-    graph = graphviz.Digraph(
+    graph = _digraph_class()(
         name="computation_graph",
         graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11"},
         node_attr={"fontname": "Helvetica", "fontsize": "10"},
@@ -521,11 +564,10 @@ def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
         return graph.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         raise GraphvizNotFoundError(
-            "draw: the Graphviz program 'dot' was not found on PATH, so the graph "
-            "cannot be rendered. Install Graphviz: 'apt install graphviz' (Debian, "
-            "Ubuntu), 'brew install graphviz' (macOS) or 'conda install graphviz'. "
-            "Without it, to_dot(...).source still gives the DOT text, and "
-            "draw(..., 'graph.dot') writes it."
+            f"draw: the Graphviz program 'dot' was not found on PATH, so the graph "
+            f"cannot be rendered. {_INSTALL_GRAPHVIZ} Without it, "
+            f"to_dot(...).source still gives the DOT text, and "
+            f"draw(..., 'graph.dot') writes it."
         ) from None
 
 
