@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import statistics
 import sys
@@ -94,21 +95,21 @@ def peak_memory() -> Row:
 
 
 def matmul_limit(batch: int, hidden: int, repeats: int) -> Row:
-    """The floor under a step: its six matmuls at this machine's BLAS rate.
+    """The floor under a step: its five matmuls at this machine's BLAS rate.
 
-    Forward is x @ W1 and z1 @ W2; backward is two more products per weight
-    (for the weight's and the input's gradient), so 3x the forward FLOPs.
+    Forward is x @ W1 and z1 @ W2. Backward is z1ᵀ @ dy and dy @ W2ᵀ for the
+    second layer and xᵀ @ dz1 for W1 (nobody needs the gradient of x).
     """
     rng = np.random.default_rng(0)
     x, w1 = rng.random((batch, 784)), rng.random((784, hidden))
     z1, w2 = rng.random((batch, hidden)), rng.random((hidden, 10))
     dy = rng.random((batch, 10))
 
-    def six_matmuls() -> None:
-        x @ w1, z1 @ w2, z1.T @ dy, dy @ w2.T, x.T @ z1, z1 @ w1.T
+    def five_matmuls() -> None:
+        x @ w1, z1 @ w2, z1.T @ dy, dy @ w2.T, x.T @ z1
 
-    seconds, _ = interleaved(six_matmuls, lambda: None, repeats)
-    flops = 3 * 2 * batch * hidden * (784 + 10)
+    seconds, _ = interleaved(five_matmuls, lambda: None, repeats)
+    flops = 2 * batch * hidden * (2 * 784 + 3 * 10)
     return {
         "benchmark": "matmul floor of a step",
         "case": f"float64 batch {batch} hidden {hidden}",
@@ -248,12 +249,19 @@ def soak(data: Any, steps: int) -> Row:
 
 
 def pytorch_step(repeats: int) -> Row | None:
-    """The same step in PyTorch CPU eager, if PyTorch happens to be installed."""
+    """The same step in PyTorch CPU eager, if PyTorch happens to be installed.
+
+    PyTorch's OpenMP threads busy-wait between ops by default and take the
+    cores from NumPy's BLAS threads: interleaved, that slows *both* sides
+    5-8x here. Passive waiting (set before torch loads OpenMP) keeps the
+    comparison about the frameworks, with the same thread count on each side.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(max(1, len(__import__("os").sched_getaffinity(0))))
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     rng = np.random.default_rng(0)
     x, t = rng.random((100, 784)), rng.integers(0, 10, 100)
     ours = TwoLayerNet(784, 50, 10, rng=rng)
