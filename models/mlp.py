@@ -27,6 +27,8 @@ class MLP(nn.Module, Classifier):
     >>> model = MLP(4, [8, 8], 3, activation="relu", rng=np.random.default_rng(0))
     >>> model(np.ones((2, 4))).shape
     (2, 3)
+    >>> model
+    MLP(4, [8, 8], 3, activation='relu', init='he')
     >>> list(model.params)
     ['layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias', \
 'layers.4.weight', 'layers.4.bias']
@@ -53,6 +55,13 @@ class MLP(nn.Module, Classifier):
         # He init suits ReLU; Xavier suits the saturating sigmoid and tanh.
         init = init or ("he" if activation == "relu" else "xavier")
         sizes = [input_size, *hidden_sizes, output_size]
+        # What __repr__ prints: the arguments that rebuild the same architecture.
+        self.arguments = (
+            f"{input_size}, {list(hidden_sizes)}, {output_size}, "
+            f"activation={activation!r}, init={init!r}"
+            + (f", std={std:g}" if init == "normal" else "")
+            + ("" if np.dtype(dtype) == np.float64 else f", dtype={np.dtype(dtype)}")
+        )
         layers: list[nn.Module] = []
         for n_in, n_out in itertools.pairwise(sizes):
             layers.append(
@@ -63,6 +72,10 @@ class MLP(nn.Module, Classifier):
 
     def forward(self, x: Any) -> Tensor:
         return self.layers(x)
+
+    def __repr__(self) -> str:
+        # One line, like a constructor call; repr(model.layers) shows the layers.
+        return f"MLP({self.arguments})"
 
     @property
     def params(self) -> dict[str, np.ndarray]:

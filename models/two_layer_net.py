@@ -9,6 +9,10 @@ The API is the book's, so its training loop runs unchanged::
 ``params`` holds plain ndarrays. ``gradient`` wraps them in Tensors (no copy),
 records affine → sigmoid → affine → softmax-cross-entropy and calls
 ``backward()``: chapter 5's hand-derived formulas are not written anywhere here.
+The forward pass runs inside name scopes (``TwoLayerNet``, ``Affine(784→50)``,
+``Affine(50→10)``), so a drawing of the loss groups the ops as the book's
+layers; ``tinygrad_edu.viz.two_layer_net_loss`` records the same graph for
+users without ``models/`` (tests/test_viz.py checks that they are identical).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 from models.classifier import Classifier
 from tinygrad_edu import Tensor
+from tinygrad_edu.engine import name_scope
 
 
 class TwoLayerNet(Classifier):
@@ -28,6 +33,8 @@ class TwoLayerNet(Classifier):
     >>> x, t = np.ones((5, 4)), np.array([0, 1, 1, 0, 1])
     >>> {k: g.shape for k, g in net.gradient(x, t).items()}
     {'W1': (4, 3), 'b1': (3,), 'W2': (3, 2), 'b2': (2,)}
+    >>> net
+    TwoLayerNet(4, 3, 2, weight_init_std=0.01)
     """
 
     def __init__(
@@ -41,6 +48,7 @@ class TwoLayerNet(Classifier):
         rng: np.random.Generator | None = None,
     ) -> None:
         # rng=None draws from np.random, so the book's np.random.seed() applies.
+        self.weight_init_std = weight_init_std
         randn = (rng or np.random).standard_normal
         w1 = weight_init_std * randn((input_size, hidden_size))
         w2 = weight_init_std * randn((hidden_size, output_size))
@@ -58,5 +66,20 @@ class TwoLayerNet(Classifier):
         }
 
     def scores(self, x: Tensor, p: dict[str, Tensor]) -> Tensor:
-        hidden = (x @ p["W1"] + p["b1"]).sigmoid()
-        return hidden @ p["W2"] + p["b2"]
+        (n_in, n_hidden), n_out = p["W1"].shape, p["W2"].shape[1]
+        with name_scope(type(self).__name__):
+            with name_scope(f"Affine({n_in}→{n_hidden})"):
+                a1 = x @ p["W1"] + p["b1"]
+            z1 = a1.sigmoid()
+            with name_scope(f"Affine({n_hidden}→{n_out})"):
+                return z1 @ p["W2"] + p["b2"]
+
+    def __repr__(self) -> str:
+        # The sizes as the arrays in params have them now (they can be replaced).
+        (n_in, n_hidden), n_out = self.params["W1"].shape, self.params["W2"].shape[1]
+        dtype = self.params["W1"].dtype
+        extra = "" if dtype == np.float64 else f", dtype={dtype.name}"
+        return (
+            f"{type(self).__name__}({n_in}, {n_hidden}, {n_out}, "
+            f"weight_init_std={self.weight_init_std:g}{extra})"
+        )

@@ -175,6 +175,37 @@ def test_models_round_trip_through_save_and_load(tmp_path, mnist, make):
     )
 
 
+@pytest.mark.parametrize(
+    "make, text",
+    [
+        (
+            lambda: TwoLayerNet(784, 50, 10),
+            "TwoLayerNet(784, 50, 10, weight_init_std=0.01)",
+        ),
+        (
+            lambda: TwoLayerNet(4, 3, 2, 0.1, dtype=np.float32),
+            "TwoLayerNet(4, 3, 2, weight_init_std=0.1, dtype=float32)",
+        ),
+        (
+            lambda: MLP(784, [100, 100], 10, activation="relu"),
+            "MLP(784, [100, 100], 10, activation='relu', init='he')",
+        ),
+        (
+            lambda: MLP(5, (4,), 3, init="normal", std=0.1, dtype=np.float32),
+            "MLP(5, [4], 3, activation='sigmoid', init='normal', std=0.1, "
+            "dtype=float32)",
+        ),
+    ],
+)
+def test_models_print_as_the_call_that_builds_them(make, text):
+    model = make()
+    assert repr(model) == text
+    again = eval(text, {"TwoLayerNet": TwoLayerNet, "MLP": MLP, "float32": np.float32})
+    assert {k: (a.shape, a.dtype) for k, a in again.params.items()} == {
+        k: (a.shape, a.dtype) for k, a in model.params.items()
+    }
+
+
 def test_mlp_gradient_matches_central_differences():
     rng = np.random.default_rng(0)
     model = MLP(5, [4, 3], 3, activation="tanh", rng=rng)

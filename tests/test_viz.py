@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.mlp import MLP
+from models.two_layer_net import TwoLayerNet
 from tinygrad_edu import DomainError, DTypeError, GraphError, Tensor, TinygradEduError
 from tinygrad_edu.engine import name_scope, topological_order
 from tinygrad_edu.viz import (
@@ -130,6 +132,51 @@ def test_two_layer_net_loss_graph_matches_what_was_recorded():
     assert names["loss"] == "() float64"
     # The drawing agrees with the engine's own walk.
     assert len(ops(source)) == len(topological_order(loss))
+
+
+def models_two_layer_net_loss(batch_size: int = 100, hidden_size: int = 50) -> Tensor:
+    """The loss graph of models.TwoLayerNet, as the training command draws it."""
+    rng = np.random.default_rng(1)
+    net = TwoLayerNet(784, hidden_size, 10, rng=rng)
+    x, t = rng.random((batch_size, 784)), rng.integers(0, 10, batch_size)
+    return net.loss_graph(x, t)[0]
+
+
+@pytest.mark.parametrize("batch_size, hidden_size", [(100, 50), (3, 4)])
+def test_the_library_builder_records_the_models_graph(batch_size, hidden_size):
+    """viz.two_layer_net_loss (for users without models/) is models.TwoLayerNet's."""
+    from_models = to_dot(models_two_layer_net_loss(batch_size, hidden_size)).source
+    from_library = to_dot(two_layer_net_loss(batch_size, hidden_size)).source
+    assert from_library == from_models
+    where = scopes(from_models)
+    by_name = {
+        lines[0]: k for k, lines in {**ops(from_models), **tensors(from_models)}.items()
+    }
+    affine = f"Affine(784→{hidden_size})"
+    assert where[by_name["W1"]] == ("TwoLayerNet", affine)
+    assert where[by_name["sigmoid"]] == ("TwoLayerNet",)
+    assert where[by_name["W2"]] == ("TwoLayerNet", f"Affine({hidden_size}→10)")
+    assert where[by_name["softmax_cross_entropy"]] == ()
+
+
+def test_a_modules_graph_is_drawn_in_module_clusters():
+    """A real nn.Module: models.MLP's Linear layers and activations become frames."""
+    model = MLP(784, [50], 10, rng=np.random.default_rng(0))
+    x = Tensor(np.random.default_rng(1).random((5, 784)), name="x")
+    loss = model(x).softmax_cross_entropy(np.arange(5))
+    source = to_dot(loss).source
+    where = scopes(source)
+    labels = {**ops(source), **tensors(source)}
+    placed = [(lines[0], where[k]) for k, lines in labels.items()]
+    first = ("MLP", "Sequential", "Linear(784→50)")
+    second = ("MLP", "Sequential", "Linear(50→10)")
+    assert ("matmul", first) in placed and ("matmul", second) in placed
+    assert [scope for name, scope in placed if name == "weight"] == [first, second]
+    assert [scope for name, scope in placed if name == "bias"] == [first, second]
+    assert ("sigmoid", ("MLP", "Sequential", "Sigmoid")) in placed
+    assert where[next(k for k, v in labels.items() if v[0] == "x")] == ()
+    assert ("softmax_cross_entropy", ()) in placed
+    assert source.count("subgraph cluster_") == 5  # MLP, Sequential, 2 Linear, Sigmoid
 
 
 def test_a_reused_tensor_is_one_node_with_one_edge_per_use():
@@ -528,7 +575,7 @@ def test_ipythons_own_display_formatter(has_dot, monkeypatch):
 
 # ------------------------------------------------- golden file and the docs
 def test_golden_dot_of_the_two_layer_net_loss():
-    source = to_dot(two_layer_net_loss()).source
+    source = to_dot(models_two_layer_net_loss()).source
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN.write_text(source, encoding="utf-8")

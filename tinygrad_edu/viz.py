@@ -588,6 +588,11 @@ def two_layer_net_loss(
     named tensors (x, t, W1, b1, W2, b2, loss) and name scopes for the two
     affine layers, so a drawing reads like the book's figure. The data is
     random (MNIST-shaped), because a picture of the graph needs only shapes.
+
+    This is the graph of ``models.TwoLayerNet.loss_graph``, which the training
+    command draws; it is recorded here because ``models/`` is not installed
+    with the package (and the library never imports it). tests/test_viz.py
+    checks that the two give the same DOT text.
     """
     rng = np.random.default_rng(seed)
     x = Tensor(rng.random((batch_size, input_size)), name="x")
@@ -615,8 +620,9 @@ def two_layer_net_loss(
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tinygrad_edu.viz OUT`` draws the TwoLayerNet loss graph.
 
-    The checked-in ``docs/img/two_layer_net_loss.svg`` is made with
-    ``python -m tinygrad_edu.viz docs/img/two_layer_net_loss.svg``.
+    The same picture as ``docs/img/two_layer_net_loss.svg`` (drawn from
+    ``models.TwoLayerNet`` by ``python docs/make_figures.py graphs.md``), for
+    users who have the package but not the repository's ``models/``.
     """
     parser = argparse.ArgumentParser(
         prog="python -m tinygrad_edu.viz",
