@@ -20,6 +20,7 @@ import pytest
 from models.mlp import MLP
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu import DomainError, DTypeError, GraphError, Tensor, TinygradEduError
+from tinygrad_edu import grad as autograd
 from tinygrad_edu.engine import name_scope, topological_order
 from tinygrad_edu.viz import (
     GraphvizNotFoundError,
@@ -394,6 +395,79 @@ def test_show_order_numbers_ops_as_backward_runs_them():
     assert ops(source)["op5"] == ["softmax_cross_entropy", "backward step 1"]
     assert ops(source)["op0"] == ["matmul", "backward step 6"]
     assert "backward step" not in to_dot(loss).source
+
+
+# ------------------------------------------------------- gradient flow
+FILL = re.compile(r'fillcolor="(#[0-9a-f]{6})"')
+
+
+def fill(attrs: str) -> str:
+    return FILL.search(attrs).group(1)
+
+
+def grad_rms(lines: list[str]) -> float:
+    (line,) = [line for line in lines if line.startswith("grad rms ")]
+    return float(line.removeprefix("grad rms "))
+
+
+def test_color_by_grad_shows_gradients_vanishing_through_sigmoids():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((4, 8)), name="x")
+    weights = [
+        Tensor(rng.standard_normal((8, 8)), requires_grad=True, name=f"W{i}")
+        for i in range(8)
+    ]
+    h = x
+    for w in weights:
+        h = (h @ w).sigmoid()
+    loss = h.sum()
+    source = to_dot(loss, color_by_grad=True).source
+    by_name = {
+        lines[0]: (lines, attrs)
+        for lines, attrs in ((label(a), a) for a in nodes(source).values())
+    }
+    sizes = [grad_rms(by_name[f"W{i}"][0]) for i in range(8)]
+    expected = [
+        np.sqrt(np.mean(g.data**2)) for g in autograd(loss, weights, retain_graph=True)
+    ]
+    np.testing.assert_allclose(sizes, expected, rtol=0.05)  # printed with 2 digits
+    assert sizes[0] < 1e-3 * sizes[-1]  # each sigmoid scales it by at most 1/4
+    assert fill(by_name["W0"][1]) != fill(by_name["W7"][1])
+    assert all(w.grad is None for w in weights)  # drawing leaves .grad alone
+    assert "vanishing" in source and "exploding" in source  # the legend
+
+
+def test_color_by_grad_scale_runs_blue_to_orange_and_marks_bad_gradients():
+    x = Tensor([0.5, 1.0], requires_grad=True, name="x")
+    y = x
+    for _ in range(3):
+        y = y * 100.0
+    source = to_dot(y.sum(), color_by_grad=True).source
+    x_attrs = next(a for a in nodes(source).values() if label(a)[0] == "x")
+    assert grad_rms(label(x_attrs)) == 1e6 and fill(x_attrs) == "#e69138"  # ≥ 1e2
+    tiny = Tensor([1.0], requires_grad=True, name="tiny")
+    source = to_dot((tiny * 1e-9).sum(), color_by_grad=True).source
+    tiny_attrs = next(a for a in nodes(source).values() if label(a)[0] == "tiny")
+    assert fill(tiny_attrs) == "#3c78d8" and "fontcolor=white" in tiny_attrs
+    z = Tensor([0.0, 1.0], requires_grad=True, name="z")
+    with np.errstate(all="ignore"):
+        source = to_dot((z.log() * 0.0).sum(), color_by_grad=True).source
+    z_attrs = next(a for a in nodes(source).values() if label(a)[0] == "z")
+    assert "color=red" in z_attrs and "grad rms nan" in label(z_attrs)
+
+
+def test_color_by_grad_needs_one_scalar_output_and_a_live_graph():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(DomainError, match=r"color_by_grad.*scalar.*\(2,\)"):
+        to_dot(w * 2, color_by_grad=True)
+    with pytest.raises(DomainError, match="one computed output"):
+        to_dot([w.sum(), (w * 3).sum()], color_by_grad=True)
+    with pytest.raises(DomainError, match=r"show_order.*leaf"):
+        to_dot(w, show_order=True)
+    loss = (w * w).sum()
+    loss.backward()
+    with pytest.raises(GraphError, match="retain_graph=True"):
+        to_dot(loss, color_by_grad=True)
 
 
 def test_backward_graph_after_create_graph():

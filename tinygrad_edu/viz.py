@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import functools
 import inspect
+import itertools
 import os
 import sys
 from collections.abc import Sequence
@@ -335,6 +336,7 @@ def to_dot(
     show_values: bool = False,
     show_grads: bool = False,
     show_order: bool = False,
+    color_by_grad: bool = False,
     rankdir: str = "LR",
     cluster_modules: bool = True,
     title: str | None = None,
@@ -348,7 +350,12 @@ def to_dot(
     mean/min/max summary above 12 elements), ``show_grads`` the ``.grad`` of
     each leaf and of each tensor that called ``retain_grad()`` (norm and range
     when large), ``show_order`` the step at which ``backward()`` runs each
-    op. Ops recorded inside ``engine.name_scope`` blocks (every ``nn.Module``
+    op. ``color_by_grad`` fills every tensor that requires grad by the size
+    of d(output)/d(tensor) per element (its RMS, on a log scale from blue,
+    vanishing, through green to orange, exploding) and prints that size; it
+    computes the gradients itself (``engine.grad``), so it needs a scalar
+    output whose graph is not freed and leaves every ``.grad`` alone.
+    Ops recorded inside ``engine.name_scope`` blocks (every ``nn.Module``
     call) are grouped into nested clusters unless ``cluster_modules=False``;
     a parameter sits in the cluster of its users.
 
@@ -384,9 +391,12 @@ def to_dot(
     walk = _Graph(outputs)
     output_ids = {id(t) for t in outputs}
     order: dict[int, int] = {}
-    if show_order:  # backward() runs the ops in reverse post-order
-        ops = [node for node, _ in walk.items if node is not None]
-        order = {id(node): step for step, node in enumerate(reversed(ops), 1)}
+    if show_order:
+        order = {
+            id(computed._node): step
+            for step, computed in enumerate(_backward_order(outputs, "show_order"), 1)
+        }
+    magnitudes = _gradient_sizes(outputs, walk) if color_by_grad else None
 
     graph = _digraph_class()(
         name="computation_graph",
@@ -394,8 +404,11 @@ def to_dot(
         node_attr={"fontname": "Helvetica", "fontsize": "10"},
         edge_attr={"arrowsize": "0.7"},
     )
-    if title is not None:
-        graph.attr(label=_label([title]), labelloc="t", fontsize="14")
+    heading = [] if title is None else [title]
+    if color_by_grad:
+        heading.append(_GRAD_LEGEND)
+    if heading:
+        graph.attr(label=_label(heading), labelloc="t", fontsize="14")
 
     root = _Cluster("")
     for node, tensor in walk.items:
@@ -415,7 +428,13 @@ def to_dot(
                     },
                 )
             )
-        attrs = _tensor_attrs(tensor, id(tensor) in output_ids, show_values, show_grads)
+        attrs = _tensor_attrs(
+            tensor,
+            id(tensor) in output_ids,
+            show_values,
+            show_grads,
+            None if magnitudes is None else magnitudes.get(id(tensor)),
+        )
         scope = _tensor_scope(tensor, walk) if cluster_modules else ()
         root.at(scope).nodes.append((walk.tensor_ids[id(tensor)], attrs))
 
@@ -430,9 +449,70 @@ def to_dot(
     return graph
 
 
+def _backward_order(outputs: list[Tensor], option: str) -> list[Tensor]:
+    """The computed tensors in the order backward() runs their ops (the engine's)."""
+    if len(outputs) != 1 or outputs[0]._node is None:
+        raise DomainError(
+            f"to_dot: {option}=True needs one computed output, the tensor you call "
+            f"backward() on; got {len(outputs)} output(s)"
+            f"{'' if len(outputs) != 1 else ' that is a leaf'}."
+        )
+    return engine.topological_order(outputs[0])
+
+
+def _gradient_sizes(outputs: list[Tensor], walk: _Graph) -> dict[int, float]:
+    """RMS of d(output)/d(tensor) for every tensor of the graph that requires grad."""
+    (output,) = _backward_order(outputs, "color_by_grad")[:1]
+    if output.size != 1:
+        raise DomainError(
+            f"to_dot: color_by_grad=True needs a scalar output such as a loss; this "
+            f"one has shape {output.shape}. Draw loss = output.sum() (or your loss)."
+        )
+    tensors = [tensor for _, tensor in walk.items if tensor.requires_grad]
+    grads = engine.grad(output, tensors, retain_graph=True)
+    with np.errstate(all="ignore"):  # NaN/inf gradients are drawn, not warned about
+        return {
+            id(tensor): float(np.sqrt(np.mean(np.square(g.data, dtype=np.float64))))
+            for tensor, g in zip(tensors, grads)
+            if g is not None
+        }
+
+
+#: (log10 of the gradient's RMS, fill colour): vanishing is blue, healthy green,
+#: exploding orange. Between anchors the colour is interpolated.
+_GRAD_SCALE = (
+    (-8.0, (0x3C, 0x78, 0xD8)),
+    (-6.0, (0x6F, 0xA8, 0xDC)),
+    (-4.0, (0xC9, 0xDA, 0xF8)),
+    (-2.0, (0xB6, 0xD7, 0xA8)),
+    (0.0, (0xFF, 0xE5, 0x99)),
+    (2.0, (0xE6, 0x91, 0x38)),
+)
+_GRAD_LEGEND = (
+    "fill: size of the gradient per element (RMS); blue ≤ 1e-8 vanishing, "
+    "green ~1e-2, orange ≥ 1e2 exploding"
+)
+
+
+def _size_color(rms: float) -> str:
+    level = np.log10(rms) if rms > 0 else _GRAD_SCALE[0][0]
+    level = min(max(level, _GRAD_SCALE[0][0]), _GRAD_SCALE[-1][0])
+    for (lo, low_rgb), (hi, high_rgb) in itertools.pairwise(_GRAD_SCALE):
+        if level <= hi:
+            w = (level - lo) / (hi - lo)
+            rgb = (round(a + w * (b - a)) for a, b in zip(low_rgb, high_rgb))
+            return "#" + "".join(f"{c:02x}" for c in rgb)
+    raise AssertionError("unreachable: level is clipped to the scale")
+
+
 def _tensor_attrs(
-    tensor: Tensor, is_output: bool, show_values: bool, show_grads: bool
+    tensor: Tensor,
+    is_output: bool,
+    show_values: bool,
+    show_grads: bool,
+    grad_size: float | None = None,
 ) -> dict[str, Any]:
+    """Label and colours of a tensor; ``grad_size`` (color_by_grad) sets the fill."""
     lines = [tensor.name] if tensor.name else []
     lines.append(_shape_text(tensor))
     is_constant = tensor._node is None and not tensor.requires_grad
@@ -450,8 +530,15 @@ def _tensor_attrs(
             bad = _non_finite(tensor.grad.data)
             if bad:
                 lines.append(f"grad holds {bad}")
+    if grad_size is not None:
+        lines.append(f"grad rms {grad_size:.2g}")
+        if not np.isfinite(grad_size):
+            bad = bad or ("NaN" if np.isnan(grad_size) else "inf")
+            grad_size = None
 
-    if is_output:
+    if grad_size is not None:
+        fill = _size_color(grad_size)
+    elif is_output:
         fill = _OUTPUT
     elif tensor._node is not None:
         fill = _INTERMEDIATE
@@ -464,6 +551,8 @@ def _tensor_attrs(
         attrs.update(fillcolor=_BAD_FILL, color=_BAD_LINE, penwidth="2")
     else:
         attrs["fillcolor"] = fill
+        if grad_size is not None and grad_size < 1e-6:
+            attrs["fontcolor"] = "white"  # readable on the dark blues
     return attrs
 
 
