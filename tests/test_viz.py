@@ -180,6 +180,23 @@ def test_a_modules_graph_is_drawn_in_module_clusters():
     assert source.count("subgraph cluster_") == 5  # MLP, Sequential, 2 Linear, Sigmoid
 
 
+def test_modules_with_the_same_label_are_separate_clusters():
+    model = MLP(4, [3, 3, 3], 2, rng=np.random.default_rng(0))
+    source = to_dot(model(np.ones((2, 4))).sum()).source
+    frames = re.findall(r'label="?([^"\n]+)"? labeljust', source)
+    assert frames.count("Linear(3→3)") == 2 and frames.count("Sigmoid") == 3
+    matmul_scopes = [
+        scopes(source)[k] for k, v in ops(source).items() if v[0] == "matmul"
+    ]
+    assert len(set(matmul_scopes)) == 3  # ... but the frames' paths read alike
+    assert len({id(n.scope[-1]) for n in _nodes_of(model, "matmul")}) == 4
+
+
+def _nodes_of(model, op_name):
+    out = model(np.ones((2, 4))).sum()
+    return [t._node for t in topological_order(out) if t._node.op_name == op_name]
+
+
 def test_a_reused_tensor_is_one_node_with_one_edge_per_use():
     x = Tensor([1.0, 2.0], requires_grad=True, name="x")
     source = to_dot(x * x).source

@@ -157,14 +157,24 @@ def anomaly_error(node: Function, problem: str) -> AnomalyError:
     )
 
 
+class Scope(str):
+    """A ``name_scope`` label. It equals its text, but its identity tells apart
+    two blocks (or two modules) that carry the same text: five ``Linear(20→20)``
+    layers are five clusters in a drawing, not one."""
+
+    __slots__ = ()
+
+
 @contextmanager
 def name_scope(label: str) -> Iterator[None]:
     """Label the ops recorded inside the block (nested scopes form a path).
 
     ``nn.Module.__call__`` opens one per module, so a graph can be drawn with
-    one cluster per module (``Linear(784→50)``).
+    one cluster per module (``Linear(784→50)``). A plain string opens a new
+    scope each time; pass the same ``Scope`` object to reopen one.
     """
-    _state.scope = (*_state.scope, label)
+    entry = label if isinstance(label, Scope) else Scope(label)
+    _state.scope = (*_state.scope, entry)
     try:
         yield
     finally:

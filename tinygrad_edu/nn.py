@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from tinygrad_edu.engine import name_scope
+from tinygrad_edu.engine import Scope, name_scope
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError, StateDictError
 from tinygrad_edu.tensor import Tensor
 
@@ -150,7 +150,7 @@ class Module:
         """Run ``forward`` with the ops it records labelled by this module."""
         label = self._label
         if label is None:  # computed on the first call: the sizes are set by then
-            label = self._scope_label()
+            label = Scope(self._scope_label())  # one scope (cluster) per module
             object.__setattr__(self, "_label", label)
         with name_scope(label):
             return self.forward(*args, **kwargs)

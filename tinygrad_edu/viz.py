@@ -568,7 +568,7 @@ def _tensor_scope(tensor: Tensor, walk: _Graph) -> tuple[str, ...]:
     common = scopes[0]
     for scope in scopes[1:]:
         n = 0
-        while n < min(len(common), len(scope)) and common[n] == scope[n]:
+        while n < min(len(common), len(scope)) and common[n] is scope[n]:
             n += 1
         common = common[:n]
     return common
@@ -580,14 +580,16 @@ class _Cluster:
     def __init__(self, label: str) -> None:
         self.label = label
         self.nodes: list[tuple[str, dict[str, Any]]] = []
-        self.children: dict[str, _Cluster] = {}
+        # Keyed by the Scope object, not its text: two modules with the same
+        # label are two clusters (everything stays alive while we draw).
+        self.children: dict[int, _Cluster] = {}
 
     def at(self, scope: tuple[str, ...]) -> _Cluster:
         cluster = self
         for label in scope:
-            if label not in cluster.children:
-                cluster.children[label] = _Cluster(label)
-            cluster = cluster.children[label]
+            if id(label) not in cluster.children:
+                cluster.children[id(label)] = _Cluster(label)
+            cluster = cluster.children[id(label)]
         return cluster
 
     def emit(self, graph: Any, counter: list[int] | None = None) -> None:
