@@ -2,15 +2,20 @@
 
 import numpy as np
 import pytest
+from bad_ops import (
+    AddThatForgetsAnInput,
+    MulWithSwappedBackward,
+    SquareWithDetachedBackward,
+)
 
 from tinygrad_edu import (
     DomainError,
     DTypeError,
-    Function,
     GradcheckError,
     Tensor,
     gradcheck,
     gradgradcheck,
+    no_grad,
     numerical_diff,
     numerical_gradient,
 )
@@ -27,17 +32,19 @@ def test_numerical_diff_is_the_central_difference():
     assert numerical_diff(function_1, 10.0) == pytest.approx(0.3, abs=1e-9)
 
 
-def test_the_seed_notes_precedence_bug_gives_a_wildly_different_value():
-    """One note writes (f(x+h) - f(x-h) / (2*h)): division binds tighter."""
+def test_the_seed_notes_precedence_bug_against_numerical_diff():
+    """A note in ../shared/seeds writes ``(f(x+h) - f(x-h) / (2 * h))``.
+
+    Division binds tighter, so that computes f(x+h) - f(x-h)/2h: about -3749.15
+    at x = 5 where the derivative is 0.2. numerical_diff must give the latter.
+    """
     h = 1e-4
-
-    def with_the_bug(f, x):
-        return f(x + h) - f(x - h) / (2 * h)
-
-    assert with_the_bug(function_1, 5.0) == pytest.approx(-3749.1499805, abs=1e-6)
-    assert numerical_diff(function_1, 5.0) != pytest.approx(
-        with_the_bug(function_1, 5.0)
-    )
+    x = 5.0
+    the_notes_formula = function_1(x + h) - function_1(x - h) / (2 * h)
+    assert the_notes_formula == pytest.approx(-3749.1499805, abs=1e-6)
+    assert numerical_diff(function_1, x, h) == pytest.approx(0.2, abs=1e-9)
+    right = (function_1(x + h) - function_1(x - h)) / (2 * h)
+    assert numerical_diff(function_1, x, h) == right
 
 
 def test_numerical_gradient_matches_the_book_and_handles_any_ndim():
@@ -84,6 +91,31 @@ def test_numerical_gradient_refuses_integer_arrays_with_the_reason():
         numerical_gradient(lambda x: np.sum(x**2), np.array([3, 4]))
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_numerical_gradient_refuses_float_types_narrower_than_float64(dtype):
+    """x is perturbed in place, so it cannot be widened; float32 loses the step."""
+    x = np.array([1e4], dtype=dtype)
+    with pytest.raises(DTypeError, match=r"must be float64.*astype\(np\.float64\)"):
+        numerical_gradient(lambda v: np.sum(v.astype(np.float64) ** 2), x)
+    np.testing.assert_array_equal(x, [1e4])  # untouched
+
+
+def test_the_float32_refusal_is_needed_and_the_fix_works():
+    x32 = np.array([1e4], dtype=np.float32)
+    assert x32[0] + np.float32(1e-4) == x32[0]  # the step is rounded away
+    x = x32.astype(np.float64)
+    np.testing.assert_allclose(
+        numerical_gradient(lambda v: np.sum(v**2), x), [2e4], rtol=1e-6
+    )
+
+
+def test_numerical_gradient_keeps_wider_floats():
+    x = np.array([3.0, 4.0], dtype=np.longdouble)
+    g = numerical_gradient(lambda v: float(np.sum(v**2)), x)
+    assert g.dtype == np.longdouble
+    np.testing.assert_allclose(g.astype(np.float64), [6.0, 8.0])
+
+
 def test_numerical_gradient_other_bad_inputs():
     with pytest.raises(DTypeError, match="ndarray"):
         numerical_gradient(np.sum, [1.0, 2.0])
@@ -98,28 +130,6 @@ def test_numerical_gradient_other_bad_inputs():
 
 
 # -- gradcheck ----------------------------------------------------------------------
-
-
-class MulSwapped(Function):
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
-        return x * y
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, y = ctx.saved_tensors
-        return grad * x, grad * y
-
-
-class ForgetsAnInput(Function):
-    @staticmethod
-    def forward(ctx, x, y):
-        return x + y
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, None
 
 
 def _inputs(*shapes, seed=0):
@@ -140,24 +150,25 @@ def test_gradcheck_names_the_input_element_and_both_values():
         GradcheckError,
         match=r"input 0 'x' of shape \(2, 3\) at element .*analytic .*numerical",
     ):
-        gradcheck(MulSwapped.apply, [x, y])
+        gradcheck(MulWithSwappedBackward.apply, [x, y])
 
 
 def test_gradcheck_catches_a_missing_gradient():
     x, y = _inputs((3,), (3,))
     with pytest.raises(GradcheckError, match="input 1"):
-        gradcheck(ForgetsAnInput.apply, [x, y])
+        gradcheck(AddThatForgetsAnInput.apply, [x, y])
 
 
 def test_fast_mode_catches_a_wrong_backward_too():
     x, y = _inputs((2, 3), (2, 3))
     with pytest.raises(GradcheckError, match="fast_mode"):
-        gradcheck(MulSwapped.apply, [x, y], fast_mode=True)
+        gradcheck(MulWithSwappedBackward.apply, [x, y], fast_mode=True)
 
 
 def test_gradcheck_can_return_false_instead_of_raising():
     x, y = _inputs((2,), (2,))
-    assert gradcheck(MulSwapped.apply, [x, y], raise_exception=False) is False
+    swapped = MulWithSwappedBackward.apply
+    assert gradcheck(swapped, [x, y], raise_exception=False) is False
 
 
 def test_gradcheck_works_in_float64_and_leaves_the_callers_arrays_alone():
@@ -180,22 +191,65 @@ def test_gradcheck_of_a_function_that_ignores_its_input():
 
 
 def test_gradgradcheck_passes_and_catches_a_detached_backward():
-    class SquareDetached(Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x * x
-
-        @staticmethod
-        def backward(ctx, grad):
-            (x,) = ctx.saved_tensors
-            return grad * 2 * x.detach()
-
     (x,) = _inputs((3,))
     assert gradgradcheck(lambda t: (t**3).sum(), [x])
-    assert gradcheck(SquareDetached.apply, [x])
+    assert gradcheck(SquareWithDetachedBackward.apply, [x])
     with pytest.raises(GradcheckError):
-        gradgradcheck(SquareDetached.apply, [x])
+        gradgradcheck(SquareWithDetachedBackward.apply, [x])
+
+
+@pytest.mark.parametrize("fast_mode", [False, True])
+def test_gradcheck_inside_no_grad_passes_a_right_op_and_fails_a_wrong_one(fast_mode):
+    """Recording is switched on for backprop; without it analytic 0 ≠ numeric 4."""
+    x, y = _inputs((2, 3), (2, 3))
+    with no_grad():
+        assert gradcheck(lambda a: (a * a).sum(), [x], fast_mode=fast_mode)
+        assert gradcheck(lambda a, b: a * b, [x, y], fast_mode=fast_mode)
+        with pytest.raises(GradcheckError):
+            gradcheck(MulWithSwappedBackward.apply, [x, y], fast_mode=fast_mode)
+        assert not (x * y).requires_grad  # and no_grad is still in force afterwards
+
+
+def test_gradgradcheck_inside_no_grad_passes_a_right_op_and_fails_a_wrong_one():
+    (x,) = _inputs((3,))
+    with no_grad():
+        assert gradgradcheck(lambda t: (t**3).sum(), [x])
+        assert gradgradcheck(lambda t: t.tanh(), [x], fast_mode=True)
+        with pytest.raises(GradcheckError):
+            gradgradcheck(SquareWithDetachedBackward.apply, [x])
+        with pytest.raises(GradcheckError):
+            gradgradcheck(SquareWithDetachedBackward.apply, [x], fast_mode=True)
+
+
+def test_gradgradcheck_needs_an_input_that_requires_grad_like_gradcheck():
+    with pytest.raises(DomainError, match="gradgradcheck: no input requires grad"):
+        gradgradcheck(lambda t: t * 2, [Tensor([1.0])])
+
+
+def test_gradgradcheck_of_a_function_that_ignores_its_input_like_gradcheck():
+    (x,) = _inputs((2,))
+    constant = Tensor([1.0, 2.0])
+    assert gradcheck(lambda t: constant, [x])
+    assert gradgradcheck(lambda t: constant, [x])
+    assert gradgradcheck(lambda t: constant, [x], fast_mode=True)
+    # Linear in x: the first derivative is constant, the second is 0.
+    assert gradgradcheck(lambda t: 3 * t, [x])
+
+
+def test_fast_mode_steps_along_unit_directions():
+    """The docs promise random *unit* u: the perturbed input is eps from x."""
+    (x,) = _inputs((4, 5))
+    seen = []
+
+    def record(t):
+        seen.append(t.numpy().copy())
+        return t.tanh()
+
+    gradcheck(record, [x], fast_mode=True, directions=2, eps=1e-6)
+    steps = [np.linalg.norm(a - seen[0]) for a in seen[1:]]
+    perturbed = [s for s in steps if s > 0]
+    assert len(perturbed) == 4  # plus and minus per direction
+    np.testing.assert_allclose(perturbed, 1e-6, rtol=1e-6)
 
 
 def test_two_layer_net_backprop_matches_numerical_gradient_like_the_books_check():

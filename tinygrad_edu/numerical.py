@@ -37,9 +37,14 @@ def numerical_gradient(
 ) -> np.ndarray:
     """Gradient of the scalar f at x (any shape), one element at a time.
 
-    As in the book, ``f`` receives ``x`` itself, changed in place; each element
-    is put back even if ``f`` raises. ``x`` must be a writable float array:
-    perturbing an integer array by h would silently round h away.
+    As in the book, ``f`` receives ``x`` itself, changed in place (``f`` may
+    ignore its argument and read ``x`` through a closure, as ``net.loss``
+    reads ``net.params``); each element is put back even if ``f`` raises.
+
+    ``x`` must be a writable float64 (or wider) array. Because it is perturbed
+    in place it cannot be widened behind your back, and in float32 ``x + h``
+    loses the step (at x = 1e4 it rounds back to x and the gradient comes out
+    0), so float16/float32 are refused with the fix: ``x.astype(np.float64)``.
 
     >>> numerical_gradient(lambda x: np.sum(x**2), np.array([3.0, 4.0])).round(6)
     array([6., 8.])
@@ -56,6 +61,15 @@ def numerical_gradient(
             f"'gradient' comes out wrong (e.g. 25000 instead of 6). Use "
             f"x.astype(float)."
         )
+    if np.finfo(x.dtype).eps > np.finfo(np.float64).eps:
+        raise DTypeError(
+            f"numerical_gradient: x has dtype {x.dtype}; it must be float64. x is "
+            f"perturbed in place (f may read it through a closure), and in "
+            f"{x.dtype} x[i] + h rounds most of the step away (at x = 1e4, "
+            f"1e4 + 1e-4 == 1e4, so the gradient of x**2 comes out 0 instead of "
+            f"2e4). Use x.astype(np.float64), and let f read that float64 array "
+            f"(e.g. net.params[key] = net.params[key].astype(np.float64))."
+        )
     if not x.flags.writeable:
         raise DomainError(
             "numerical_gradient: x is read-only, but it is perturbed in place; "
@@ -63,18 +77,30 @@ def numerical_gradient(
         )
     if not h > 0:
         raise DomainError(f"numerical_gradient: h must be positive, got {h}.")
-    gradient = np.zeros(x.shape, dtype=np.float64)
+    rows = _central_differences(lambda: _scalar(f(x), "numerical_gradient"), x, h)
+    return rows.reshape(x.shape).astype(x.dtype, copy=False)
+
+
+def _central_differences(
+    evaluate: Callable[[], Any], x: np.ndarray, h: float
+) -> np.ndarray:
+    """Row j: (evaluate() at x + h·e_j - at x - h·e_j) / 2h, for each element j.
+
+    ``x`` is changed in place, one element at a time, and every element is put
+    back even if ``evaluate`` raises. Shape (x.size, *evaluate's shape).
+    """
+    rows = []
     for index in np.ndindex(x.shape):
         original = x[index]
         try:
             x[index] = original + h
-            f_plus = _scalar(f(x), "numerical_gradient")
+            plus = np.asarray(evaluate(), dtype=np.float64)
             x[index] = original - h
-            f_minus = _scalar(f(x), "numerical_gradient")
+            minus = np.asarray(evaluate(), dtype=np.float64)
         finally:
             x[index] = original
-        gradient[index] = (f_plus - f_minus) / (2 * h)
-    return gradient.astype(x.dtype, copy=False)
+        rows.append((plus - minus) / (2 * h))
+    return np.array(rows, dtype=np.float64)
 
 
 def _scalar(value: Any, where: str) -> float:
@@ -110,10 +136,13 @@ def gradcheck(
     the caller's arrays are never touched. A mismatch raises
     ``GradcheckError`` naming the input, the worst element, and both values.
 
-    ``fast_mode`` compares ``directions`` random projections vᵀJu instead of
-    the full Jacobian: O(1) evaluations of ``fn`` instead of one per input
-    element, at the price of reporting *that* a gradient is wrong but not
-    *which element*.
+    ``fast_mode`` compares ``directions`` random projections vᵀJu (u, v random
+    unit vectors) instead of the full Jacobian: O(1) evaluations of ``fn``
+    instead of one per input element, at the price of reporting *that* a
+    gradient is wrong but not *which element*.
+
+    It works inside ``no_grad()`` too: recording is switched on for the
+    backprop side, so a correct op is never reported as having gradient 0.
 
     With ``blame`` (the default), a failure also re-checks each op of the
     graph on its own and names the first whose backward is wrong, with the
@@ -124,28 +153,38 @@ def gradcheck(
     True
     """
     leaves = _float64_copies(inputs)
+    checked = _checked_inputs(leaves, "gradcheck")
+    # Backprop needs a recorded graph even when the caller is inside no_grad();
+    # the numerical evaluations switch recording off again (_evaluate).
+    with enable_grad():
+        try:
+            if fast_mode:
+                _check_directions(
+                    fn, leaves, checked, eps, atol, rtol, directions, seed
+                )
+            else:
+                _check_jacobian(fn, leaves, checked, eps, atol, rtol)
+        except GradcheckError as error:
+            if not raise_exception:
+                return False
+            if blame:
+                from tinygrad_edu.diagnostics import blame as find_culprit
+
+                culprit = find_culprit(fn, inputs, eps=eps, atol=atol, rtol=rtol)
+                if culprit:
+                    raise GradcheckError(f"{error}\nThe cause: {culprit}") from None
+            raise
+    return True
+
+
+def _checked_inputs(leaves: list[Tensor], where: str) -> list[int]:
     checked = [i for i, t in enumerate(leaves) if t.requires_grad]
     if not checked:
         raise DomainError(
-            "gradcheck: no input requires grad; pass Tensors created with "
-            "requires_grad=True."
+            f"{where}: no input requires grad; pass Tensors created with "
+            f"requires_grad=True."
         )
-    try:
-        if fast_mode:
-            _check_directions(fn, leaves, checked, eps, atol, rtol, directions, seed)
-        else:
-            _check_jacobian(fn, leaves, checked, eps, atol, rtol)
-    except GradcheckError as error:
-        if not raise_exception:
-            return False
-        if blame:
-            from tinygrad_edu.diagnostics import blame as find_culprit
-
-            culprit = find_culprit(fn, inputs, eps=eps, atol=atol, rtol=rtol)
-            if culprit:
-                raise GradcheckError(f"{error}\nThe cause: {culprit}") from None
-        raise
-    return True
+    return checked
 
 
 def gradgradcheck(
@@ -159,11 +198,18 @@ def gradgradcheck(
     The first derivatives are computed with ``create_graph=True`` and then
     checked like any function, so every op's backward rule is itself verified
     as a differentiable function. ``grad_outputs`` (v) is random if omitted.
+    It behaves like ``gradcheck`` at the edges: no input requiring grad is a
+    ``DomainError``, and an ``fn`` that ignores its inputs passes.
+
+    >>> from tinygrad_edu import Tensor
+    >>> gradgradcheck(lambda x: (x**3).sum(), [Tensor([1.0, 2.0], requires_grad=True)])
+    True
     """
     leaves = _float64_copies(inputs)
-    checked = [i for i, t in enumerate(leaves) if t.requires_grad]
+    checked = _checked_inputs(leaves, "gradgradcheck")
     with no_grad():
         output = fn(*leaves)
+    _require_output(output)
     if grad_outputs is None:
         rng = np.random.default_rng(kwargs.get("seed", 0))
         grad_outputs = rng.standard_normal(output.shape)
@@ -172,7 +218,11 @@ def gradgradcheck(
     def first_derivatives(*args: Tensor) -> Tensor:
         *xs, v = args
         with enable_grad():  # gradcheck evaluates under no_grad; backprop needs a graph
-            grads = grad(fn(*xs), [xs[i] for i in checked], v, create_graph=True)
+            out = fn(*xs)
+            if isinstance(out, Tensor) and out.requires_grad:
+                grads = grad(out, [xs[i] for i in checked], v, create_graph=True)
+            else:  # fn ignores its inputs: every derivative is 0, as in gradcheck
+                grads = [None] * len(checked)
         flat = [
             g.reshape(-1) if g is not None else Tensor(np.zeros(xs[i].size))
             for i, g in zip(checked, grads)
@@ -209,19 +259,8 @@ def _evaluate(fn: Callable[..., Tensor], leaves: list[Tensor]) -> np.ndarray:
 
 def _numerical_jacobian(fn, leaves, i: int, eps: float, out_size: int) -> np.ndarray:
     """Rows d out / d x_i[j] by central differences: shape (x_i.size, out.size)."""
-    x = leaves[i].data
-    jacobian = np.zeros((x.size, out_size))
-    for j, index in enumerate(np.ndindex(x.shape)):
-        original = x[index]
-        try:
-            x[index] = original + eps
-            plus = _evaluate(fn, leaves)
-            x[index] = original - eps
-            minus = _evaluate(fn, leaves)
-        finally:
-            x[index] = original
-        jacobian[j] = ((plus - minus) / (2 * eps)).reshape(-1)
-    return jacobian
+    rows = _central_differences(lambda: _evaluate(fn, leaves), leaves[i].data, eps)
+    return rows.reshape(leaves[i].size, out_size)
 
 
 def _analytic_jacobian(fn, leaves, checked) -> list[np.ndarray]:
@@ -269,8 +308,10 @@ def _check_directions(fn, leaves, checked, eps, atol, rtol, directions, seed) ->
     output = fn(*leaves)
     _require_output(output)
     for _ in range(directions):
-        v = rng.standard_normal(output.shape)
-        u = [rng.standard_normal(leaves[i].shape) for i in checked]
+        # Unit vectors: the step eps·u then has length eps whatever the input
+        # size, so truncation and rounding error match the elementwise check.
+        v = _unit([rng.standard_normal(output.shape)])[0]
+        u = _unit([rng.standard_normal(leaves[i].shape) for i in checked])
         if output.requires_grad:
             grads = grad(output, [leaves[i] for i in checked], v, retain_graph=True)
         else:
@@ -300,6 +341,12 @@ def _check_directions(fn, leaves, checked, eps, atol, rtol, directions, seed) ->
                 f"{', '.join(_describe_input(leaves, i) for i in checked)}. Run "
                 f"without fast_mode to find the element."
             )
+
+
+def _unit(parts: list[np.ndarray]) -> list[np.ndarray]:
+    """Scale the parts of one vector together to Euclidean length 1."""
+    norm = np.sqrt(sum(float(np.sum(p * p)) for p in parts))
+    return [p / norm for p in parts] if norm > 0 else parts
 
 
 def _require_output(output: Any) -> None:
