@@ -129,3 +129,32 @@ def test_an_op_that_writes_into_its_input_is_caught():
     case = OpCase([Tensor([0.5, -1.5], requires_grad=True)])
     with pytest.raises(ValueError, match="read-only"):
         assert_gradients(ExpThatWritesIntoItsInput, case)
+
+
+# -- targets are data: a loss follows its prediction's dtype ---------------------
+
+LOSSES = ["cross_entropy_error", "softmax_cross_entropy", "mse", "sum_squared_error"]
+
+
+@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize(
+    "as_target",
+    [lambda t: t, lambda t: Tensor(t), lambda t: t.tolist()],
+    ids=["ndarray", "tensor", "list"],
+)
+def test_float32_predictions_with_float64_targets_give_float32(name, as_target):
+    y = Tensor(np.full((2, 3), 1 / 3, np.float32), requires_grad=True)
+    one_hot = np.eye(3)[[0, 2]]  # float64, as np.eye makes it
+    loss = getattr(F, name)(y, as_target(one_hot))
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert y.grad.dtype == np.float32
+    expected = getattr(F, name)(Tensor(y.numpy().astype(np.float64)), one_hot)
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-6)
+
+
+def test_targets_that_require_grad_are_not_cast():
+    y = Tensor(np.ones(3, np.float32), requires_grad=True)
+    t = Tensor(np.zeros(3), requires_grad=True)
+    F.mse(y, t).backward()
+    assert t.grad.dtype == np.float64 and y.grad.dtype == np.float32

@@ -42,6 +42,28 @@ def _tensor(x: ArrayLike) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _target(t: ArrayLike, y: Tensor) -> ArrayLike:
+    """Targets are data, not parameters: give them the prediction's float dtype.
+
+    Without this a float64 one-hot array would silently turn a float32 loss
+    (and its graph) into float64. Targets that require grad are left as they are.
+    """
+    if isinstance(t, Tensor):
+        if t.requires_grad:
+            return t
+        data = t.data
+    elif isinstance(t, (np.ndarray, list, tuple)):
+        try:
+            data = np.asarray(t)
+        except ValueError:  # ragged: let the op report it with its name
+            return t
+    else:
+        return t  # Python scalars already follow the Tensor's dtype
+    if y.dtype.kind == "f" and data.dtype.kind == "f" and data.dtype != y.dtype:
+        return Tensor(data.astype(y.dtype))
+    return t
+
+
 def _sequence(op: str, xs: Any) -> Sequence[ArrayLike]:
     if not isinstance(xs, (list, tuple)):
         raise DTypeError(
@@ -53,98 +75,125 @@ def _sequence(op: str, xs: Any) -> Sequence[ArrayLike]:
 
 # ---------------------------------------------------------------- primitives
 def add(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x + y, broadcasting; gradient 1 to each input (summed back to its shape)."""
     return ops.Add.apply(x, y)
 
 
 def sub(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x - y, broadcasting; gradients 1 and -1."""
     return ops.Sub.apply(x, y)
 
 
 def mul(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x * y, broadcasting; each input's gradient is the other input times g."""
     return ops.Mul.apply(x, y)
 
 
 def div(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x / y, broadcasting; gradients 1/y and -x/y² (y must be nonzero)."""
     return ops.Div.apply(x, y)
 
 
 def neg(x: ArrayLike) -> Tensor:
+    """-x; gradient -1."""
     return ops.Neg.apply(x)
 
 
 def pow(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x ** y, broadcasting; gradients y·x^(y-1) and ln(x)·x^y (so x > 0 for y's)."""
     return ops.Pow.apply(x, y)
 
 
 def exp(x: ArrayLike) -> Tensor:
+    """e^x; its derivative is itself, so backward reuses the output."""
     return ops.Exp.apply(x)
 
 
 def log(x: ArrayLike) -> Tensor:
+    """Natural log (x > 0); gradient 1/x."""
     return ops.Log.apply(x)
 
 
 def sigmoid(x: ArrayLike) -> Tensor:
+    """1 / (1 + e^-x), fused and stable at both ends; gradient y(1 - y)."""
     return ops.Sigmoid.apply(x)
 
 
 def tanh(x: ArrayLike) -> Tensor:
+    """Hyperbolic tangent; gradient 1 - y², from the saved output."""
     return ops.Tanh.apply(x)
 
 
 def relu(x: ArrayLike) -> Tensor:
+    """max(x, 0); gradient 1 where x > 0, else 0 (0 at the kink itself)."""
     return ops.Relu.apply(x)
 
 
 def cast(x: ArrayLike, dtype: Any) -> Tensor:
+    """x as ``dtype`` (NumPy's astype); the gradient is cast back to x's dtype."""
     return ops.Cast.apply(x, dtype=dtype)
 
 
 def matmul(x: ArrayLike, w: ArrayLike) -> Tensor:
+    """Matrix product x @ w (1-D, 2-D, batched), as np.matmul; vjps g @ wᵀ, xᵀ @ g."""
     return ops.Matmul.apply(x, w)
 
 
 def sum(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Sum over ``axis`` (all by default), like np.sum; g is broadcast back."""
     return ops.Sum.apply(x, axis=axis, keepdims=keepdims)
 
 
 def max(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Max over ``axis``, like np.max; g goes to the maxima.
+
+    Ties: k equal maxima each get g/k, so the gradient still sums to g.
+    """
     return ops.Max.apply(x, axis=axis, keepdims=keepdims)
 
 
 def reshape(x: ArrayLike, shape: Sequence[int]) -> Tensor:
+    """The same elements in a new shape (NumPy's rules, -1 allowed); g reshaped back."""
     return ops.Reshape.apply(x, shape=shape)
 
 
 def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Tensor:
+    """Permute axes (reversed if ``axes`` is None), as np.transpose; g permuted back."""
     return ops.Transpose.apply(x, axes=axes)
 
 
 def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
+    """Broadcast x to ``shape`` without copying; g is summed back to x's shape."""
     return ops.BroadcastTo.apply(x, shape=shape)
 
 
 def sum_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
+    """Sum x down to a shape it broadcasts from: the adjoint of broadcast_to."""
     return ops.SumTo.apply(x, shape=shape)
 
 
 def getitem(x: ArrayLike, index: Any) -> Tensor:
+    """x[index] (slices, integer arrays, masks), as NumPy indexes; g scatters back."""
     return _tensor(x)[index]
 
 
 def scatter_add(x: ArrayLike, shape: Sequence[int], index: Any) -> Tensor:
+    """zeros(shape) with x added at ``index`` (repeats add up): getitem's adjoint."""
     return ops.ScatterAdd.apply(x, shape=shape, index=index)
 
 
 def concatenate(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
+    """Join tensors along an existing ``axis``, like np.concatenate; g is split."""
     return ops.Concatenate.apply(*_sequence("concatenate", xs), axis=axis)
 
 
 def softmax(x: ArrayLike, axis: int = -1) -> Tensor:
+    """e^x / Σ e^x along ``axis``, computed stably; class probabilities from scores."""
     return ops.Softmax.apply(x, axis=axis)
 
 
 def log_softmax(x: ArrayLike, axis: int = -1) -> Tensor:
+    """log(softmax(x)) by log-sum-exp: exact where softmax underflows to 0."""
     return ops.LogSoftmax.apply(x, axis=axis)
 
 
@@ -201,13 +250,15 @@ def stack(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
 @_composite((REAL, REAL), "(),()->()")
 def sum_squared_error(y: ArrayLike, t: ArrayLike) -> Tensor:
     """The book's E = ½ Σ (y - t)², summed over every element."""
-    return 0.5 * ((_tensor(y) - t) ** 2).sum()
+    y = _tensor(y)
+    return 0.5 * ((y - _target(t, y)) ** 2).sum()
 
 
 @_composite((REAL, REAL), "(),()->()")
 def mse(y: ArrayLike, t: ArrayLike) -> Tensor:
     """Mean squared error: mean of (y - t)² over every element."""
-    return mean((_tensor(y) - t) ** 2)
+    y = _tensor(y)
+    return mean((y - _target(t, y)) ** 2)
 
 
 #: The book's guard against log(0); kept so values match the book's.
@@ -221,7 +272,8 @@ def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Tensor:
     E = -Σ t log(y + 1e-7) / N. Prefer ``softmax_cross_entropy`` on logits:
     it is exact and stable where y underflows to 0.
     """
-    y, t = _tensor(y), _tensor(t)
+    y = _tensor(y)
+    t = _tensor(_target(t, y))
     rows = y.reshape(1, y.size) if y.ndim == 1 else y
     targets = ops._check_targets(
         rows.data, t.data, y.ndim, op="cross_entropy_error", scores="probabilities y"
