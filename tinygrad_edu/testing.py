@@ -6,6 +6,11 @@ shape signature and (for ops with keyword parameters) a parameter recipe.
 checks first and second derivatives against central differences. Your own
 ``Function`` gets the same treatment by giving it the same fields::
 
+    class MyOp(Function):
+        domain = (REAL, POSITIVE)     # one Domain per input
+        signature = "(),()->()"       # or: params = my_recipe (see op_inputs)
+        ...
+
     @given(op_inputs(MyOp))
     def test_my_op(case):
         assert_gradients(MyOp, case)
@@ -24,6 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinygrad_edu.domains import REAL, Domain
+from tinygrad_edu.errors import DomainError
 from tinygrad_edu.function import Function
 from tinygrad_edu.numerical import GradcheckError, gradcheck, gradgradcheck
 from tinygrad_edu.tensor import Tensor
@@ -53,7 +59,7 @@ def call(op: Any, inputs: list[Tensor], params: dict[str, Any]) -> Tensor:
     """Apply a registry op (a ``Function`` subclass) or a composite function."""
     if isinstance(op, type) and issubclass(op, Function):
         return op.apply(*inputs, **params)
-    if op.params in ("concatenate", "stack"):
+    if getattr(op, "params", None) in ("concatenate", "stack"):
         return op(inputs, **params)
     return op(*inputs, **params)
 
@@ -122,19 +128,84 @@ def broadcastable_shapes(
 
 
 def op_inputs(op: Any, dtype: Any = np.float64) -> st.SearchStrategy[OpCase]:
-    """Valid inputs for an op, drawn from the domains, signature and params it has."""
+    """Valid inputs for an op, drawn from the domains, signature and params it has.
+
+    The op declares, as class attributes: ``domain`` (one ``Domain`` per input)
+    and either ``signature`` (input shapes, e.g. ``"(),()->()"``) or ``params``,
+    the name of a recipe in ``PARAM_RECIPES`` or your own recipe: a function
+    ``recipe(draw) -> (input_shapes, keyword_params)``. What is missing is
+    reported up front, with the line to add.
+    """
+    _check_declared(op)
     return _op_case(op, dtype)
+
+
+def _check_declared(op: Any) -> None:
+    name = getattr(op, "__name__", repr(op))
+    where = f"op_inputs({name})"
+    domain = getattr(op, "domain", None)
+    if not domain or not isinstance(domain, tuple):
+        raise DomainError(
+            f"{where}: {name} declares no domain, so there is nothing to draw its "
+            f"inputs from. Add one Domain per input to the class, e.g. "
+            f"`domain = (REAL, POSITIVE)` (from tinygrad_edu.domains import REAL, "
+            f"POSITIVE)."
+        )
+    if not all(isinstance(d, Domain) for d in domain):
+        raise DomainError(
+            f"{where}: domain must hold Domain objects from tinygrad_edu.domains "
+            f"(REAL, POSITIVE, NONZERO, AWAY_FROM(0), ...), got {domain!r}."
+        )
+    params = getattr(op, "params", None)
+    if params is None:
+        signature = getattr(op, "signature", None)
+        if not isinstance(signature, str) or "->" not in signature:
+            raise DomainError(
+                f"{where}: {name} declares no signature, so its input shapes are "
+                f"unknown. Add a gufunc-style signature to the class, e.g. "
+                f'`signature = "()->()"` (elementwise), `"(),()->()"` '
+                f'(broadcasting binary) or `"(n,k),(k,m)->(n,m)"`; or, for an op '
+                f"with keyword parameters, `params = recipe` where "
+                f"recipe(draw) returns (input_shapes, keyword_params)."
+            )
+        arity = signature.split("->")[0].count("(")
+        if arity != len(domain):
+            raise DomainError(
+                f"{where}: the signature {signature!r} has {arity} input(s) but "
+                f"domain has {len(domain)}; declare one domain per input."
+            )
+    elif isinstance(params, str):
+        if params not in PARAM_RECIPES:
+            raise DomainError(
+                f"{where}: params {params!r} names no recipe; use one of "
+                f"{sorted(PARAM_RECIPES)} or a function recipe(draw) -> "
+                f"(input_shapes, keyword_params)."
+            )
+    elif not callable(params):
+        raise DomainError(
+            f"{where}: params must be a recipe name ({sorted(PARAM_RECIPES)}) or a "
+            f"function recipe(draw) -> (input_shapes, keyword_params), got "
+            f"{params!r}."
+        )
 
 
 @st.composite
 def _op_case(draw: Callable, op: Any, dtype: Any) -> OpCase:
     if op.params is None:
         elementwise = set(op.signature.split("->")[0].split(",")) == {"()"}
-        loop_dims = 0 if not op.batched else MAX_DIMS if elementwise else 1
+        batched = getattr(op, "batched", True)
+        loop_dims = 0 if not batched else MAX_DIMS if elementwise else 1
         input_shapes = draw(broadcastable_shapes(op.signature, loop_dims))
         params: dict[str, Any] = {}
     else:
-        input_shapes, params = PARAM_RECIPES[op.params](draw)
+        recipe = PARAM_RECIPES[op.params] if isinstance(op.params, str) else op.params
+        input_shapes, params = recipe(draw)
+        if len(input_shapes) != len(op.domain):
+            raise DomainError(
+                f"op_inputs({getattr(op, '__name__', op)!r}): its params recipe "
+                f"drew {len(input_shapes)} input shape(s) but domain has "
+                f"{len(op.domain)}; return one shape per input."
+            )
     inputs = []
     for i, (domain, shape) in enumerate(zip(op.domain, input_shapes, strict=True)):
         if domain.kind in ("labels", "targets"):
