@@ -12,12 +12,13 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygrad_edu.functional as F
-from tinygrad_edu import Tensor, TinygradEduError
+from tinygrad_edu import Function, Tensor, TinygradEduError
+from tinygrad_edu.domains import REAL
 from tinygrad_edu.ops import REGISTRY
 from tinygrad_edu.testing import call, op_inputs
 
@@ -54,15 +55,8 @@ keyword = st.one_of(
 KEYWORDS = ["axis", "keepdims", "shape", "axes", "index", "dtype"]
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    name=st.sampled_from(sorted(OPS)),
-    args=st.lists(argument, min_size=0, max_size=3),
-    kwargs=st.dictionaries(st.sampled_from(KEYWORDS), keyword, max_size=2),
-)
-def test_any_arguments_give_a_result_or_a_documented_error(name, args, kwargs):
-    op = OPS[name]
-    function = getattr(F, name)
+def check_result_or_documented_error(function, args, kwargs):
+    """The fuzz property's body: a Tensor, or only our own documented errors."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # out-of-domain values may warn in NumPy
         try:
@@ -72,7 +66,7 @@ def test_any_arguments_give_a_result_or_a_documented_error(name, args, kwargs):
         except TypeError as error:
             # Python's own call errors (wrong number of arguments, unknown
             # keyword) are raised before any of our code runs.
-            assert "argument" in str(error), (name, error)
+            assert "argument" in str(error), (function, error)
             return
         assert isinstance(out, Tensor)
         if out.requires_grad and out.dtype.kind == "f":
@@ -80,21 +74,90 @@ def test_any_arguments_give_a_result_or_a_documented_error(name, args, kwargs):
                 out.sum().backward()
             except TinygradEduError:
                 pass
-    del op
+
+
+def check_valid_inputs_do_not_warn(op, data, detectable=None):
+    """The no-warning property's body: in-domain inputs, warnings as errors."""
+    case = data.draw(
+        op_inputs(op, dtype=data.draw(st.sampled_from([np.float64, np.float32])))
+    )
+    if detectable is not None:
+        assume(detectable(case))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = call(op, case.inputs, case.params)
+        out.sum().backward()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(sorted(OPS)),
+    args=st.lists(argument, min_size=0, max_size=3),
+    kwargs=st.dictionaries(st.sampled_from(KEYWORDS), keyword, max_size=2),
+)
+def test_any_arguments_give_a_result_or_a_documented_error(name, args, kwargs):
+    check_result_or_documented_error(getattr(F, name), args, kwargs)
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
 @settings(max_examples=20, deadline=None)
 @given(data=st.data())
 def test_valid_inputs_never_warn(name, data):
-    op = OPS[name]
-    case = data.draw(
-        op_inputs(op, dtype=data.draw(st.sampled_from([np.float64, np.float32])))
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        out = call(op, case.inputs, case.params)
-        out.sum().backward()
+    check_valid_inputs_do_not_warn(OPS[name], data)
+
+
+# -- the same bodies fail on known-bad ops ---------------------------------------
+
+
+class SumWhoseBackwardIndexesPastTheEnd(Function):
+    """sum whose backward reads one element too far: an IndexError from inside."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sum(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return Tensor(np.full(x.shape, x.data.reshape(-1)[x.size]))
+
+
+class CoshOfAThousandX(Function):
+    """cosh(1000 x): overflows (and warns) for |x| > 0.71, inside the REAL domain."""
+
+    domain = (REAL,)
+    signature = "()->()"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (np.exp(1000 * x) + np.exp(-1000 * x)) / 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 500 * ((1000 * x).exp() - (-1000 * x).exp())
+
+
+@settings(max_examples=20, deadline=None)
+@given(hnp.arrays(st.sampled_from([np.float64, np.float32]), small_shapes))
+def test_the_fuzz_property_fails_on_an_op_leaking_an_index_error(array):
+    x = Tensor(array, requires_grad=True)
+    with pytest.raises(IndexError):
+        check_result_or_documented_error(
+            SumWhoseBackwardIndexesPastTheEnd.apply, [x], {}
+        )
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_the_no_warning_property_fails_on_an_op_that_overflows(data):
+    def overflows(case):
+        return bool(np.any(np.abs(case.inputs[0].data) > 0.75))
+
+    with pytest.raises(RuntimeWarning, match="overflow"):
+        check_valid_inputs_do_not_warn(CoshOfAThousandX, data, overflows)
 
 
 EXTREME_LOGITS = [
