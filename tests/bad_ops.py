@@ -114,11 +114,11 @@ class ExpThatUpcasts(Function):
         return grad * out
 
 
-class TanhWithAForgetfulBackward(Function):
-    """tanh whose backward gives a different answer on every call (keeps a count).
+class TanhWhoseBackwardCountsItsCalls(Function):
+    """tanh whose backward is scaled by how often it ran: right only the first time.
 
-    Right on the first backward pass only: ``backward()`` and ``grad()`` on
-    the same graph disagree, which the accumulation property must notice.
+    ``backward()`` and ``grad()`` on the same graph then disagree, which the
+    accumulation property must notice. Reset ``calls`` before each use.
     """
 
     domain = (REAL,)
@@ -134,5 +134,5 @@ class TanhWithAForgetfulBackward(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        TanhWithAForgetfulBackward.calls += 1
-        return grad * (1 - out * out) * TanhWithAForgetfulBackward.calls
+        TanhWhoseBackwardCountsItsCalls.calls += 1
+        return grad * (1 - out * out) * TanhWhoseBackwardCountsItsCalls.calls
