@@ -288,7 +288,11 @@ def test_softmax_cross_entropy_of_one_sample():
         (np.array([0.0, 1.0]), DTypeError, r"look like class labels.*astype\(int\)"),
         (np.array([0, 1, 2]), ShapeError, r"2 rows.*3 labels"),
         (np.ones((2, 4)), ShapeError, r"\(2, 4\).*\(2, 3\)"),
-        (np.array(["a", "b"]), DTypeError, "Tensor"),
+        (
+            np.array(["a", "b"]),
+            DTypeError,
+            r"softmax_cross_entropy: data of dtype <U1.*not numeric",
+        ),
     ],
 )
 def test_softmax_cross_entropy_bad_targets(target, error, pattern):
