@@ -738,3 +738,25 @@ def test_catalogue_size_is_the_one_the_docs_state():
     page = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text()
     stated = re.findall(r"holds \*\*(\d+)\*\* distinct bad inputs", page)
     assert stated == [str(total)], stated
+
+
+def test_the_fuzz_figures_on_the_reliability_page_are_the_tests_settings():
+    import test_fuzz  # the tests folder is on sys.path, as for bad_ops
+
+    def examples(test):  # the @settings a Hypothesis test was decorated with
+        return test._hypothesis_internal_use_settings.max_examples
+
+    page = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text()
+    figures = re.search(
+        r"random public op \| \*\*(\d+)\*\*.*\n.*each of the \*\*(\d+)\*\* public "
+        r"ops never warn \| \*\*(\d+)\*\* per op, (\d+) in all",
+        page,
+    )
+    random_calls, ops, per_op, all_ops = map(int, figures.groups())
+    assert random_calls == examples(
+        test_fuzz.test_any_arguments_give_a_result_or_a_documented_error
+    )
+    assert ops == len(test_fuzz.OPS)
+    assert per_op == examples(test_fuzz.test_valid_inputs_never_warn)
+    assert all_ops == ops * per_op
+    assert f"{random_calls + ops * per_op} fuzz examples per CI run" in page
