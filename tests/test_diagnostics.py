@@ -91,9 +91,178 @@ def test_explain_lists_the_steps_in_engine_order_with_values():
     np.testing.assert_allclose(mul.upstream, upstream)
     np.testing.assert_allclose(mul.input_grads[0], upstream * w.data)
     np.testing.assert_allclose(x.grad.data, upstream * w.data)  # backward really ran
+    # the local derivatives as numbers: dz/dx = w, dz/dw = x, dσ/du = σ (1 - σ)
+    np.testing.assert_allclose(mul.local_factors[0], w.data)
+    np.testing.assert_allclose(mul.local_factors[1], x.data)
+    np.testing.assert_allclose(explanation.steps[1].local_factors[0], upstream)
     text = str(explanation)
     assert "step 2: sigmoid" in text and "dy/dx = y (1 - y)" in text
+    assert "local factor [ 3., -1.] → gradient" in text
     assert "<table>" in explanation._repr_html_()
+
+
+def test_the_local_factor_of_x_times_x_at_2_is_2_for_each_input():
+    x = Tensor([2.0], requires_grad=True)
+    steps = explain((x * x * 3.0).sum()).steps  # 3.0: the upstream is not 1
+    square = steps[2]
+    assert square.op_name == "mul" and square.elementwise
+    assert square.upstream.tolist() == [3.0]
+    assert [f.tolist() for f in square.local_factors] == [[2.0], [2.0]]
+    assert square.input_lines() == [
+        "input 0: local factor [2.] → gradient [6.]",
+        "input 1: local factor [2.] → gradient [6.]",
+    ]
+    assert x.grad.item() == 12.0  # 6 + 6: both inputs are x
+
+
+def test_the_local_factor_of_the_sigmoid_at_0_is_a_quarter():
+    x = Tensor([0.0, 0.0], requires_grad=True)
+    explanation = explain((x.sigmoid() * 4.0).sum())
+    sigmoid = explanation.steps[2]
+    assert sigmoid.op_name == "sigmoid" and sigmoid.upstream.tolist() == [4.0, 4.0]
+    assert sigmoid.local_factors[0].tolist() == [0.25, 0.25]
+    assert "local factor [0.25, 0.25] → gradient [1., 1.]" in str(explanation)
+    html = explanation._repr_html_()
+    assert "local factor [0.25, 0.25] → gradient [1., 1.]" in html
+    assert "<th>local derivative</th>" in html
+
+
+@pytest.mark.parametrize(
+    ("build", "derivatives"),
+    [
+        (lambda x, y: x / y, lambda x, y: [1 / y, -x / y**2]),
+        (lambda x, y: x - y, lambda x, y: [np.ones_like(x), -np.ones_like(y)]),
+        (lambda x, y: x**y, lambda x, y: [y * x ** (y - 1), x**y * np.log(x)]),
+        (
+            lambda x, y: x.tanh() + y.exp(),
+            lambda x, y: [1 - np.tanh(x) ** 2, np.exp(y)],
+        ),
+        (lambda x, y: x.log() * y.relu(), None),
+    ],
+    ids=["div", "sub", "pow", "tanh_exp", "log_relu"],
+)
+def test_local_factors_are_the_derivatives_at_the_inputs(build, derivatives):
+    """For every elementwise step, the factor is the op's derivative at its inputs
+    (the upstream is random, so a factor that is not grad_in / upstream fails)."""
+    rng = np.random.default_rng(1)
+    x = Tensor(rng.uniform(0.5, 2.0, 4), requires_grad=True)
+    y = Tensor(rng.uniform(-1.0, 1.5, 4), requires_grad=True)
+    out = build(x, y)
+    seed = rng.uniform(0.5, 2.0, 4)
+    explanation = explain(out, gradient=seed)
+    first = explanation.steps[0]
+    np.testing.assert_allclose(first.upstream, seed)
+    if derivatives is not None:
+        expected = derivatives(x.data, y.data)
+        if len(explanation.steps) == 1:  # one binary op: its two factors
+            factors = first.local_factors
+        else:  # tanh(x) + exp(y): the add's factors are 1, then each unary op's
+            np.testing.assert_allclose(first.local_factors, np.ones((2, 4)))
+            by_op = {s.op_name: s.local_factors[0] for s in explanation.steps[1:]}
+            factors = [by_op["tanh"], by_op["exp"]]
+        for factor, derivative in zip(factors, expected):
+            np.testing.assert_allclose(factor, derivative, rtol=1e-12)
+    else:
+        by_op = {s.op_name: s for s in explanation.steps}
+        np.testing.assert_allclose(by_op["mul"].local_factors[0], np.maximum(y.data, 0))
+        np.testing.assert_allclose(by_op["mul"].local_factors[1], np.log(x.data))
+        relu = by_op["relu"].local_factors[0]
+        np.testing.assert_allclose(relu, (y.data > 0).astype(float))
+        # log's upstream is seed * relu(y): 0 where y < 0, so no factor there
+        log = by_op["log"].local_factors[0]
+        cut = y.data <= 0
+        assert cut.any() and not cut.all()
+        np.testing.assert_array_equal(np.isnan(log), cut)
+        np.testing.assert_allclose(log[~cut], 1 / x.data[~cut])
+
+
+class SquareThatForgetsTheTwo(Function):
+    """y = x², declared elementwise, but the rule forgets the factor 2."""
+
+    signature = "()->()"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * x
+
+
+def test_a_wrong_rule_shows_as_a_wrong_local_factor():
+    x = Tensor([3.0], requires_grad=True)
+    step = explain(SquareThatForgetsTheTwo.apply(x).sum()).steps[1]
+    assert step.local_factors[0].tolist() == [3.0]  # what the rule applied: x
+    assert step.local_factors[0].tolist() != [2 * 3.0]  # d(x²)/dx = 2x = 6
+
+
+def test_non_elementwise_steps_are_vector_jacobian_products_without_factors():
+    x = Tensor(np.arange(6.0).reshape(2, 3) / 6, requires_grad=True)
+    w = Tensor(np.ones((3, 3)), requires_grad=True)
+    explanation = explain((x @ w).softmax(axis=1).sum())
+    assert [s.op_name for s in explanation.steps] == ["sum", "softmax", "matmul"]
+    for step in explanation.steps:
+        assert not step.elementwise
+        assert step.local_factors == [None] * len(step.input_grads)
+    text = str(explanation)
+    assert text.count("(a vector-Jacobian product: no per-element factor)") == 4
+    assert "local factor" not in text
+    assert "Softmax" in explanation.steps[1].rule  # only the formula is shown
+
+
+def test_an_undefined_factor_is_nan_where_the_gradient_from_above_is_zero():
+    x = Tensor([1.0, -1.0, 2.0], requires_grad=True)
+    explanation = explain((x * 3.0).relu().sum())
+    mul = explanation.steps[-1]
+    assert mul.op_name == "mul"
+    assert mul.upstream.tolist() == [1.0, 0.0, 1.0]  # relu let nothing through at -3
+    factor = mul.local_factors[0]
+    assert factor[0] == 3.0 and np.isnan(factor[1]) and factor[2] == 3.0
+    assert mul.local_factors[1] is None  # the constant 3.0 needs no gradient
+    assert "nan at 1: the gradient from above is 0 there" in str(explanation)
+
+
+def test_a_broadcast_input_shows_the_sum_back_to_its_shape():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    b = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    add = explain((x * b).sum()).steps[1]
+    np.testing.assert_allclose(add.local_factors[0], np.broadcast_to(b.data, (2, 3)))
+    np.testing.assert_allclose(add.local_factors[1], x.data)
+    assert add.input_shapes == [(2, 3), (3,)]
+    assert add.input_lines()[1].endswith("summed to shape (3,)")
+    np.testing.assert_allclose(b.grad.data, [2.0, 2.0, 2.0])
+
+
+class MulThatSumsItself(Function):
+    """z = x * y, whose rule undoes the broadcast itself (the engine would)."""
+
+    signature = "(),()->()"
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        return (grad * y).sum_to(x.shape), (grad * x).sum_to(y.shape)
+
+
+def test_no_factor_is_made_up_when_the_rule_returns_another_shape():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    b = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    step = explain(MulThatSumsItself.apply(x, b).sum()).steps[1]
+    assert step.elementwise
+    np.testing.assert_allclose(step.local_factors[0], np.broadcast_to(b.data, (2, 3)))
+    assert step.local_factors[1] is None  # a (3,) gradient for a (2, 3) upstream
+    assert "input 1: gradient [2., 2., 2.]  (not the shape of the gradient from" in (
+        "\n".join(step.input_lines())
+    )
+    np.testing.assert_allclose(b.grad.data, [2.0, 2.0, 2.0])
 
 
 def test_explain_summarizes_large_arrays_and_marks_unneeded_inputs():
@@ -101,8 +270,14 @@ def test_explain_summarizes_large_arrays_and_marks_unneeded_inputs():
     explanation = explain((x * 2.0).sum())
     text = str(explanation)
     assert "shape (50, 50), norm 100" in text
+    assert "local factor 2 everywhere in shape (50, 50)" in text
     assert "not needed" in text  # the constant 2.0 needs no gradient
     assert isinstance(explanation, Explanation)
+    y = Tensor(np.linspace(1.0, 2.0, 100), requires_grad=True)
+    text = str(explain(y.log().sum()))  # factor 1/y: from 1 down to 0.5
+    norm = np.linalg.norm(1 / y.data)
+    assert f"local factor shape (100,), norm {norm:.4g}, range [0.5, 1] →" in text
+    assert all(len(line) < 200 for line in text.splitlines())
 
 
 def test_explain_refuses_a_graph_without_gradients():
@@ -112,6 +287,7 @@ def test_explain_refuses_a_graph_without_gradients():
 
 def test_summarize_small_and_large():
     assert summarize(np.array([1.0, 2.0])) == "[1., 2.]"
+    assert summarize(np.eye(2)) == "[[1., 0.], [0., 1.]]"  # one line
     assert summarize(np.arange(10.0)).startswith("shape (10,), norm 16.88")
 
 

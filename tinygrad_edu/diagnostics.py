@@ -3,7 +3,8 @@
 - ``blame(fn, inputs)``: when a gradient check fails, find the op whose
   backward rule is wrong, by checking each recorded node on its own.
 - ``explain(loss)``: run backward and report every step: the op, the gradient
-  arriving from above, the local derivative and what flows on to the inputs.
+  arriving from above, the local derivative (as numbers for elementwise ops)
+  and what flows on to the inputs.
 - ``step_size_sweep(fn, x)``: the error of the numerical derivative for step
   sizes from 1e-1 to 1e-12, the truncation/rounding V-curve; ``default_step``.
 """
@@ -99,13 +100,49 @@ def _check_node(node: Function, tolerances: dict) -> str | None:
 
 @dataclass
 class Step:
-    """One node of the backward pass, in the order the engine ran it."""
+    """One node of the backward pass, in the order the engine ran it.
+
+    ``local_factors[i]`` is the local derivative the rule applied for input
+    ``i``, element by element: ``input_grads[i] / upstream``, for elementwise
+    ops (``elementwise``) whose gradient for that input has the upstream's
+    shape. It is NaN where the gradient from above is 0 (nothing shows the
+    factor there), and None for inputs that need no gradient and for the other
+    ops, whose rule is a vector-Jacobian product with no per-element factor.
+    """
 
     number: int
     op_name: str
     rule: str
     upstream: np.ndarray
     input_grads: list[np.ndarray | None]
+    local_factors: list[np.ndarray | None] = field(default_factory=list)
+    elementwise: bool = False
+    input_shapes: list[tuple[int, ...]] = field(default_factory=list)
+
+    def input_lines(self) -> list[str]:
+        """One line per input: the local factor and the gradient it gives."""
+        lines = []
+        for i, g in enumerate(self.input_grads):
+            factor = self.local_factors[i] if i < len(self.local_factors) else None
+            shape = self.input_shapes[i] if i < len(self.input_shapes) else None
+            if g is None:
+                lines.append(f"input {i}: not needed")
+                continue
+            shown = f"gradient {summarize(g)}"
+            if shape is not None and g.shape != shape:  # broadcast in the forward
+                shown += f", summed to shape {shape}"
+            if factor is not None:
+                lines.append(
+                    f"input {i}: local factor {_summarize_factor(factor)} → {shown}"
+                )
+            else:
+                kind = _NOT_UPSTREAM_SHAPED if self.elementwise else _VJP
+                lines.append(f"input {i}: {shown}  ({kind})")
+        return lines
+
+
+_VJP = "a vector-Jacobian product: no per-element factor"
+_NOT_UPSTREAM_SHAPED = "not the shape of the gradient from above: no per-element factor"
 
 
 @dataclass
@@ -119,9 +156,7 @@ class Explanation:
         for step in self.steps:
             lines.append(f"step {step.number}: {step.op_name}  ({step.rule})")
             lines.append(f"    gradient from above: {summarize(step.upstream)}")
-            for i, g in enumerate(step.input_grads):
-                shown = "not needed" if g is None else summarize(g)
-                lines.append(f"    → input {i}: {shown}")
+            lines.extend(f"    → {line}" for line in step.input_lines())
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -130,29 +165,66 @@ class Explanation:
             f"<td>{s.number}</td><td><b>{html.escape(s.op_name)}</b></td>"
             f"<td>{html.escape(s.rule)}</td>"
             f"<td><code>{html.escape(summarize(s.upstream))}</code></td>"
-            f"<td><code>{'<br>'.join(map(_input_html, s.input_grads))}</code></td>"
+            f"<td><code>{'<br>'.join(map(html.escape, s.input_lines()))}</code></td>"
             "</tr>"
             for s in self.steps
         )
         return (
             "<table><tr><th>#</th><th>op</th><th>local derivative</th>"
-            f"<th>gradient from above</th><th>to the inputs</th></tr>{rows}</table>"
+            "<th>gradient from above</th>"
+            f"<th>local factor → gradient, per input</th></tr>{rows}</table>"
         )
-
-
-def _input_html(g: np.ndarray | None) -> str:
-    return "not needed" if g is None else html.escape(summarize(g))
 
 
 def summarize(array: np.ndarray, max_elements: int = 6) -> str:
     """Small arrays in full; large ones as shape, norm and range."""
     array = np.asarray(array)
     if array.size <= max_elements:
-        return np.array2string(array, precision=4, suppress_small=True, separator=", ")
+        text = np.array2string(array, precision=4, suppress_small=True, separator=", ")
+        return " ".join(text.split())  # one line: [[1., 2.], [3., 4.]]
     return (
         f"shape {array.shape}, norm {np.linalg.norm(array):.4g}, "
         f"range [{array.min():.4g}, {array.max():.4g}]"
     )
+
+
+def _summarize_factor(factor: np.ndarray, max_elements: int = 6) -> str:
+    """Like ``summarize``, over the elements where the factor is defined."""
+    defined = factor[~np.isnan(factor)]
+    gaps = factor.size - defined.size
+    note = f" (nan at {gaps}: the gradient from above is 0 there)" if gaps else ""
+    if defined.size == 0:
+        return "undefined (the gradient from above is 0)"
+    if factor.size <= max_elements:
+        return summarize(factor, max_elements) + note
+    if np.all(defined == defined[0]):
+        return f"{defined[0]:.4g} everywhere in shape {factor.shape}{note}"
+    return (
+        f"shape {factor.shape}, norm {np.linalg.norm(defined):.4g}, "
+        f"range [{defined.min():.4g}, {defined.max():.4g}]{note}"
+    )
+
+
+def _is_elementwise(node: Function) -> bool:
+    """Each output element depends only on the same element of each input:
+    a gufunc signature of scalar core dims only, and no keyword parameters
+    (``sum``, ``softmax`` and ``reshape`` declare ``()->()`` but take an axis
+    or a shape)."""
+    signature = type(node).signature
+    if signature is None or type(node).params is not None:
+        return False
+    ins, out = signature.replace(" ", "").split("->")
+    return set(ins.split(",")) == {"()"} and out == "()"
+
+
+def _local_factor(grad_in: np.ndarray, upstream: np.ndarray) -> np.ndarray | None:
+    """``grad_in / upstream`` elementwise, NaN where the upstream is 0."""
+    if grad_in.shape != upstream.shape:
+        return None
+    factor = np.full(grad_in.shape, np.nan)
+    with np.errstate(all="ignore"):
+        np.divide(grad_in, upstream, out=factor, where=upstream != 0)
+    return factor
 
 
 def explain(
@@ -160,39 +232,68 @@ def explain(
 ) -> Explanation:
     """Run ``loss.backward()`` and return what each step did, in the engine's order.
 
+    For each step: the op and its rule, the gradient from above and, per
+    input, the gradient the rule sent on. For elementwise ops the local
+    derivative is shown as numbers too, the factor the rule multiplied the
+    gradient from above by (for ``x * x`` at 2: 2 for each input; for the
+    sigmoid at 0: 0.25). Other ops (matmul, sum, softmax, ...) compute a
+    vector-Jacobian product, which is not a per-element factor, so only their
+    rule is shown. Small arrays appear in full, large ones as shape, norm and
+    range.
+
     The order is the answer to "why a topological order?": every node runs
     only after all the gradients flowing into it have arrived.
 
     >>> from tinygrad_edu import Tensor
     >>> x = Tensor([2.0], requires_grad=True)
-    >>> print(explain((x * x).sum()))  # doctest: +NORMALIZE_WHITESPACE
-    step 1: sum  (Sum over axes: y = Σ x; dy/dx = 1, so the gradient is broadcast back.)
+    >>> print(explain((x * x).sum() * 3.0))  # doctest: +NORMALIZE_WHITESPACE
+    step 1: mul  (Multiplication: z = x * y; dz/dx = y, dz/dy = x.)
         gradient from above: 1.
-        → input 0: [1.]
-    step 2: mul  (Multiplication: z = x * y; dz/dx = y, dz/dy = x.)
-        gradient from above: [1.]
-        → input 0: [2.]
-        → input 1: [2.]
-    >>> x.grad
-    Tensor([4.])
+        → input 0: local factor 3. → gradient 3.
+        → input 1: not needed
+    step 2: sum  (Sum over axes: y = Σ x; dy/dx = 1, so the gradient is broadcast back.)
+        gradient from above: 3.
+        → input 0: gradient [3.]  (a vector-Jacobian product: no per-element factor)
+    step 3: mul  (Multiplication: z = x * y; dz/dx = y, dz/dy = x.)
+        gradient from above: [3.]
+        → input 0: local factor [2.] → gradient [6.]
+        → input 1: local factor [2.] → gradient [6.]
+    >>> x.grad  # 6 + 6: x is both inputs of the last step
+    Tensor([12.])
     """
     if not loss.requires_grad:
         raise GraphError(
             "explain(): the tensor does not require grad, so there is no backward "
             "pass to explain; build it from Tensors with requires_grad=True."
         )
+    shapes = {}  # the inputs are released by the walk: remember their shapes
+    if loss._node is not None and loss._node.inputs is not None:
+        for computed in engine.topological_order(loss):
+            shapes[computed._node] = [tuple(t.shape) for t in computed._node.inputs]
     trace: list = []
     engine.backward(loss, gradient, retain_graph, trace=trace)
     steps = []
     for number, (node, upstream, input_grads) in enumerate(trace, 1):
         doc = (type(node).__doc__ or "").strip().splitlines()
+        elementwise = _is_elementwise(node)
+        grads = [
+            None if g is None or not needed else np.asarray(_array(g))
+            for g, needed in zip(input_grads, node.needs_input_grad)
+        ]
+        factors = [
+            None if g is None or not elementwise else _local_factor(g, upstream.data)
+            for g in grads
+        ]
         steps.append(
             Step(
                 number,
                 node.op_name,
                 doc[0] if doc else "no docstring",
                 upstream.data,
-                [None if g is None else np.asarray(_array(g)) for g in input_grads],
+                grads,
+                factors,
+                elementwise,
+                shapes.get(node, []),
             )
         )
     return Explanation(steps)
