@@ -167,7 +167,8 @@ def mnist_dir_with(tmp_path, broken):
     return tmp_path
 
 
-LOOK_AT_INPUTS = "Look at this op's inputs"  # the fix every AnomalyError gives
+LOOK_AT_INPUTS = "Look at this op's inputs"  # the fix when an op made the NaN/inf
+CAME_FROM_EARLIER = "came from earlier"  # ... and when its input already held it
 
 CASES = [
     # -- data and dtypes ------------------------------------------------------
@@ -205,7 +206,7 @@ CASES = [
         "complex data",
         lambda: Tensor([1j]),
         DTypeError,
-        ["^Tensor:", "dtype complex128", r"\(list\)", "pass numbers"],
+        ["^Tensor:", r"complex data \(complex128\) is not supported", r"x\.real"],
     ),
     # -- shapes ---------------------------------------------------------------
     (
@@ -229,6 +230,7 @@ CASES = [
             r"\(3,\) @ \(4,\)",
             r"\(3\) must equal",
             r"axis of the right one \(4\)",
+            "Two vectors need the same length",
         ],
     ),
     (
@@ -385,15 +387,20 @@ CASES = [
         [
             "^mul ",
             created_at(nan_in_the_data),
-            r"shape \(2,\) holds nan",
-            LOOK_AT_INPUTS,
+            r"shape \(2,\) holds nan, because input 0 \(shape \(2,\)\) already",
+            CAME_FROM_EARLIER,
         ],
     ),
     (
         "inf in a leaf",
         inf_in_a_leaf,
         AnomalyError,
-        ["^add ", created_at(inf_in_a_leaf), r"shape \(2,\) holds inf", LOOK_AT_INPUTS],
+        [
+            "^add ",
+            created_at(inf_in_a_leaf),
+            r"holds inf, because input \d \(shape \(2,\)\) already held inf",
+            CAME_FROM_EARLIER,
+        ],
     ),
     (
         "NaN in a NumPy operand",
@@ -402,8 +409,8 @@ CASES = [
         [
             "^mul ",
             created_at(nan_in_a_numpy_operand),
-            r"shape \(1,\) holds nan",
-            LOOK_AT_INPUTS,
+            r"shape \(1,\) holds nan, because input \d .* already held nan",
+            CAME_FROM_EARLIER,
         ],
     ),
     (
@@ -437,8 +444,8 @@ CASES = [
         [
             "^softmax_cross_entropy ",
             created_at(nan_logits_into_the_loss),
-            r"shape \(\) holds nan",
-            LOOK_AT_INPUTS,
+            r"shape \(\) holds nan, because input 0 \(shape \(1, 2\)\) already",
+            CAME_FROM_EARLIER,
         ],
     ),
     (
@@ -448,7 +455,7 @@ CASES = [
         [
             "^pow ",
             created_at(inf_gradient_of_sqrt_at_zero),
-            "its backward pass raised",
+            "failed the anomaly check in its backward rule",
             "divide by zero",
         ],
     ),

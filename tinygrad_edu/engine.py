@@ -140,20 +140,47 @@ def user_code_location() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
-def check_finite(array: np.ndarray, what: str, node: Function) -> None:
-    """Raise ``AnomalyError`` if a float array holds NaN or inf."""
+def _non_finite(array: np.ndarray) -> str | None:
     if array.dtype.kind not in "fc" or np.isfinite(array).all():
+        return None
+    return "nan" if np.isnan(array).any() else "inf"
+
+
+def check_finite(
+    array: np.ndarray, what: str, node: Function, inputs: Sequence[Tensor] = ()
+) -> None:
+    """Raise ``AnomalyError`` if a float array holds NaN or inf.
+
+    If one of the op's ``inputs`` already held it, the op is not the cause, and
+    the error says so instead of suggesting a log of 0.
+    """
+    bad = _non_finite(array)
+    if bad is None:
         return
-    bad = "nan" if np.isnan(array).any() else "inf"
+    for index, tensor in enumerate(inputs):
+        held = _non_finite(tensor.data)
+        if held:
+            raise anomaly_error(
+                node,
+                f"{what} of shape {array.shape} holds {bad}, because input {index} "
+                f"(shape {tensor.shape}) already held {held}",
+                advice="The bad value came from earlier: from your data, or from "
+                "an op computed outside detect_anomaly(). Check the inputs with "
+                "np.isfinite(x).all().",
+            )
     raise anomaly_error(node, f"{what} of shape {array.shape} holds {bad}")
 
 
-def anomaly_error(node: Function, problem: str) -> AnomalyError:
+def anomaly_error(
+    node: Function,
+    problem: str,
+    advice: str = "Look at this op's inputs: a log of 0, a division by 0, an "
+    "overflowing exp or a learning rate that is too large are the usual causes.",
+) -> AnomalyError:
     created = getattr(node, "created_at", None) or user_code_location()
     return AnomalyError(
         f"{node.op_name} (created at {created}) failed the anomaly check: "
-        f"{problem}. Look at this op's inputs: a log of 0, a division by 0, an "
-        f"overflowing exp or a learning rate that is too large are the usual causes."
+        f"{problem}. {advice}"
     )
 
 
@@ -364,7 +391,13 @@ def _backward_node(
     node._output = output  # for saved_tensors, only while the rule runs
     try:
         input_grads = node.backward(node, grad)
-    except (AnomalyError, FloatingPointError) as error:  # only under detect_anomaly
+    except AnomalyError as error:  # an op inside the rule found it: say where
+        created = getattr(node, "created_at", None) or user_code_location()
+        raise AnomalyError(
+            f"{node.op_name} (created at {created}) failed the anomaly check in "
+            f"its backward rule: {error}"
+        ) from None
+    except FloatingPointError as error:  # NumPy raises only under detect_anomaly
         raise anomaly_error(node, f"its backward pass raised: {error}") from None
     finally:
         node._output = None

@@ -167,7 +167,7 @@ class Function:
         if state.record_sites:  # debugging: detect_anomaly, blame
             ctx.created_at = engine.user_code_location()
             if state.anomaly:
-                engine.check_finite(data, "its output", ctx)
+                engine.check_finite(data, "its output", ctx, tensors)
         if state.grad_enabled:
             needs_input_grad = tuple([x.requires_grad for x in tensors])
             if True in needs_input_grad:

@@ -273,12 +273,16 @@ class Matmul(Function):
             )
         inner_w = w.shape[-2] if w.ndim > 1 else w.shape[0]
         if x.shape[-1] != inner_w:
+            fix = (
+                "Check the order of the operands or transpose one (w.T)."
+                if x.ndim > 1 or w.ndim > 1
+                else "Two vectors need the same length."
+            )
             raise ShapeError(
                 f"matmul: shapes {x.shape} @ {w.shape} do not fit: the last axis of "
                 f"the left operand ({x.shape[-1]}) must equal the "
                 f"{'second-to-last' if w.ndim > 1 else 'only'} axis of the right "
-                f"one ({inner_w}). Check the order of the operands or transpose "
-                f"one (w.T)."
+                f"one ({inner_w}). {fix}"
             )
         ctx.save_for_backward(x, w)
         return x @ w

@@ -58,6 +58,12 @@ class Tensor:
                 f"Tensor: cannot make a numeric array from {type(data).__name__} "
                 f"data ({error}); pass numbers, nested lists of numbers or an ndarray."
             ) from None
+        if array.dtype.kind == "c":
+            raise DTypeError(
+                f"Tensor: complex data ({array.dtype}) is not supported; gradients "
+                f"here are of real functions. Pass the real part (x.real) or the "
+                f"real and imaginary parts as two tensors."
+            )
         if array.dtype.kind not in _NUMERIC_KINDS:
             raise DTypeError(
                 f"Tensor: data of dtype {array.dtype} ({type(data).__name__}) is not "
@@ -66,8 +72,8 @@ class Tensor:
         if requires_grad and array.dtype.kind != "f":
             raise DTypeError(
                 f"Tensor: requires_grad=True needs floating-point data, got "
-                f"{array.dtype}; gradients of integers do not exist. Use float data, "
-                f"e.g. Tensor([1.0, 2.0]) or dtype=np.float64."
+                f"{array.dtype}; gradients of integers and booleans do not exist. "
+                f"Use float data, e.g. Tensor([1.0, 2.0]) or dtype=np.float64."
             )
         self.data = array
         self.grad: Tensor | None = None
