@@ -235,7 +235,7 @@ def soak(data: Any, steps: int) -> Row:
     samples = []
     for i in range(steps):
         sgd_step(net, *sample_batch(x_train, t_train, 100, rng))
-        if i % (steps // 10) == 0:
+        if i % (steps // 10) == 0 or i == steps - 1:  # the last step too
             gc.collect()
             samples.append(tracemalloc.get_traced_memory()[0])
     tracemalloc.stop()
