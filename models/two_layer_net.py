@@ -49,6 +49,7 @@ class TwoLayerNet(Classifier):
     ) -> None:
         # rng=None draws from np.random, so the book's np.random.seed() applies.
         self.weight_init_std = weight_init_std
+        self._scope_cache: tuple = (None, ())
         randn = (rng or np.random).standard_normal
         w1 = weight_init_std * randn((input_size, hidden_size))
         w2 = weight_init_std * randn((hidden_size, output_size))
@@ -66,13 +67,28 @@ class TwoLayerNet(Classifier):
         }
 
     def scores(self, x: Tensor, p: dict[str, Tensor]) -> Tensor:
-        (n_in, n_hidden), n_out = p["W1"].shape, p["W2"].shape[1]
-        with name_scope(type(self).__name__):
-            with name_scope(f"Affine({n_in}→{n_hidden})"):
+        net, affine1, affine2 = self._scopes(p["W1"].shape, p["W2"].shape)
+        with net:
+            with affine1:
                 a1 = x @ p["W1"] + p["b1"]
             z1 = a1.sigmoid()
-            with name_scope(f"Affine({n_hidden}→{n_out})"):
+            with affine2:
                 return z1 @ p["W2"] + p["b2"]
+
+    def _scopes(self, w1_shape: tuple, w2_shape: tuple) -> tuple[name_scope, ...]:
+        """The three name scopes for these sizes, made once: a step opens them all."""
+        key = (w1_shape, w2_shape)
+        if self._scope_cache[0] != key:  # first call, or params were replaced
+            (n_in, n_hidden), n_out = w1_shape, w2_shape[1]
+            self._scope_cache = (
+                key,
+                (
+                    name_scope(type(self).__name__),
+                    name_scope(f"Affine({n_in}→{n_hidden})"),
+                    name_scope(f"Affine({n_hidden}→{n_out})"),
+                ),
+            )
+        return self._scope_cache[1]
 
     def __repr__(self) -> str:
         # The sizes as the arrays in params have them now (they can be replaced).

@@ -192,19 +192,24 @@ class Scope(str):
     __slots__ = ()
 
 
-@contextmanager
-def name_scope(label: str) -> Iterator[None]:
+class name_scope:  # used like a function, as no_grad is
     """Label the ops recorded inside the block (nested scopes form a path).
 
     ``nn.Module.__call__`` opens one per module, so a graph can be drawn with
     one cluster per module (``Linear(784→50)``). A plain string opens a new
-    scope each time; pass the same ``Scope`` object to reopen one.
+    scope each time; pass the same ``Scope`` object to reopen one. A class,
+    not a generator: models open a few per training step.
     """
-    entry = label if isinstance(label, Scope) else Scope(label)
-    _state.scope = (*_state.scope, entry)
-    try:
-        yield
-    finally:
+
+    __slots__ = ("_entry",)
+
+    def __init__(self, label: str) -> None:
+        self._entry = label if isinstance(label, Scope) else Scope(label)
+
+    def __enter__(self) -> None:
+        _state.scope = (*_state.scope, self._entry)
+
+    def __exit__(self, *exc: object) -> None:
         _state.scope = _state.scope[:-1]
 
 
