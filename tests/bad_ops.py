@@ -136,3 +136,20 @@ class TanhWhoseBackwardCountsItsCalls(Function):
         (out,) = ctx.saved_tensors
         TanhWhoseBackwardCountsItsCalls.calls += 1
         return grad * (1 - out * out) * TanhWhoseBackwardCountsItsCalls.calls
+
+
+class SquareThatForgetsTheTwo(Function):
+    """y = x², but the rule forgets the factor 2 (d(x²)/dx is 2x, not x)."""
+
+    domain = (REAL,)
+    signature = "()->()"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * x

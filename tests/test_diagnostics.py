@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from bad_ops import SquareThatForgetsTheTwo
 
 from tinygrad_edu import Function, GradcheckError, Tensor, gradcheck
 from tinygrad_edu.diagnostics import (
@@ -15,26 +16,12 @@ from tinygrad_edu.diagnostics import (
 from tinygrad_edu.errors import DTypeError, GraphError
 
 
-class SquareWithWrongBackward(Function):
-    """y = x², but the rule forgets the factor 2."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * x
-
-
 def twenty_ops(x, w):
     """A 20-op graph with the broken op buried in the middle."""
     h = (x @ w).tanh()
     for _ in range(4):
         h = (h * 0.9 + 0.1).sigmoid()
-    h = SquareWithWrongBackward.apply(h)  # the culprit (this line is reported)
+    h = SquareThatForgetsTheTwo.apply(h)  # the culprit (this line is reported)
     for _ in range(3):
         h = (h - 0.5).tanh() * 2.0
     return h.sum()
@@ -51,7 +38,7 @@ def inputs(seed=0):
 def test_blame_names_the_broken_op_and_its_line():
     culprit = blame(twenty_ops, inputs())
     assert culprit is not None
-    assert culprit.op_name == "square_with_wrong_backward"
+    assert culprit.op_name == "square_that_forgets_the_two"
     assert culprit.created_at.endswith(f"test_diagnostics.py:{_culprit_line()}")
     assert culprit.input_shapes == [(3, 2)]
     assert "analytic" in culprit.detail and "numerical" in culprit.detail
@@ -68,7 +55,7 @@ def test_gradcheck_failure_message_carries_the_blame():
     with pytest.raises(
         GradcheckError,
         match=r"The cause: the backward of "
-        r"'square_with_wrong_backward' \(created at .*test_diagnostics",
+        r"'square_that_forgets_the_two' \(created at .*test_diagnostics",
     ):
         gradcheck(twenty_ops, inputs())
 
@@ -174,22 +161,6 @@ def test_local_factors_are_the_derivatives_at_the_inputs(build, derivatives):
         assert cut.any() and not cut.all()
         np.testing.assert_array_equal(np.isnan(log), cut)
         np.testing.assert_allclose(log[~cut], 1 / x.data[~cut])
-
-
-class SquareThatForgetsTheTwo(Function):
-    """y = x², declared elementwise, but the rule forgets the factor 2."""
-
-    signature = "()->()"
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * x
 
 
 def test_a_wrong_rule_shows_as_a_wrong_local_factor():
