@@ -193,6 +193,33 @@ def test_gradients_never_alias_each_other_or_the_callers_array():
     x.grad = None
     x.backward(seed)  # a leaf as the root
     assert x.grad.data is not seed
+    tensor_seed = Tensor(np.ones(2))
+    x.grad = None
+    x.reshape(2, 1).reshape(2).backward(tensor_seed)  # reshapes pass views along
+    assert not np.shares_memory(x.grad.data, tensor_seed.data)
+
+
+def test_views_and_shared_objects_become_separate_grads():
+    a = Tensor(np.ones((2, 2)), requires_grad=True)
+    c = Tensor(np.ones((2, 2)), requires_grad=True)
+    y = a.T + c.T  # both gradients are transposed views of one array
+    (y * y).sum().backward()
+    assert not np.shares_memory(a.grad.data, c.grad.data)
+
+    class TwiceTheSame(Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            return x + w
+
+        @staticmethod
+        def backward(ctx, grad):
+            shared = grad * 1.0
+            return shared, shared  # one object for both inputs
+
+    u = Tensor([1.0], requires_grad=True)
+    v = Tensor([2.0], requires_grad=True)
+    TwiceTheSame.apply(u, v).sum().backward()
+    assert u.grad is not v.grad and not np.shares_memory(u.grad.data, v.grad.data)
 
 
 def test_no_grad_decorates_with_and_without_parentheses():

@@ -140,7 +140,8 @@ def user_code_location() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
-def _non_finite(array: np.ndarray) -> str | None:
+def non_finite(array: np.ndarray) -> str | None:
+    """'nan' or 'inf' if a float array holds one (NaN first), else None."""
     if array.dtype.kind not in "fc" or np.isfinite(array).all():
         return None
     return "nan" if np.isnan(array).any() else "inf"
@@ -154,11 +155,11 @@ def check_finite(
     If one of the op's ``inputs`` already held it, the op is not the cause, and
     the error says so instead of suggesting a log of 0.
     """
-    bad = _non_finite(array)
+    bad = non_finite(array)
     if bad is None:
         return
     for index, tensor in enumerate(inputs):
-        held = _non_finite(tensor.data)
+        held = non_finite(tensor.data)
         if held:
             raise anomaly_error(
                 node,
@@ -192,7 +193,7 @@ class Scope(str):
     __slots__ = ()
 
 
-class name_scope:  # used like a function, as no_grad is
+class name_scope(ContextDecorator):  # used like a function, as no_grad is
     """Label the ops recorded inside the block (nested scopes form a path).
 
     ``nn.Module.__call__`` opens one per module, so a graph can be drawn with
@@ -211,6 +212,9 @@ class name_scope:  # used like a function, as no_grad is
 
     def __exit__(self, *exc: object) -> None:
         _state.scope = _state.scope[:-1]
+
+    def _recreate_cm(self) -> name_scope:
+        return self  # stateless: one decorated function, one scope (cluster)
 
 
 def topological_order(root: Tensor) -> list[Tensor]:
@@ -312,7 +316,7 @@ def _walk(
     seed = _seed_gradient(root, grad)
     if retain_graph is None:
         retain_graph = create_graph
-    sink = _accumulate_into_grad if capture is None else _collect_into(capture)
+    sink = Tensor._accumulate if capture is None else _collect_into(capture)
     if root._node is None:
         sink(root, seed)
         return
@@ -324,6 +328,7 @@ def _walk(
     # The walk makes no reference cycles, so the cyclic garbage collector has
     # nothing to find here; paused, it does not rescan a large live graph
     # again and again while gradients are allocated (2 s of a 1e6-op chain).
+    # The switch is per process: other threads' collections wait for the walk.
     collecting = gc.isenabled()
     gc.disable()
     previous = _state.grad_enabled
@@ -349,10 +354,6 @@ def _walk(
             gc.enable()
 
 
-def _accumulate_into_grad(tensor: Tensor, grad: Tensor) -> None:
-    tensor._accumulate(grad)  # a leaf, or a tensor that called retain_grad()
-
-
 def _collect_into(capture: dict) -> Callable[[Tensor, Tensor], None]:
     def collect(tensor: Tensor, grad: Tensor) -> None:
         if tensor in capture:
@@ -374,6 +375,8 @@ def _seed_gradient(root: Tensor, grad: Any) -> Tensor:
         return Tensor._constant(np.array(1, dtype=root.dtype).reshape(root.shape))
     if not isinstance(grad, Tensor):  # a copy: .grad never aliases the caller
         grad = Tensor(np.array(grad, dtype=root.dtype))
+    elif not grad.requires_grad:  # (a seed that requires grad is part of a graph)
+        grad = Tensor._constant(grad.data.copy())
     if grad.shape != root.shape:
         raise ShapeError(
             f"backward(gradient): the gradient has shape {grad.shape} but the "
@@ -415,6 +418,7 @@ def _backward_node(
             f"gradient(s) for {len(inputs)} input(s); return one per input "
             f"(None for inputs without a gradient)."
         )
+    last_to_a_leaf = None
     for index, (tensor, needed, input_grad) in enumerate(
         zip(inputs, node.needs_input_grad, input_grads)
     ):
@@ -432,11 +436,14 @@ def _backward_node(
             input_grad = _fit_to_input(node, tensor, input_grad)
         parent = tensor._node
         if parent is None:
-            if input_grad is grad and not grad.requires_grad:
-                # Passed through unchanged (add, reshape, ...): the same array may
-                # also become another input's .grad; a copy keeps them apart.
-                input_grad = Tensor._constant(grad.data.copy())
+            if not input_grad.requires_grad and (
+                input_grad is grad or input_grad is last_to_a_leaf
+            ):
+                # Passed through unchanged (add, ...) or given to two inputs: the
+                # same array would become two .grads; a copy keeps them apart.
+                input_grad = Tensor._constant(input_grad.data.copy())
             sink(tensor, input_grad)
+            last_to_a_leaf = input_grad
         elif parent in grads:
             grads[parent] = grads[parent] + input_grad
         else:

@@ -214,8 +214,10 @@ class Tensor:
 
     def _accumulate(self, grad: Tensor) -> None:
         if self.grad is None:
-            if grad._node is None and not grad.data.flags.writeable:
-                grad = Tensor._constant(grad.data.copy())  # a broadcast view
+            if grad._node is None and grad.data.base is not None:
+                # A view (a broadcast, a transpose) shares memory with another
+                # gradient or with the caller's array: .grad gets its own.
+                grad = Tensor._constant(grad.data.copy())
             self.grad = grad
         else:
             self.grad = self.grad + grad
