@@ -264,10 +264,9 @@ def _grad_lines(tensor: Tensor) -> list[str]:
 
 
 def _non_finite(array: np.ndarray) -> str | None:
-    """'NaN' or 'inf' if a float array holds one, else None."""
-    if array.dtype.kind not in "fc" or np.isfinite(array).all():
-        return None
-    return "NaN" if np.isnan(array).any() else "inf"
+    """'NaN' or 'inf' if a float array holds one, as the labels spell it."""
+    bad = engine.non_finite(array)
+    return "NaN" if bad == "nan" else bad
 
 
 def _shape_text(tensor: Tensor) -> str:
@@ -449,20 +448,25 @@ def to_dot(
     return graph
 
 
-def _backward_order(outputs: list[Tensor], option: str) -> list[Tensor]:
-    """The computed tensors in the order backward() runs their ops (the engine's)."""
+def _one_computed_output(outputs: list[Tensor], option: str) -> list[Tensor]:
+    """``outputs`` if it is one computed tensor, the one backward() would start at."""
     if len(outputs) != 1 or outputs[0]._node is None:
         raise DomainError(
             f"to_dot: {option}=True needs one computed output, the tensor you call "
             f"backward() on; got {len(outputs)} output(s)"
             f"{'' if len(outputs) != 1 else ' that is a leaf'}."
         )
-    return engine.topological_order(outputs[0])
+    return outputs
+
+
+def _backward_order(outputs: list[Tensor], option: str) -> list[Tensor]:
+    """The computed tensors in the order backward() runs their ops (the engine's)."""
+    return engine.topological_order(_one_computed_output(outputs, option)[0])
 
 
 def _gradient_sizes(outputs: list[Tensor], walk: _Graph) -> dict[int, float]:
     """RMS of d(output)/d(tensor) for every tensor of the graph that requires grad."""
-    (output,) = _backward_order(outputs, "color_by_grad")[:1]
+    (output,) = _one_computed_output(outputs, "color_by_grad")
     if output.size != 1:
         raise DomainError(
             f"to_dot: color_by_grad=True needs a scalar output such as a loss; this "
