@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from bad_ops import DoubleThatForgetsTheTwo
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tinygrad_edu import DomainError, Function, GradcheckError, Tensor
@@ -170,3 +170,17 @@ def test_a_users_recipe_op_with_a_wrong_backward_fails_the_same_check(case):
     assume(abs(case.params["k"] - 1) > 1e-2)  # k = 1: forgetting k is harmless
     with pytest.raises(GradcheckError, match="scale_by_forgetting_k"):
         assert_gradients(ScaleByForgettingK, case)
+
+
+def test_floats_stay_in_the_domain_when_an_avoided_point_lies_outside_it():
+    from tinygrad_edu.domains import Domain
+    from tinygrad_edu.testing import _floats
+
+    domain = Domain("test", low=0.5, high=3.0, avoid=(0.0,), margin=0.1)
+
+    @settings(max_examples=300, database=None, derandomize=True)
+    @given(_floats(domain))
+    def in_bounds(v):
+        assert 0.5 <= v <= 3.0  # the avoided 0 ± 0.1 lies below low
+
+    in_bounds()

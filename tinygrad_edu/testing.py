@@ -77,9 +77,13 @@ def _floats(domain: Domain) -> st.SearchStrategy[float]:
     for p in sorted(domain.avoid):
         edges += [p - domain.margin, p + domain.margin]
     edges.append(domain.high)
+    bounded = [
+        (max(a, domain.low), min(b, domain.high))
+        for a, b in zip(edges[::2], edges[1::2])
+    ]  # an avoided point outside [low, high] must not widen a piece past them
     pieces = [
         st.floats(a, b, allow_nan=False, allow_subnormal=False)
-        for a, b in zip(edges[::2], edges[1::2])
+        for a, b in bounded
         if a <= b
     ]
     return st.one_of(pieces)
