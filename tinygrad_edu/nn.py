@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tinygrad_edu._random import RNG, generator
 from tinygrad_edu.engine import Scope, name_scope
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError, StateDictError
 from tinygrad_edu.tensor import Tensor
@@ -53,7 +54,6 @@ __all__ = [
 #: What an ``rng`` argument may be, here and in ``datasets``: a Generator or
 #: legacy RandomState (used as is), an int seed (a fresh
 #: ``np.random.default_rng(seed)``), or None (NumPy's global state).
-RNG = np.random.Generator | np.random.RandomState | int | None
 
 
 class Parameter(Tensor):
@@ -496,7 +496,7 @@ def normal_(tensor: Tensor, std: float = 0.01, rng: RNG = None) -> Tensor:
     if not (std >= 0 and np.isfinite(std)):
         raise DomainError(f"normal_: std must be zero or positive, got {std}.")
     array = _writable_float(tensor, "normal_")
-    array[...] = std * _generator(rng, "normal_").standard_normal(array.shape)
+    array[...] = std * generator(rng, "normal_").standard_normal(array.shape)
     return tensor
 
 
@@ -544,25 +544,3 @@ def _fan_in(tensor: Any, where: str) -> int:
             f"are usually started at zero (zeros_)."
         )
     return shape[0]
-
-
-def _generator(rng: RNG, caller: str = "rng") -> Any:
-    """The one place that turns an ``RNG`` argument into something to draw from.
-
-    A Generator or RandomState is used as is; an int seed gives a fresh
-    ``np.random.default_rng(seed)``; None gives the ``np.random`` module, whose
-    functions use the global state, so the book's ``np.random.seed`` applies.
-    ``datasets.batching`` uses this too.
-    """
-    if rng is None:
-        return np.random
-    if isinstance(rng, (np.random.Generator, np.random.RandomState)):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        if rng < 0:
-            raise DomainError(f"{caller}: an rng seed must be >= 0, got {rng}.")
-        return np.random.default_rng(int(rng))
-    raise DTypeError(
-        f"{caller}: rng must be a np.random.Generator, a RandomState, an int seed "
-        f"or None (the global np.random), got {type(rng).__name__}."
-    )

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_edu._random import RNG, generator
 from tinygrad_edu.errors import DomainError, ShapeError
-from tinygrad_edu.nn import RNG, _generator  # one place for rng arguments
 
 
 def minibatches(
@@ -41,7 +41,7 @@ def minibatches(
     """
     x, t = _paired(x, t, "minibatches")
     size = _batch_size(batch_size, "minibatches")
-    order = _generator(rng, "minibatches").permutation(len(x)) if shuffle else None
+    order = generator(rng, "minibatches").permutation(len(x)) if shuffle else None
     return _epoch(x, t, size, order, drop_last)
 
 
@@ -84,7 +84,7 @@ def sample_batch(
     size = _batch_size(batch_size, "sample_batch")
     if len(x) == 0:
         raise DomainError("sample_batch: cannot draw a batch from 0 samples")
-    index = _generator(rng, "sample_batch").choice(len(x), size)
+    index = generator(rng, "sample_batch").choice(len(x), size)
     return x[index], t[index]
 
 
