@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_edu import Tensor, no_grad, numerical_gradient
+from tinygrad_edu.errors import DTypeError
 
 
 class Classifier:
@@ -59,6 +60,14 @@ class Classifier:
         def loss_at(_: np.ndarray) -> float:  # reads the perturbed params itself
             return self.loss(x, t)
 
+        narrow = sorted(k for k, a in self.params.items() if a.dtype != np.float64)
+        if narrow:
+            raise DTypeError(
+                f"numerical_gradient: parameters {narrow} are not float64. Central "
+                f"differences need float64 (in float32 the step 1e-4 is mostly "
+                f"rounding, and they agree to about 3 digits); build the model with "
+                f"dtype=np.float64 to check its gradient."
+            )
         return {k: numerical_gradient(loss_at, a) for k, a in self.params.items()}
 
     def _scores_array(self, x: Any) -> np.ndarray:

@@ -56,7 +56,7 @@ class MLP(nn.Module, Classifier):
         init = init or ("he" if activation == "relu" else "xavier")
         sizes = [input_size, *hidden_sizes, output_size]
         # What __repr__ prints: the arguments that rebuild the same architecture.
-        self.arguments = (
+        self._arguments = (
             f"{input_size}, {list(hidden_sizes)}, {output_size}, "
             f"activation={activation!r}, init={init!r}"
             + (f", std={std:g}" if init == "normal" else "")
@@ -75,7 +75,7 @@ class MLP(nn.Module, Classifier):
 
     def __repr__(self) -> str:
         # One line, like a constructor call; repr(model.layers) shows the layers.
-        return f"MLP({self.arguments})"
+        return f"MLP({self._arguments})"
 
     @property
     def params(self) -> dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ from benchmarks.reference import HandDerivedTwoLayerNet
 from models import train_mnist
 from models.mlp import MLP
 from models.two_layer_net import TwoLayerNet
-from tinygrad_edu import Tensor, optim
+from tinygrad_edu import DTypeError, Tensor, optim
 from tinygrad_edu.datasets import load_mnist, sample_batch
 
 
@@ -623,3 +623,9 @@ def test_float32_training_stays_float32(mnist):
     assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
     assert isinstance(model, TwoLayerNet)
     assert Tensor(model.params["W1"]).dtype == np.float32
+
+
+def test_numerical_gradient_of_a_float32_model_says_to_use_float64():
+    net = TwoLayerNet(4, 3, 2, dtype=np.float32, rng=np.random.default_rng(0))
+    with pytest.raises(DTypeError, match=r"\['W1', 'W2', 'b1', 'b2'\].*float64"):
+        net.numerical_gradient(np.ones((2, 4), np.float32), np.array([0, 1]))

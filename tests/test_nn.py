@@ -468,3 +468,18 @@ def test_load_state_dict_refuses_non_numeric_values_and_non_dicts():
         layer.load_state_dict({"weight": np.zeros((1, 1)), "bias": np.array(["a"])})
     with pytest.raises(DTypeError, match="expects a dict"):
         layer.load_state_dict(nn.Linear(1, 1))
+
+
+def test_name_scope_works_as_a_decorator_too():
+    from tinygrad_edu.engine import name_scope, topological_order
+
+    @name_scope("block")
+    def block(t):
+        return (t * 2).sum()
+
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    first, second = block(x), block(x)
+    scopes = [n._node.scope for n in topological_order(first)]
+    assert scopes == [("block",), ("block",)]
+    assert first._node.scope[0] is second._node.scope[0]  # one scope, one cluster
+    assert (x * 1).sum()._node.scope == ()  # closed afterwards
