@@ -99,6 +99,23 @@ def test_float32_stays_float32_through_a_mixed_expression():
     assert loss.dtype == x.grad.dtype == w.grad.dtype == np.float32
 
 
+def test_a_python_scalar_operand_becomes_one_shared_read_only_constant():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 0.5 * 0.5
+    first, second = y._node.inputs[1], y._node.inputs[0]._node.inputs[1]
+    assert first is second and first.dtype == np.float64
+    assert not first.data.flags.writeable  # shared, so nobody may change it
+    assert (Tensor(np.ones(2, np.float32)) * 0.5).dtype == np.float32
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.25, 0.25])
+
+
+def test_a_signed_zero_operand_keeps_its_sign():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    assert np.signbit((x * -0.0).numpy()).all()
+    assert not np.signbit((x * 0.0).numpy()).any()
+
+
 def test_mixing_float32_with_float64_data_follows_numpy_and_grads_keep_input_dtype():
     x = Tensor(np.ones(2, np.float32), requires_grad=True)
     y = x * np.ones(2)  # a float64 array promotes, as in NumPy

@@ -13,6 +13,7 @@ the inputs, what ``forward`` saved, and the parameters. The same object is the
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, ClassVar
 
@@ -143,7 +144,7 @@ class Function:
         tensors = inputs  # kept as the node's inputs: no new object in the usual case
         for x in inputs:
             if not isinstance(x, Tensor):
-                tensors = tuple(_as_tensor(cls, x, inputs) for x in inputs)
+                tensors = tuple([_as_tensor(cls, x, inputs) for x in inputs])
                 break
         ctx = object.__new__(cls)
         ctx._saved = ()
@@ -195,12 +196,26 @@ def _as_tensor(cls: type[Function], value: Any, inputs: tuple) -> Tensor:
     if type(value) is float or type(value) is int:
         for other in inputs:
             if isinstance(other, Tensor) and other.data.dtype.kind == "f":
+                if value:  # 0.0 == -0.0 for the cache, but their signs differ
+                    return _scalar_constant(value, other.data.dtype)
                 return Tensor._constant(np.asarray(value, dtype=other.data.dtype))
     try:
         return Tensor(value)
     except TinygradEduError as error:
         problem = str(error).removeprefix("Tensor: ")
         raise type(error)(f"{cls.op_name}: {problem}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _scalar_constant(value: float, dtype: np.dtype) -> Tensor:
+    """One shared, read-only constant per (scalar, dtype).
+
+    ``y = y * 0.5`` in a loop then records one constant, not one per op: less
+    work per op and one object fewer for the cyclic GC to scan in a big graph.
+    """
+    array = np.asarray(value, dtype=dtype)
+    array.flags.writeable = False
+    return Tensor._constant(array)
 
 
 #: What to do about NumPy's own errors, by a phrase of its message. Matched only
