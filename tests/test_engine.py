@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from tinygrad_edu import Function, GraphError, ShapeError, Tensor, grad, no_grad
-from tinygrad_edu.engine import enable_grad, is_grad_enabled, topological_order
+from tinygrad_edu.engine import (
+    enable_grad,
+    is_grad_enabled,
+    sum_to_shape,
+    topological_order,
+)
 
 
 def test_readme_example_matches_hand_derived_gradients():
@@ -197,6 +202,28 @@ def test_gradients_never_alias_each_other_or_the_callers_array():
     x.grad = None
     x.reshape(2, 1).reshape(2).backward(tensor_seed)  # reshapes pass views along
     assert not np.shares_memory(x.grad.data, tensor_seed.data)
+
+
+@pytest.mark.parametrize(
+    ("shape", "target"),
+    [((4, 3), (3,)), ((4, 3), (1, 3)), ((2, 4, 3), (4, 1)), ((4, 3), (4, 3))],
+)
+def test_sum_to_shape_sums_the_broadcast_axes_into_a_fresh_array(shape, target):
+    rng = np.random.default_rng(0)
+    x, v = rng.standard_normal(shape), rng.standard_normal(target)
+    out = sum_to_shape(x, target)
+    assert out.shape == target
+    # The adjoint of broadcasting: <sum_to(x), v> = <x, broadcast_to(v)>.
+    np.testing.assert_allclose((out * v).sum(), (x * np.broadcast_to(v, shape)).sum())
+    if target != shape:  # a bias gradient needs no defensive copy
+        assert out.base is None
+
+
+def test_sum_to_shape_refuses_a_shape_that_does_not_broadcast():
+    with pytest.raises(ShapeError, match=r"cannot sum shape \(4, 3\) to \(2,\)"):
+        sum_to_shape(np.ones((4, 3)), (2,))
+    with pytest.raises(ShapeError, match="does not broadcast"):
+        sum_to_shape(np.ones(3), (2, 3))
 
 
 def test_views_and_shared_objects_become_separate_grads():

@@ -337,11 +337,12 @@ def _walk(
     try:
         order = topological_order(root)
         grads = {root._node: seed}
+        anomaly = _state.anomaly
         for output in order:
             grad_of_output = grads.pop(output._node, None)
             if grad_of_output is not None:  # None: every path to it was cut off
                 input_grads = _backward_node(
-                    output, grad_of_output, grads, sink, outputs_wanted
+                    output, grad_of_output, grads, sink, outputs_wanted, anomaly
                 )
                 if trace is not None:
                     trace.append((output._node, grad_of_output, input_grads))
@@ -372,7 +373,7 @@ def _seed_gradient(root: Tensor, grad: Any) -> Tensor:
                 f"t.backward(gradient) with an array of shape {root.shape}, or "
                 f"reduce to a scalar first, e.g. t.sum().backward()."
             )
-        return Tensor._constant(np.array(1, dtype=root.dtype).reshape(root.shape))
+        return Tensor._constant(np.ones(root.shape, root.dtype))
     if not isinstance(grad, Tensor):  # a copy: .grad never aliases the caller
         grad = Tensor(np.array(grad, dtype=root.dtype))
     elif not grad.requires_grad:  # (a seed that requires grad is part of a graph)
@@ -391,6 +392,7 @@ def _backward_node(
     grads: dict[Function, Tensor],
     sink: Callable[[Tensor, Tensor], None],
     outputs_wanted: bool,
+    anomaly: bool,
 ) -> tuple:
     """Run the rule of output's node, hand each input its share; return what it gave."""
     node = output._node
@@ -424,7 +426,7 @@ def _backward_node(
     ):
         if not needed or input_grad is None:
             continue
-        if _state.anomaly:
+        if anomaly:
             data = input_grad.data if isinstance(input_grad, Tensor) else input_grad
             what = f"its backward's gradient for input {index}"
             check_finite(np.asarray(data), what, node)
@@ -455,20 +457,24 @@ def sum_to_shape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``x`` down to ``shape``, which broadcasts to ``x.shape``: the adjoint
     of broadcasting, for the ``sum_to`` op and for the walk when not recording."""
     lead = x.ndim - len(shape)
-    # Sum the leading axes and the axes where shape has a 1; what is left must
-    # then be shape itself, or shape does not broadcast to x's shape.
-    axes = tuple(range(lead)) + tuple(
+    # Sum the axes where shape has a 1 (kept), then the leading ones (dropped):
+    # what is left must be shape itself, or shape does not broadcast to x's.
+    # Two reductions, not one and a reshape: the result is never a view, so
+    # it needs no defensive copy when it becomes a .grad.
+    ones = tuple(
         lead + i
         for i, n in enumerate(shape)
         if n == 1 and lead + i >= 0 and x.shape[lead + i] != 1
     )
-    out = np.add.reduce(x, axis=axes, keepdims=True) if axes else x
-    if lead < 0 or out.shape[lead:] != shape:
+    out = np.add.reduce(x, axis=ones, keepdims=True) if ones else x
+    if lead > 0:
+        out = np.add.reduce(out, axis=tuple(range(lead)))
+    if lead < 0 or out.shape != shape:
         raise ShapeError(
             f"sum_to: cannot sum shape {x.shape} to {shape}: {shape} does not "
             f"broadcast to {x.shape}."
         )
-    return out.reshape(shape) if lead else out
+    return out
 
 
 def _fit_to_input(node: Function, tensor: Tensor, grad: Any) -> Tensor:

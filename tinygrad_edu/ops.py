@@ -184,7 +184,8 @@ class Sigmoid(Function):
         # 1 / (1 + e**-x) is exact at both ends: for x < -709, e**-x overflows
         # to inf and 1/inf is the right 0, so only the warning is silenced. In
         # place, one buffer: at 100x1000 this is 6x faster than with temporaries.
-        out = np.empty(x.shape, np.result_type(x.dtype, np.float16))  # ints → float
+        dtype = x.dtype if x.dtype.kind == "f" else np.result_type(x.dtype, np.float16)
+        out = np.empty(x.shape, dtype)  # ints → the smallest float that holds them
         np.negative(x, out=out)
         with np.errstate(over="ignore"):
             np.exp(out, out=out)
@@ -197,7 +198,9 @@ class Sigmoid(Function):
     def backward(ctx, grad):
         if not engine.is_grad_enabled():  # the training step: plain NumPy, as matmul
             (y,) = ctx._saved
-            return Tensor._constant(grad.data * y * (1 - y))
+            out = grad.data * y
+            out *= 1 - y  # in place: one temporary fewer, the same rounding
+            return Tensor._constant(out)
         (out,) = ctx.saved_tensors  # recorded for create_graph: the same formula
         return grad * out * (1 - out)
 
@@ -690,7 +693,10 @@ def _check_targets(
                 f"{op}: {n} rows of {scores} {logits.shape} but {labels.size} labels "
                 f"of shape {t.shape}; pass one label per row."
             )
-        if labels.size and (labels.min() < 0 or labels.max() >= c):
+        # One pass over the labels: read as unsigned, a negative label is huge,
+        # so max() >= c catches both ends.
+        unsigned = labels.view(f"u{labels.itemsize}") if t.dtype.kind == "i" else labels
+        if labels.size and unsigned.max() >= c:
             bad = labels[(labels < 0) | (labels >= c)][0]
             raise DomainError(
                 f"{op}: label {bad} is out of range for {c} classes; labels must be "
