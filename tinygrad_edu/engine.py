@@ -461,12 +461,15 @@ def sum_to_shape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     # what is left must be shape itself, or shape does not broadcast to x's.
     # Two reductions, not one and a reshape: the result is never a view, so
     # it needs no defensive copy when it becomes a .grad.
-    ones = tuple(
-        lead + i
-        for i, n in enumerate(shape)
-        if n == 1 and lead + i >= 0 and x.shape[lead + i] != 1
-    )
-    out = np.add.reduce(x, axis=ones, keepdims=True) if ones else x
+    out = x
+    if 1 in shape:
+        ones = tuple(
+            lead + i
+            for i, n in enumerate(shape)
+            if n == 1 and lead + i >= 0 and x.shape[lead + i] != 1
+        )
+        if ones:
+            out = np.add.reduce(out, axis=ones, keepdims=True)
     if lead > 0:
         out = np.add.reduce(out, axis=tuple(range(lead)))
     if lead < 0 or out.shape != shape:
