@@ -583,6 +583,19 @@ def test_draw_replaces_an_existing_file_and_creates_folders(tmp_path):
     assert os.listdir(target.parent) == ["g.svg"]
 
 
+@needs_dot
+def test_the_tensor_method_draws_the_same_picture_as_viz_draw(tmp_path):
+    x = Tensor([1.0, 2.0], requires_grad=True, name="x")
+    y = (x * 2.0).exp().sum()
+    by_method = y.draw(tmp_path / "method.svg", show_values=True)
+    by_function = draw(y, tmp_path / "function.svg", show_values=True)
+    assert by_method == tmp_path / "method.svg"
+    assert by_method.read_bytes() == by_function.read_bytes()
+    assert y.draw(tmp_path / "g", format="dot").read_text().startswith("digraph")
+    with pytest.raises(DomainError, match="svg, png, pdf"):
+        y.draw(tmp_path / "g.bmp")
+
+
 def test_draw_gives_the_file_the_usual_permissions(tmp_path):
     """0o666 minus the umask, as open() would: not mkstemp's owner-only 0o600."""
     x = Tensor([1.0], requires_grad=True)

@@ -8,6 +8,8 @@ only data coming from users goes through ``__init__``'s checks.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -202,6 +204,17 @@ class Tensor:
         is freed afterwards unless ``retain_graph`` (default: ``create_graph``).
         """
         engine.backward(self, gradient, retain_graph, create_graph)
+
+    def draw(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        **to_dot_kwargs: Any,
+    ) -> Path:
+        """Render the graph that produced this tensor: ``viz.draw(self, ...)``."""
+        from tinygrad_edu import viz  # graphviz is imported only for drawing
+
+        return viz.draw(self, path, format, **to_dot_kwargs)
 
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor too (leaves always keep theirs)."""
