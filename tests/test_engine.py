@@ -187,6 +187,18 @@ def test_a_node_keeps_no_reference_to_its_output():
     assert probe() is None and node.inputs is not None
 
 
+def test_nodes_share_their_flags_and_empty_parameters():
+    # Objects kept per op make the cyclic GC run more often in big graphs.
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    a, b = (x * 2.0)._node, (x * 3.0)._node
+    assert a.needs_input_grad == (True, False)
+    assert a.needs_input_grad is b.needs_input_grad
+    assert a.kwargs is b.kwargs and dict(a.kwargs) == {}
+    with pytest.raises(TypeError):
+        a.kwargs["axis"] = 0  # shared, so read-only
+    assert x.sum(axis=0)._node.kwargs == {"axis": 0, "keepdims": False}
+
+
 def test_gradients_never_alias_each_other_or_the_callers_array():
     x = Tensor([1.0, 2.0], requires_grad=True)
     y = Tensor([3.0, 4.0], requires_grad=True)
