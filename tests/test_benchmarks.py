@@ -5,8 +5,10 @@ import pytest
 
 from benchmarks.__main__ import (
     format_table,
+    keep_freed_memory,
     matmul_limit,
     op_chain,
+    page_faults_per_call,
     peak_memory,
     sgd_step,
     training_step,
@@ -46,3 +48,16 @@ def test_rows_have_the_documented_figures():
     table = format_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert "float32 batch 10 hidden 5" in table[2]
+
+
+def test_page_faults_are_counted():
+    """40 MiB is always a fresh mmap: touching it makes the OS map pages in."""
+    assert page_faults_per_call(lambda: np.ones(5 << 20), calls=3) > 0
+    assert page_faults_per_call(lambda: None) < 1
+
+
+def test_with_freed_memory_kept_a_repeated_allocation_stops_faulting():
+    assert keep_freed_memory()  # Linux with glibc, as on CI
+    allocate = lambda: np.ones(1 << 17)  # noqa: E731 - 1 MiB, mmap by default
+    allocate()  # the first one maps the heap's pages in
+    assert page_faults_per_call(allocate) < 1
