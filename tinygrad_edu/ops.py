@@ -269,26 +269,15 @@ class Matmul(Function):
 
     @staticmethod
     def forward(ctx, x, w):
-        if x.ndim == 0 or w.ndim == 0:
-            raise ShapeError(
-                f"matmul: operands of shapes {x.shape} and {w.shape}; matmul needs "
-                f"at least 1-D operands. Use * to multiply by a scalar."
-            )
-        inner_w = w.shape[-2] if w.ndim > 1 else w.shape[0]
-        if x.shape[-1] != inner_w:
-            fix = (
-                "Check the order of the operands or transpose one (w.T)."
-                if x.ndim > 1 or w.ndim > 1
-                else "Two vectors need the same length."
-            )
-            raise ShapeError(
-                f"matmul: shapes {x.shape} @ {w.shape} do not fit: the last axis of "
-                f"the left operand ({x.shape[-1]}) must equal the "
-                f"{'second-to-last' if w.ndim > 1 else 'only'} axis of the right "
-                f"one ({inner_w}). {fix}"
-            )
+        try:
+            out = x @ w
+        except ValueError:  # the shapes are checked only once NumPy refused them
+            misfit = _matmul_misfit(x, w)
+            if misfit is None:  # batch axes that do not broadcast: apply explains
+                raise
+            raise ShapeError(misfit) from None
         ctx.save_for_backward(x, w)
-        return x @ w
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -355,6 +344,30 @@ def _normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
 
 def _kept_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _matmul_misfit(x: np.ndarray, w: np.ndarray) -> str | None:
+    """What is wrong with the operands of a failed matmul, if it is their rank or
+    inner sizes (the common mistakes), with the fix."""
+    if x.ndim == 0 or w.ndim == 0:
+        return (
+            f"matmul: operands of shapes {x.shape} and {w.shape}; matmul needs "
+            f"at least 1-D operands. Use * to multiply by a scalar."
+        )
+    inner_w = w.shape[-2] if w.ndim > 1 else w.shape[0]
+    if x.shape[-1] == inner_w:
+        return None
+    fix = (
+        "Check the order of the operands or transpose one (w.T)."
+        if x.ndim > 1 or w.ndim > 1
+        else "Two vectors need the same length."
+    )
+    return (
+        f"matmul: shapes {x.shape} @ {w.shape} do not fit: the last axis of "
+        f"the left operand ({x.shape[-1]}) must equal the "
+        f"{'second-to-last' if w.ndim > 1 else 'only'} axis of the right "
+        f"one ({inner_w}). {fix}"
+    )
 
 
 class Sum(Function):
