@@ -78,8 +78,13 @@ class Mul(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, y = ctx.saved_tensors
         need_x, need_y = ctx.needs_input_grad
+        if not engine.is_grad_enabled():  # not recording: plain NumPy, as matmul
+            x, y = ctx._saved
+            g = grad.data
+            grad_x = Tensor._constant(g * y) if need_x else None
+            return grad_x, (Tensor._constant(g * x) if need_y else None)
+        x, y = ctx.saved_tensors  # recorded for create_graph: the same products
         return (grad * y if need_x else None), (grad * x if need_y else None)
 
 
