@@ -161,7 +161,12 @@ class Function:
         tensors = inputs  # kept as the node's inputs: no new object in the usual case
         for x in inputs:
             if not isinstance(x, Tensor):
-                tensors = tuple([_as_tensor(cls, x, inputs) for x in inputs])
+                tensors = tuple(
+                    [
+                        x if isinstance(x, Tensor) else _as_tensor(cls, x, inputs)
+                        for x in inputs
+                    ]
+                )
                 break
         ctx = object.__new__(cls)
         ctx._saved = ()
@@ -204,14 +209,12 @@ class Function:
 
 
 def _as_tensor(cls: type[Function], value: Any, inputs: tuple) -> Tensor:
-    """A Tensor as it is; other operands wrapped (Python scalars in its dtype).
+    """A non-Tensor operand as a Tensor (Python scalars in the Tensors' dtype).
 
     ``x32 * 2.0`` stays float32, as NumPy's own rules for Python scalars say;
     a 0-d float64 array would silently upcast. A bad operand's error names the
     op it was passed to, not just the Tensor constructor.
     """
-    if isinstance(value, Tensor):
-        return value
     if type(value) is float or type(value) is int:
         for other in inputs:
             if isinstance(other, Tensor) and other.data.dtype.kind == "f":
