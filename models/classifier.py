@@ -34,7 +34,9 @@ class Classifier:
         """Record the loss; return it and the parameter Tensors it depends on.
 
         Exposed for ``gradient`` and for drawing the graph: the tensors are
-        named so that a rendered graph reads like the book's figure.
+        named so that a rendered graph reads like the book's figure. They are the
+        model's own, kept between calls, so as in PyTorch their ``.grad`` adds up
+        over ``backward()`` calls until reset; ``gradient`` resets it first.
         """
         p = self.parameter_tensors()
         logits = self.scores(Tensor(x, name="x"), p)
