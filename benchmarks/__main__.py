@@ -344,7 +344,7 @@ def run_suite(quick: bool, data_dir: Path | None) -> list[Row]:
         _progress(rows[-1])
     (x_train, t_train), (x_test, t_test) = load_mnist(data_dir=data_dir, progress=False)
     data = ((x_train.astype(np.float64), t_train), (x_test.astype(np.float64), t_test))
-    rows.append(full_run(data, iters=300 if quick else 10_000, pairs=1 if quick else 3))
+    rows.append(full_run(data, iters=300 if quick else 10_000, pairs=1 if quick else 5))
     _progress(rows[-1])
     rows.extend(gradient_checking(quick))
     rows.append(soak(data, steps=1_000 if quick else 20_000))
