@@ -58,7 +58,8 @@ def keep_freed_memory() -> bool:
     happens in an interleaved comparison depends on what the *other* side left
     allocated: here it added ~200 page faults (0.5 ms) to one side's step, and
     which side changed with unrelated edits. Alone, neither side's training
-    loop faults (the benchmark counts them). False where malloc is not glibc's.
+    loop faults (0-0.1 per step); the step rows count both sides' faults, so
+    that a run shows none are left. False where malloc is not glibc's.
     """
     libc = ctypes.util.find_library("c")
     mallopt = getattr(ctypes.CDLL(libc), "mallopt", None) if libc else None
