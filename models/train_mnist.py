@@ -21,7 +21,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,26 +271,27 @@ def build_optimizer(args: argparse.Namespace) -> optim.Optimizer:
     return OPTIMIZERS[args.optimizer](lr=args.lr, weight_decay=args.weight_decay)
 
 
-def train(
+def training_iterations(
     model: Classifier,
     optimizer: optim.Optimizer,
     data: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    history: History,
     *,
     iters: int,
     batch_size: int,
     rng: np.random.Generator,
-    progress: bool = True,
-) -> History:
-    """The book's loop: sample a batch, backprop, update; evaluate every epoch.
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> Iterator[float]:
+    """The book's loop, one iteration per ``next()``: sample a batch, backprop,
+    update; yields the batch's loss. Every epoch, and once after the last
+    iteration, the accuracies go into ``history`` (their time into
+    ``eval_seconds``) and to ``on_epoch``.
 
-    The accuracies are measured with the clock paused for training: they go
-    to ``History.eval_seconds``, everything else to ``train_seconds``.
+    ``train`` runs it to the end. A generator, so that the benchmark can run
+    two models' loops in lockstep, one iteration of each in turn.
     """
-    from tqdm.auto import tqdm
-
     (x_train, t_train), _ = data
     iter_per_epoch = max(len(x_train) // batch_size, 1)
-    history = History()
 
     def evaluate(iteration: int) -> None:
         started = time.perf_counter()
@@ -304,26 +305,64 @@ def train(
         }
         history.epochs.append(row)
         history.eval_seconds += time.perf_counter() - started
-        if progress:
-            bar.write(
-                f"epoch {row['epoch']:>3}  iteration {iteration:>6}  "
-                f"train acc {row['train_acc']:.4f}  test acc {row['test_acc']:.4f}"
-            )
+        if on_epoch is not None:
+            on_epoch(row)
 
-    bar = tqdm(range(iters), desc="training", unit="it", disable=not progress)
-    start = time.perf_counter()
-    for i in bar:
+    for i in range(iters):
         if i % iter_per_epoch == 0:
             evaluate(i)
         x_batch, t_batch = sample_batch(x_train, t_train, batch_size, rng)
         loss, grads = model.loss_and_gradient(x_batch, t_batch)
         optimizer.update(model.params, grads)
         history.loss.append(loss)
+        yield loss
+    evaluate(iters)
+
+
+def train(
+    model: Classifier,
+    optimizer: optim.Optimizer,
+    data: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    *,
+    iters: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    progress: bool = True,
+) -> History:
+    """The book's loop with a progress bar; evaluate every epoch.
+
+    The accuracies are measured with the clock paused for training: they go
+    to ``History.eval_seconds``, everything else to ``train_seconds``.
+    """
+    from tqdm.auto import tqdm
+
+    history = History()
+    bar = tqdm(total=iters, desc="training", unit="it", disable=not progress)
+
+    def report(row: dict[str, Any]) -> None:
+        if progress:
+            bar.write(
+                f"epoch {row['epoch']:>3}  iteration {row['iteration']:>6}  "
+                f"train acc {row['train_acc']:.4f}  test acc {row['test_acc']:.4f}"
+            )
+
+    start = time.perf_counter()
+    iterations = training_iterations(
+        model,
+        optimizer,
+        data,
+        history,
+        iters=iters,
+        batch_size=batch_size,
+        rng=rng,
+        on_epoch=report,
+    )
+    for i, loss in enumerate(iterations):
+        bar.update()
         if progress and i % 10 == 0:
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-    bar.close()
-    evaluate(iters)
     history.train_seconds = time.perf_counter() - start - history.eval_seconds
+    bar.close()
     return history
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from benchmarks.__main__ import (
     format_table,
+    full_run,
     keep_freed_memory,
     matmul_limit,
     op_chain,
@@ -15,6 +16,7 @@ from benchmarks.__main__ import (
 )
 from benchmarks.reference import HandDerivedTwoLayerNet
 from models.two_layer_net import TwoLayerNet
+from tinygrad_edu.datasets import load_mnist
 
 
 def test_both_sides_of_the_step_benchmark_train_the_same_network():
@@ -61,3 +63,12 @@ def test_with_freed_memory_kept_a_repeated_allocation_stops_faulting():
     allocate = lambda: np.ones(1 << 17)  # noqa: E731 - 1 MiB, mmap by default
     allocate()  # the first one maps the heap's pages in
     assert page_faults_per_call(allocate) < 1
+
+
+def test_the_full_runs_in_lockstep_train_the_same_network_on_real_mnist():
+    (x_train, t_train), (x_test, t_test) = load_mnist(progress=False)
+    data = ((x_train.astype(np.float64), t_train), (x_test.astype(np.float64), t_test))
+    row = full_run(data, iters=300)
+    assert row["ours_test_acc"] == row["numpy_test_acc"] > 0.3  # learned, and alike
+    assert row["ratio"] == row["ours_s"] / row["numpy_s"]
+    assert row["ours_s"] > 0 and row["numpy_s"] > 0  # evaluation time taken out
