@@ -14,7 +14,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -58,12 +57,15 @@ def keep_freed_memory() -> bool:
     happens in an interleaved comparison depends on what the *other* side left
     allocated: here it added ~200 page faults (0.5 ms) to one side's step, and
     which side changed with unrelated edits. Alone, neither side's training
-    loop faults (0-0.1 per step); the step rows count both sides' faults, so
-    that a run shows none are left. False where malloc is not glibc's.
+    loop faults (0-0.1 per step). The step rows count both sides' faults,
+    interleaved as timed, so a run shows none are left. False where malloc is
+    not glibc's.
     """
+    if platform.system() != "Linux":
+        return False
     libc = ctypes.util.find_library("c")
     mallopt = getattr(ctypes.CDLL(libc), "mallopt", None) if libc else None
-    if mallopt is None or platform.system() != "Linux":
+    if mallopt is None:  # musl and others: nothing to set
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
     # Arrays up to 32 MiB (glibc's cap) come from the heap, not fresh mmaps.
@@ -71,12 +73,20 @@ def keep_freed_memory() -> bool:
     return bool(heap and mallopt(m_trim_threshold, 1 << 30))
 
 
-def page_faults_per_call(f: Callable[[], object], calls: int = 50) -> float:
-    """Minor page faults per call of f: memory the OS had to map in for it."""
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def page_faults_interleaved(
+    a: Callable[[], object], b: Callable[[], object], calls: int = 50
+) -> tuple[float, float]:
+    """Minor page faults per call of a and of b, called alternately as when timed:
+    memory the OS had to map in for each, with the other's frees in between."""
+    import resource  # POSIX only, as are page faults counted this way
+
+    faults = [0, 0]
     for _ in range(calls):
-        f()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+        for side, f in enumerate((a, b)):
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            f()
+            faults[side] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    return faults[0] / calls, faults[1] / calls
 
 
 def sgd_step(model: Any, x: np.ndarray, t: np.ndarray, lr: float = 0.1) -> None:
@@ -94,14 +104,15 @@ def training_step(dtype: str, batch: int, hidden: int, repeats: int) -> Row:
     hand = HandDerivedTwoLayerNet(ours.params)
     step_ours, step_hand = lambda: sgd_step(ours, x, t), lambda: sgd_step(hand, x, t)
     t_ours, t_hand = interleaved(step_ours, step_hand, repeats)
+    faults_ours, faults_hand = page_faults_interleaved(step_ours, step_hand)
     return {
         "benchmark": "training step",
         "case": f"{dtype} batch {batch} hidden {hidden}",
         "ours_ms": t_ours * 1e3,
         "numpy_ms": t_hand * 1e3,
         "ratio": t_ours / t_hand,
-        "ours_faults": page_faults_per_call(step_ours),
-        "numpy_faults": page_faults_per_call(step_hand),
+        "ours_faults": faults_ours,
+        "numpy_faults": faults_hand,
     }
 
 

@@ -50,7 +50,8 @@ class TwoLayerNet(Classifier):
         # rng=None draws from np.random, so the book's np.random.seed() applies.
         self.weight_init_std = weight_init_std
         self._scope_cache: tuple = (None, ())
-        self._tensors: dict[str, Tensor] = {}
+        #: The arrays of params and the Tensors that wrap them, by name.
+        self._wrapped: dict[str, tuple[np.ndarray, Tensor]] = {}
         randn = (rng or np.random).standard_normal
         w1 = weight_init_std * randn((input_size, hidden_size))
         w2 = weight_init_std * randn((hidden_size, output_size))
@@ -64,15 +65,16 @@ class TwoLayerNet(Classifier):
     def parameter_tensors(self) -> dict[str, Tensor]:
         # Kept between calls, like a Module's Parameters, while params holds the
         # same arrays: a step wraps nothing anew. An array replaced in params
-        # (``net.params["W1"] = ...``) gets new Tensors on the next call.
-        tensors, params = self._tensors, self.params
-        if tensors.keys() != params.keys() or any(
-            tensors[k].data is not a for k, a in params.items()
-        ):
-            tensors = self._tensors = {
-                k: Tensor(a, requires_grad=True, name=k) for k, a in params.items()
+        # (``net.params["W1"] = ...``) gets a new Tensor on the next call. As
+        # with a Module, two threads must not train one net at the same time.
+        wrapped, params = self._wrapped, self.params
+        if wrapped.keys() != params.keys() or any(
+            wrapped[k][0] is not a for k, a in params.items()
+        ):  # compared with the arrays given, not Tensor.data: asarray may view
+            self._wrapped = wrapped = {
+                k: (a, Tensor(a, requires_grad=True, name=k)) for k, a in params.items()
             }
-        return dict(tensors)
+        return {k: tensor for k, (_, tensor) in wrapped.items()}
 
     def scores(self, x: Tensor, p: dict[str, Tensor]) -> Tensor:
         net, affine1, affine2 = self._scopes(p["W1"].shape, p["W2"].shape)

@@ -1,15 +1,19 @@
 """The benchmark code runs and compares like with like (no timing is asserted)."""
 
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from benchmarks.__main__ import (
     format_table,
     full_run,
-    keep_freed_memory,
     matmul_limit,
     op_chain,
-    page_faults_per_call,
+    page_faults_interleaved,
     peak_memory,
     sgd_step,
     training_step,
@@ -52,23 +56,47 @@ def test_rows_have_the_documented_figures():
     assert "float32 batch 10 hidden 5" in table[2]
 
 
-def test_page_faults_are_counted():
+def test_page_faults_are_counted_for_each_side():
     """40 MiB is always a fresh mmap: touching it makes the OS map pages in."""
-    assert page_faults_per_call(lambda: np.ones(5 << 20), calls=3) > 0
-    assert page_faults_per_call(lambda: None) < 1
+    big, nothing = page_faults_interleaved(lambda: np.ones(5 << 20), lambda: None, 3)
+    assert big > 0
+    assert nothing < 1
 
 
-def test_with_freed_memory_kept_a_repeated_allocation_stops_faulting():
-    assert keep_freed_memory()  # Linux with glibc, as on CI
-    allocate = lambda: np.ones(1 << 17)  # noqa: E731 - 1 MiB, mmap by default
-    allocate()  # the first one maps the heap's pages in
-    assert page_faults_per_call(allocate) < 1
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Eight 1 MiB arrays freed together leave 8 MiB at the top of the heap: glibc
+#: gives it back by default, and the next round faults it in again.
+_HEAP_ROUNDS = """
+import sys, numpy as np
+from benchmarks.__main__ import keep_freed_memory, page_faults_interleaved
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+def heap_round():
+    arrays = [np.ones(1 << 17) for _ in range(8)]
+    del arrays
+for _ in range(3):
+    heap_round()
+print(page_faults_interleaved(heap_round, lambda: None)[0])
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="glibc's malloc only")
+def test_with_freed_memory_kept_the_heap_stops_faulting():
+    def faults(mode: str) -> float:
+        # A fresh process, so that "default" is glibc's default and this
+        # test process's allocator is left alone.
+        run = [sys.executable, "-c", _HEAP_ROUNDS, mode]
+        done = subprocess.run(run, capture_output=True, check=True, cwd=ROOT)
+        return float(done.stdout)
+
+    assert faults("default") > 1000  # ~2,000 pages of 4 KiB per round
+    assert faults("keep") < 1
 
 
 def test_the_full_runs_in_lockstep_train_the_same_network_on_real_mnist():
     (x_train, t_train), (x_test, t_test) = load_mnist(progress=False)
     data = ((x_train.astype(np.float64), t_train), (x_test.astype(np.float64), t_test))
     row = full_run(data, iters=300)
-    assert row["ours_test_acc"] == row["numpy_test_acc"] > 0.3  # learned, and alike
-    assert row["ratio"] == row["ours_s"] / row["numpy_s"]
-    assert row["ours_s"] > 0 and row["numpy_s"] > 0  # evaluation time taken out
+    assert row["ours_test_acc"] > 0.3  # it learned, and both learned alike
+    assert row["ours_test_acc"] == pytest.approx(row["numpy_test_acc"], abs=1e-3)

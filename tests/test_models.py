@@ -293,7 +293,8 @@ def test_a_training_step_keeps_no_graph_alive(mnist):
     loss.backward()
     del loss, params, computed
     assert [ref for ref in graph if ref() is not None] == []
-    assert all(tensor._node is None for tensor in net.parameter_tensors().values())
+    kept = net.parameter_tensors().values()  # nor through their gradients:
+    assert all(tensor.grad is not None and tensor.grad._node is None for tensor in kept)
 
 
 def test_parameter_tensors_are_kept_until_an_array_is_replaced(mnist):
