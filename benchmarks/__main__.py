@@ -34,19 +34,25 @@ from tinygrad_edu.datasets import load_mnist, sample_batch
 Row = dict[str, Any]
 
 
+def alternately(
+    a: Callable[[], object], b: Callable[[], object], calls: int, reading: Callable
+) -> tuple[list, list]:
+    """Call a, then b, ``calls`` times; how much ``reading()`` grew across each call."""
+    changes: tuple[list, list] = ([], [])
+    for _ in range(calls):
+        for f, side in ((a, changes[0]), (b, changes[1])):
+            before = reading()
+            f()
+            side.append(reading() - before)
+    return changes
+
+
 def interleaved(
     a: Callable[[], object], b: Callable[[], object], repeats: int, warmup: int = 20
 ) -> tuple[float, float]:
     """Median seconds of a and of b, timed alternately after a warm-up."""
-    times_a, times_b = [], []
-    for i in range(warmup + repeats):
-        for f, times in ((a, times_a), (b, times_b)):
-            start = time.perf_counter()
-            f()
-            elapsed = time.perf_counter() - start
-            if i >= warmup:
-                times.append(elapsed)
-    return statistics.median(times_a), statistics.median(times_b)
+    times_a, times_b = alternately(a, b, warmup + repeats, time.perf_counter)
+    return statistics.median(times_a[warmup:]), statistics.median(times_b[warmup:])
 
 
 def keep_freed_memory() -> bool:
@@ -80,13 +86,11 @@ def page_faults_interleaved(
     memory the OS had to map in for each, with the other's frees in between."""
     import resource  # POSIX only, as are page faults counted this way
 
-    faults = [0, 0]
-    for _ in range(calls):
-        for side, f in enumerate((a, b)):
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            f()
-            faults[side] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    return faults[0] / calls, faults[1] / calls
+    def faults() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+    faults_a, faults_b = alternately(a, b, calls, faults)
+    return sum(faults_a) / calls, sum(faults_b) / calls
 
 
 def sgd_step(model: Any, x: np.ndarray, t: np.ndarray, lr: float = 0.1) -> None:
