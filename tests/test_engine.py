@@ -139,6 +139,53 @@ def test_backward_frees_the_graph():
     assert probe() is None
 
 
+@pytest.mark.parametrize("retain_graph", [False, True])
+def test_each_nodes_arrays_are_freed_as_soon_as_its_rule_has_run(retain_graph):
+    """What the later (upstream) rules see still alive of the graph's arrays."""
+    alive_when_first_op_ran = []
+
+    class Probe(Function):  # an identity whose rule runs last in the walk
+        @staticmethod
+        def forward(ctx, x):
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, grad):
+            alive_when_first_op_ran.extend(ref() is not None for ref in refs)
+            return grad
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    loss = (Probe.apply(x) * 2).sigmoid().sum()
+    sigmoid_out = loss._node.inputs[0]
+    mul_out = sigmoid_out._node.inputs[0]
+    refs = [weakref.ref(sigmoid_out.data), weakref.ref(mul_out.data)]
+    del sigmoid_out, mul_out
+    loss.backward(retain_graph=retain_graph)
+    # Freed: the memory of a deep net's activations is reused layer by layer
+    # as backward goes down. Kept, for retain_graph's second backward.
+    assert alive_when_first_op_ran == [retain_graph, retain_graph]
+    s = 1 / (1 + np.exp(-2.0))
+    np.testing.assert_allclose(x.grad.data, np.full(3, 2 * s * (1 - s)))
+
+
+def test_a_backward_that_fails_halfway_frees_the_whole_graph_all_the_same():
+    class Fails(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise ValueError("this rule is broken")
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    loss = (Fails.apply(x).exp() * 2).sum()
+    nodes = [t._node for t in topological_order(loss)]
+    with pytest.raises(ValueError, match="broken"):
+        loss.backward()
+    assert [node.inputs for node in nodes] == [None] * 4
+
+
 def test_backward_on_a_tensor_that_does_not_require_grad():
     with pytest.raises(GraphError, match="requires_grad=True"):
         (Tensor([1.0]) * 2).sum().backward()

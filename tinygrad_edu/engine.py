@@ -220,10 +220,20 @@ class name_scope(ContextDecorator):  # used like a function, as no_grad is
 def topological_order(root: Tensor) -> list[Tensor]:
     """The computed tensors reachable from ``root``, each before its inputs.
 
+    Tensors, not nodes, because a rule may need its node's output
+    (``saved_tensors``) and a node keeps no reference to it: that would be a
+    reference cycle.
+    """
+    order = inputs_first(root)
+    order.reverse()
+    return order
+
+
+def inputs_first(root: Tensor) -> list[Tensor]:
+    """The computed tensors reachable from ``root``, each after its inputs.
+
     Depth-first post-order with an explicit stack: O(nodes + edges), no
-    recursion, deterministic (inputs are visited in argument order). Tensors,
-    not nodes, because a rule may need its node's output (``saved_tensors``)
-    and a node keeps no reference to it: that would be a reference cycle.
+    recursion, deterministic (inputs are visited in argument order).
     """
     order: list[Tensor] = []
     visited = {root._node}
@@ -241,7 +251,6 @@ def topological_order(root: Tensor) -> list[Tensor]:
         else:
             stack.pop()
             order.append(tensor)
-    order.reverse()
     return order
 
 
@@ -333,23 +342,31 @@ def _walk(
     gc.disable()
     previous = _state.grad_enabled
     _state.grad_enabled = create_graph  # record the backward pass only if asked
-    order: list[Tensor] = []
+    pending: list[Tensor] = []
     try:
-        order = topological_order(root)
+        pending = inputs_first(root)  # taken from the end: the root first
         grads = {root._node: seed}
         anomaly = _state.anomaly
-        for output in order:
-            grad_of_output = grads.pop(output._node, None)
+        while pending:
+            output = pending[-1]
+            node = output._node
+            grad_of_output = grads.pop(node, None)
             if grad_of_output is not None:  # None: every path to it was cut off
                 input_grads = _backward_node(
                     output, grad_of_output, grads, sink, outputs_wanted, anomaly
                 )
                 if trace is not None:
-                    trace.append((output._node, grad_of_output, input_grads))
+                    trace.append((node, grad_of_output, input_grads))
+            pending.pop()
+            if not retain_graph:
+                # Freed as soon as its rule has run, as PyTorch frees saved
+                # tensors: the gradients still to come reuse the memory while
+                # it is in cache, instead of taking fresh memory.
+                node.release()
     finally:
         _state.grad_enabled = previous
-        if not retain_graph:
-            for output in order:
+        if not retain_graph:  # after an error, what is left is freed as well
+            for output in pending:
                 output._node.release()
         if collecting:
             gc.enable()
