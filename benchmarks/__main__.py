@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -200,6 +201,8 @@ def full_run(data: Any, iters: int) -> Row:
     and each side's time is summed over its own iterations: separate runs of
     6-12 s each gave medians from 0.64 to 1.21 for the same code, as the
     machine changed speed in between. Evaluation is not counted, as in train().
+    The ratio of the median iterations is reported beside the wall-time ratio:
+    where they differ, a burst of load on the machine weighed on one side.
     """
 
     def ours(rng: np.random.Generator) -> TwoLayerNet:
@@ -208,7 +211,7 @@ def full_run(data: Any, iters: int) -> Row:
     def hand(rng: np.random.Generator) -> HandDerivedTwoLayerNet:
         return HandDerivedTwoLayerNet(TwoLayerNet(784, 50, 10, rng=rng).params)
 
-    histories, loops = [], []
+    histories, loops, batch_size = [], [], 100
     for factory in (ours, hand):  # the same weights and the same batches
         rng = np.random.default_rng(0)
         histories.append(History())
@@ -219,23 +222,30 @@ def full_run(data: Any, iters: int) -> Row:
                 data,
                 histories[-1],
                 iters=iters,
-                batch_size=100,
+                batch_size=batch_size,
                 rng=rng,
             )
         )
-    seconds = [0.0, 0.0]
+    seconds: tuple[list[float], list[float]] = ([], [])
     for i in range(iters + 1):  # the last next() runs the final evaluation
         for side in (0, 1) if i % 2 == 0 else (1, 0):
             start = time.perf_counter()
             next(loops[side], None)
-            seconds[side] += time.perf_counter() - start
-    t_ours, t_hand = (s - h.eval_seconds for s, h in zip(seconds, histories))
+            seconds[side].append(time.perf_counter() - start)
+    t_ours, t_hand = (sum(s) - h.eval_seconds for s, h in zip(seconds, histories))
+    # The next() calls that also evaluated are left out of the medians.
+    evaluated = {*range(0, iters, max(len(data[0][0]) // batch_size, 1)), iters}
+    medians = [
+        statistics.median(t for i, t in enumerate(s) if i not in evaluated)
+        for s in seconds
+    ]
     return {
         "benchmark": "full training run",
         "case": f"book defaults, {iters} iterations, in lockstep",
         "ours_s": t_ours,
         "numpy_s": t_hand,
         "ratio": t_ours / t_hand,
+        "median_iteration_ratio": medians[0] / medians[1],
         "ours_test_acc": histories[0].epochs[-1]["test_acc"],
         "numpy_test_acc": histories[1].epochs[-1]["test_acc"],
     }
@@ -313,42 +323,22 @@ def soak(data: Any, steps: int) -> Row:
 
 
 def pytorch_step(repeats: int) -> Row | None:
-    """The same step in PyTorch CPU eager, if PyTorch happens to be installed.
+    """The same step in PyTorch CPU eager, if installed, at one thread each.
 
-    PyTorch's OpenMP threads busy-wait between ops by default and take the
-    cores from NumPy's BLAS threads: interleaved, that slows *both* sides
-    5-8x here. Passive waiting (set before torch loads OpenMP) keeps the
-    comparison about the frameworks, with the same thread count on each side.
+    Run in a child process, which sets the thread counts before NumPy and
+    PyTorch load: see benchmarks/pytorch.py for why.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
-    rng = np.random.default_rng(0)
-    x, t = rng.random((100, 784)), rng.integers(0, 10, 100)
-    ours = TwoLayerNet(784, 50, 10, rng=rng)
-    tp = {k: torch.tensor(v, requires_grad=True) for k, v in ours.params.items()}
-    tx, tt = torch.tensor(x), torch.tensor(t)
-
-    def torch_step() -> None:
-        h = torch.sigmoid(tx @ tp["W1"] + tp["b1"])
-        loss = torch.nn.functional.cross_entropy(h @ tp["W2"] + tp["b2"], tt)
-        loss.backward()
-        with torch.no_grad():
-            for p in tp.values():
-                p -= 0.1 * p.grad
-                p.grad = None
-
-    t_ours, t_torch = interleaved(lambda: sgd_step(ours, x, t), torch_step, repeats)
-    return {
-        "benchmark": "vs PyTorch",
-        "case": f"float64 batch 100 hidden 50, torch {torch.__version__}",
-        "ours_ms": t_ours * 1e3,
-        "torch_ms": t_torch * 1e3,
-        "ratio": t_ours / t_torch,
-    }
+    one_thread = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    child = subprocess.run(
+        [sys.executable, "-m", "benchmarks.pytorch", str(repeats)],
+        env={**os.environ, **one_thread, "MKL_NUM_THREADS": "1"},
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    if child.returncode:
+        raise RuntimeError(f"python -m benchmarks.pytorch failed:\n{child.stderr}")
+    return json.loads(child.stdout)
 
 
 def run_suite(quick: bool, data_dir: Path | None) -> list[Row]:

@@ -1,5 +1,6 @@
 """The benchmark code runs and compares like with like (no timing is asserted)."""
 
+import importlib.util
 import platform
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from benchmarks.__main__ import (
     op_chain,
     page_faults_interleaved,
     peak_memory,
+    pytorch_step,
     sgd_step,
     training_step,
 )
@@ -54,6 +56,16 @@ def test_rows_have_the_documented_figures():
     table = format_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert "float32 batch 10 hidden 5" in table[2]
+
+
+def test_the_pytorch_row_is_there_exactly_when_pytorch_is():
+    """In a child process; it checks that both steps give the same gradients."""
+    row = pytorch_step(repeats=2)
+    if importlib.util.find_spec("torch") is None:  # as on CI: not a dependency
+        assert row is None
+    else:
+        assert row["ratio"] == row["ours_ms"] / row["torch_ms"]
+        assert "one thread" in row["case"]
 
 
 def test_page_faults_are_counted_for_each_side():
