@@ -322,16 +322,16 @@ def soak(data: Any, steps: int) -> Row:
     }
 
 
-def pytorch_step(repeats: int) -> Row | None:
-    """The same step in PyTorch CPU eager, if installed, at one thread each.
+def pytorch_steps(repeats: int) -> list[Row]:
+    """The same steps in PyTorch CPU eager, if installed, at one thread each.
 
     Run in a child process, which sets the thread counts before NumPy and
     PyTorch load: see benchmarks/pytorch.py for why.
     """
-    one_thread = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    one_thread = {f"{lib}_NUM_THREADS": "1" for lib in ("OPENBLAS", "OMP", "MKL")}
     child = subprocess.run(
         [sys.executable, "-m", "benchmarks.pytorch", str(repeats)],
-        env={**os.environ, **one_thread, "MKL_NUM_THREADS": "1"},
+        env={**os.environ, **one_thread},
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,
@@ -361,9 +361,7 @@ def run_suite(quick: bool, data_dir: Path | None) -> list[Row]:
     _progress(rows[-1])
     rows.extend(gradient_checking(quick))
     rows.append(soak(data, steps=1_000 if quick else 20_000))
-    torch_row = pytorch_step(repeats)
-    if torch_row:
-        rows.append(torch_row)
+    rows.extend(pytorch_steps(repeats))
     return rows
 
 

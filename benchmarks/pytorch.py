@@ -5,8 +5,8 @@ environment sets one thread for NumPy's BLAS and for PyTorch before either
 loads (both read their thread counts then). With both at the machine's two
 threads in one process, the two thread pools took the cores from each other:
 our step ran 2x slower than alone and PyTorch's 1.8x slower than at one
-thread. The child prints its row as JSON, or ``null`` if PyTorch is not
-installed (it is not a dependency).
+thread. The child prints its rows as JSON, none if PyTorch is not installed
+(it is not a dependency).
 """
 
 from __future__ import annotations
@@ -21,16 +21,22 @@ from benchmarks.__main__ import Row, interleaved, keep_freed_memory, sgd_step
 from models.two_layer_net import TwoLayerNet
 
 
-def torch_step_against_ours(repeats: int) -> Row | None:
-    """Both steps on the same weights and batch, checked equal, then timed."""
+def torch_steps_against_ours(repeats: int) -> list[Row]:
+    """The step at each of the suite's sizes, in float64; [] without PyTorch."""
     try:
         import torch
     except ImportError:
-        return None
+        return []
     torch.set_num_threads(1)
+    sizes = ((100, 50), (1000, 50), (100, 1000))
+    return [_step_against_ours(torch, b, h, repeats) for b, h in sizes]
+
+
+def _step_against_ours(torch: Any, batch: int, hidden: int, repeats: int) -> Row:
+    """Both steps on the same weights and batch, checked equal, then timed."""
     rng = np.random.default_rng(0)
-    x, t = rng.random((100, 784)), rng.integers(0, 10, 100)
-    ours = TwoLayerNet(784, 50, 10, rng=rng)
+    x, t = rng.random((batch, 784)), rng.integers(0, 10, batch)
+    ours = TwoLayerNet(784, hidden, 10, rng=rng)
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in ours.params.items()}
     tx, tt = torch.tensor(x), torch.tensor(t)
 
@@ -56,7 +62,8 @@ def torch_step_against_ours(repeats: int) -> Row | None:
     t_ours, t_torch = interleaved(lambda: sgd_step(ours, x, t), torch_step, repeats)
     return {
         "benchmark": "vs PyTorch",
-        "case": f"float64 batch 100 hidden 50, one thread, torch {torch.__version__}",
+        "case": f"float64 batch {batch} hidden {hidden}, one thread, "
+        f"torch {torch.__version__}",
         "ours_ms": t_ours * 1e3,
         "torch_ms": t_torch * 1e3,
         "ratio": t_ours / t_torch,
@@ -65,4 +72,4 @@ def torch_step_against_ours(repeats: int) -> Row | None:
 
 if __name__ == "__main__":
     keep_freed_memory()
-    print(json.dumps(torch_step_against_ours(int(sys.argv[1]))))
+    print(json.dumps(torch_steps_against_ours(int(sys.argv[1]))))
