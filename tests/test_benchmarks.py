@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks.__main__ import (
+    float32_vs_float64,
     format_table,
     full_run,
     matmul_limit,
@@ -45,17 +46,23 @@ def test_rows_have_the_documented_figures():
         op_chain(100, repeats=3),
         peak_memory(),
     ]
-    assert rows[0]["ratio"] == rows[0]["ours_ms"] / rows[0]["numpy_ms"]
+    assert rows[0]["ratio"] == pytest.approx(rows[0]["ours_ms"] / rows[0]["numpy_ms"])
     assert rows[1]["gflops"] > 0
     chain = rows[2]
     assert chain["us_per_op"] > 0
     # The three figures come from one repeat: forward and backward add up.
     total = chain["forward_us_per_op"] + chain["backward_us_per_op"]
     assert total == pytest.approx(chain["us_per_op"])
-    assert rows[3]["ratio"] == rows[3]["ours_kib"] / rows[3]["numpy_kib"]
+    assert rows[3]["ratio"] == pytest.approx(rows[3]["ours_kib"] / rows[3]["numpy_kib"])
     table = format_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert "float32 batch 10 hidden 5" in table[2]
+
+
+def test_the_float32_row_is_the_ratio_of_our_two_dtypes():
+    row = float32_vs_float64(10, 5, repeats=2)
+    assert row["ratio"] == pytest.approx(row["float32_ms"] / row["float64_ms"])
+    assert row["case"] == "batch 10 hidden 5"
 
 
 def test_the_pytorch_rows_are_there_exactly_when_pytorch_is():
@@ -69,7 +76,19 @@ def test_the_pytorch_rows_are_there_exactly_when_pytorch_is():
             "float64 batch 1000 hidden 50",
             "float64 batch 100 hidden 1000",
         ]
-        assert all(row["ratio"] == row["ours_ms"] / row["torch_ms"] for row in rows)
+        for row in rows:
+            assert row["ratio"] == pytest.approx(row["ours_ms"] / row["torch_ms"])
+
+
+def test_a_pytorch_that_fails_costs_its_rows_with_a_warning_not_the_run(
+    tmp_path, monkeypatch, capsys
+):
+    broken = tmp_path / "torch"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise RuntimeError('this torch is broken')")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # found before any real torch
+    assert pytorch_steps(repeats=2) == []
+    assert "this torch is broken" in capsys.readouterr().err
 
 
 def test_page_faults_are_counted_for_each_side():
@@ -115,4 +134,5 @@ def test_the_full_runs_in_lockstep_train_the_same_network_on_real_mnist():
     data = ((x_train.astype(np.float64), t_train), (x_test.astype(np.float64), t_test))
     row = full_run(data, iters=300)
     assert row["ours_test_acc"] > 0.3  # it learned, and both learned alike
+    assert 0 < row["median_iteration_ratio"] < float("inf")
     assert row["ours_test_acc"] == pytest.approx(row["numpy_test_acc"], abs=1e-3)

@@ -179,7 +179,8 @@ def test_a_backward_that_fails_halfway_frees_the_whole_graph_all_the_same():
             raise ValueError("this rule is broken")
 
     x = Tensor(np.ones(3), requires_grad=True)
-    loss = (Fails.apply(x).exp() * 2).sum()
+    # Fails runs before exp's rule is reached: exp's node must be freed too.
+    loss = (Fails.apply(x.exp()) * 2).sum()
     nodes = [t._node for t in topological_order(loss)]
     with pytest.raises(ValueError, match="broken"):
         loss.backward()

@@ -62,7 +62,7 @@ def blame(
         output = fn(*leaves)
     if not isinstance(output, Tensor) or output._node is None:
         return None
-    for computed in reversed(engine.topological_order(output)):
+    for computed in engine.inputs_first(output):
         node = computed._node
         problem = _check_node(node, tolerances)
         if problem:

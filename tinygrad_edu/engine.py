@@ -218,12 +218,7 @@ class name_scope(ContextDecorator):  # used like a function, as no_grad is
 
 
 def topological_order(root: Tensor) -> list[Tensor]:
-    """The computed tensors reachable from ``root``, each before its inputs.
-
-    Tensors, not nodes, because a rule may need its node's output
-    (``saved_tensors``) and a node keeps no reference to it: that would be a
-    reference cycle.
-    """
+    """The computed tensors reachable from ``root``, each before its inputs."""
     order = inputs_first(root)
     order.reverse()
     return order
@@ -233,7 +228,9 @@ def inputs_first(root: Tensor) -> list[Tensor]:
     """The computed tensors reachable from ``root``, each after its inputs.
 
     Depth-first post-order with an explicit stack: O(nodes + edges), no
-    recursion, deterministic (inputs are visited in argument order).
+    recursion, deterministic (inputs are visited in argument order). Tensors,
+    not nodes, because a rule may need its node's output (``saved_tensors``)
+    and a node keeps no reference to it: that would be a reference cycle.
     """
     order: list[Tensor] = []
     visited = {root._node}
