@@ -50,11 +50,22 @@ def alternately(
 
 
 def interleaved(
-    a: Callable[[], object], b: Callable[[], object], repeats: int, warmup: int = 20
+    a: Callable[[], object],
+    b: Callable[[], object],
+    repeats: int,
+    warmup: int = 20,
+    seconds: float = 0.0,
 ) -> tuple[float, float]:
-    """Median seconds of a and of b, timed alternately after a warm-up."""
-    times_a, times_b = alternately(a, b, warmup + repeats, time.perf_counter)
-    return statistics.median(times_a[warmup:]), statistics.median(times_b[warmup:])
+    """Median seconds of a and of b, timed alternately after a warm-up.
+
+    At least ``repeats`` pairs, and as many more as fill ``seconds``: a burst of
+    load on the machine then covers a smaller share of the samples.
+    """
+    warm_a, warm_b = alternately(a, b, warmup, time.perf_counter)
+    pair = (sum(warm_a) + sum(warm_b)) / max(warmup, 1)
+    calls = max(repeats, int(seconds / pair) if pair > 0 else 0)
+    times_a, times_b = alternately(a, b, calls, time.perf_counter)
+    return statistics.median(times_a), statistics.median(times_b)
 
 
 def keep_freed_memory() -> bool:
@@ -102,14 +113,16 @@ def sgd_step(model: Any, x: np.ndarray, t: np.ndarray, lr: float = 0.1) -> None:
         model.params[key] -= lr * grad
 
 
-def training_step(dtype: str, batch: int, hidden: int, repeats: int) -> Row:
+def training_step(
+    dtype: str, batch: int, hidden: int, repeats: int, seconds: float = 0.0
+) -> Row:
     rng = np.random.default_rng(0)
     x = rng.random((batch, 784)).astype(dtype)
     t = rng.integers(0, 10, batch)
     ours = TwoLayerNet(784, hidden, 10, dtype=np.dtype(dtype), rng=rng)
     hand = HandDerivedTwoLayerNet(ours.params)
     step_ours, step_hand = lambda: sgd_step(ours, x, t), lambda: sgd_step(hand, x, t)
-    t_ours, t_hand = interleaved(step_ours, step_hand, repeats)
+    t_ours, t_hand = interleaved(step_ours, step_hand, repeats, seconds=seconds)
     faults_ours, faults_hand = page_faults_interleaved(step_ours, step_hand)
     return {
         "benchmark": "training step",
@@ -122,7 +135,9 @@ def training_step(dtype: str, batch: int, hidden: int, repeats: int) -> Row:
     }
 
 
-def float32_vs_float64(batch: int, hidden: int, repeats: int) -> Row:
+def float32_vs_float64(
+    batch: int, hidden: int, repeats: int, seconds: float = 0.0
+) -> Row:
     """Our step in float32 against ours in float64, the two interleaved.
 
     The step rows of the two dtypes are measured minutes apart, at whatever
@@ -134,7 +149,10 @@ def float32_vs_float64(batch: int, hidden: int, repeats: int) -> Row:
     net64 = TwoLayerNet(784, hidden, 10, rng=np.random.default_rng(1))
     net32 = TwoLayerNet(784, hidden, 10, dtype=np.float32, rng=np.random.default_rng(1))
     t32, t64 = interleaved(
-        lambda: sgd_step(net32, x32, t), lambda: sgd_step(net64, x64, t), repeats
+        lambda: sgd_step(net32, x32, t),
+        lambda: sgd_step(net64, x64, t),
+        repeats,
+        seconds=seconds,
     )
     return {
         "benchmark": "float32 vs float64, ours",
@@ -372,13 +390,14 @@ def pytorch_steps(repeats: int) -> list[Row]:
 
 def run_suite(quick: bool, data_dir: Path | None) -> list[Row]:
     repeats = 30 if quick else 300
+    seconds = 0.0 if quick else 3.0  # per step row: 3,000 pairs at batch 100
     rows: list[Row] = []
     for dtype in ("float64", "float32"):
         for batch, hidden in ((100, 50), (1000, 50), (100, 1000)):
-            rows.append(training_step(dtype, batch, hidden, repeats))
+            rows.append(training_step(dtype, batch, hidden, repeats, seconds))
             _progress(rows[-1])
     for batch, hidden in ((100, 50), (1000, 50), (100, 1000)):
-        rows.append(float32_vs_float64(batch, hidden, repeats))
+        rows.append(float32_vs_float64(batch, hidden, repeats, seconds))
     for batch, hidden in ((100, 50), (1000, 50), (100, 1000)):
         rows.append(matmul_limit(batch, hidden, repeats))
     rows.append(peak_memory())

@@ -4,6 +4,7 @@ import importlib.util
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from benchmarks.__main__ import (
     float32_vs_float64,
     format_table,
     full_run,
+    interleaved,
     matmul_limit,
     op_chain,
     page_faults_interleaved,
@@ -37,6 +39,26 @@ def test_both_sides_of_the_step_benchmark_train_the_same_network():
     for key in ours.params:
         np.testing.assert_allclose(ours.params[key], hand.params[key], rtol=1e-12)
     assert ours.params["W1"] is not hand.params["W1"]  # separate copies
+
+
+@pytest.mark.parametrize(("seconds", "pairs"), [(0.0, 5), (0.4, 100)])
+def test_interleaved_times_at_least_the_repeats_and_fills_the_seconds(
+    monkeypatch, seconds, pairs
+):
+    clock = [0.0]  # a clock that moves only when a or b runs: 1 ms and 3 ms
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    calls = []
+
+    def a():
+        calls.append("a")
+        clock[0] += 0.001
+
+    def b():
+        clock[0] += 0.003
+
+    medians = interleaved(a, b, repeats=5, warmup=2, seconds=seconds)
+    assert medians == pytest.approx((0.001, 0.003))
+    assert len(calls) == 2 + pairs  # 0.4 s / 4 ms per pair = 100 pairs
 
 
 def test_rows_have_the_documented_figures():
