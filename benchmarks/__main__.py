@@ -113,12 +113,17 @@ def sgd_step(model: Any, x: np.ndarray, t: np.ndarray, lr: float = 0.1) -> None:
         model.params[key] -= lr * grad
 
 
+def random_batch(rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-shaped images in [0, 1) and labels 0-9: the step benchmarks' input."""
+    return rng.random((batch, 784)), rng.integers(0, 10, batch)
+
+
 def training_step(
     dtype: str, batch: int, hidden: int, repeats: int, seconds: float = 0.0
 ) -> Row:
     rng = np.random.default_rng(0)
-    x = rng.random((batch, 784)).astype(dtype)
-    t = rng.integers(0, 10, batch)
+    x, t = random_batch(rng, batch)
+    x = x.astype(dtype)
     ours = TwoLayerNet(784, hidden, 10, dtype=np.dtype(dtype), rng=rng)
     hand = HandDerivedTwoLayerNet(ours.params)
     step_ours, step_hand = lambda: sgd_step(ours, x, t), lambda: sgd_step(hand, x, t)
@@ -144,7 +149,7 @@ def float32_vs_float64(
     speed the machine had then; this ratio is measured side by side.
     """
     rng = np.random.default_rng(0)
-    x64, t = rng.random((batch, 784)), rng.integers(0, 10, batch)
+    x64, t = random_batch(rng, batch)
     x32 = x64.astype(np.float32)
     net64 = TwoLayerNet(784, hidden, 10, rng=np.random.default_rng(1))
     net32 = TwoLayerNet(784, hidden, 10, dtype=np.float32, rng=np.random.default_rng(1))
@@ -166,7 +171,7 @@ def float32_vs_float64(
 def peak_memory() -> Row:
     """Peak bytes allocated during one training step (tracemalloc sees NumPy's)."""
     rng = np.random.default_rng(0)
-    x, t = rng.random((100, 784)), rng.integers(0, 10, 100)
+    x, t = random_batch(rng, 100)
     ours = TwoLayerNet(784, 50, 10, rng=rng)
     hand = HandDerivedTwoLayerNet(ours.params)
     peaks = []

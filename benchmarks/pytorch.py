@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.__main__ import Row, interleaved, keep_freed_memory, sgd_step
+from benchmarks.__main__ import (
+    Row,
+    interleaved,
+    keep_freed_memory,
+    random_batch,
+    sgd_step,
+)
 from models.two_layer_net import TwoLayerNet
 
 
@@ -35,7 +41,7 @@ def torch_steps_against_ours(repeats: int) -> list[Row]:
 def _step_against_ours(torch: Any, batch: int, hidden: int, repeats: int) -> Row:
     """Both steps on the same weights and batch, checked equal, then timed."""
     rng = np.random.default_rng(0)
-    x, t = rng.random((batch, 784)), rng.integers(0, 10, batch)
+    x, t = random_batch(rng, batch)
     ours = TwoLayerNet(784, hidden, 10, rng=rng)
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in ours.params.items()}
     tx, tt = torch.tensor(x), torch.tensor(t)
