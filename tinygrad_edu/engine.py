@@ -24,15 +24,26 @@ if TYPE_CHECKING:
     from tinygrad_edu.function import Function
 
 
-class _ThreadState(threading.local):
-    """Per-thread flags; class attributes are each new thread's defaults."""
+class _Flags:
+    """One thread's recording switches, in slots: an op reads them all after a
+    single thread-local lookup (each lookup costs as much as a NumPy add)."""
 
-    grad_enabled = True
-    scope: tuple[str, ...] = ()
-    #: Remember, on each node, the line of the user's code that created it.
-    record_sites = False
-    #: Set by ``detect_anomaly``: check every result for NaN/inf too.
-    anomaly = False
+    __slots__ = ("anomaly", "grad_enabled", "record_sites", "scope")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.scope: tuple[str, ...] = ()
+        #: Remember, on each node, the line of the user's code that created it.
+        self.record_sites = False
+        #: Set by ``detect_anomaly``: check every result for NaN/inf too.
+        self.anomaly = False
+
+
+class _ThreadState(threading.local):
+    """Per thread: ``__init__`` runs in each thread on its first use."""
+
+    def __init__(self) -> None:
+        self.flags = _Flags()
 
 
 _state = _ThreadState()
@@ -40,7 +51,7 @@ _state = _ThreadState()
 
 def is_grad_enabled() -> bool:
     """True when ops applied in this thread are recorded for backward."""
-    return _state.grad_enabled
+    return _state.flags.grad_enabled
 
 
 class _GradMode(ContextDecorator):
@@ -54,11 +65,11 @@ class _GradMode(ContextDecorator):
         return self if func is None else self(func)
 
     def __enter__(self) -> None:
-        self._previous = _state.grad_enabled
-        _state.grad_enabled = self.enabled
+        self._previous = _state.flags.grad_enabled
+        _state.flags.grad_enabled = self.enabled
 
     def __exit__(self, *exc: object) -> None:
-        _state.grad_enabled = self._previous
+        _state.flags.grad_enabled = self._previous
 
     def _recreate_cm(self) -> _GradMode:
         # A decorated function may run in several threads at once: give each
@@ -104,13 +115,13 @@ class detect_anomaly(ContextDecorator):
     """
 
     def __enter__(self) -> None:
-        self._previous = (_state.anomaly, _state.record_sites)
+        self._previous = (_state.flags.anomaly, _state.flags.record_sites)
         self._errstate = np.errstate(divide="raise", over="raise", invalid="raise")
         self._errstate.__enter__()
-        _state.anomaly = _state.record_sites = True
+        _state.flags.anomaly = _state.flags.record_sites = True
 
     def __exit__(self, *exc: object) -> None:
-        _state.anomaly, _state.record_sites = self._previous
+        _state.flags.anomaly, _state.flags.record_sites = self._previous
         self._errstate.__exit__(*exc)
 
     def _recreate_cm(self) -> detect_anomaly:
@@ -120,11 +131,11 @@ class detect_anomaly(ContextDecorator):
 @contextmanager
 def recording_sites() -> Iterator[None]:
     """Remember where each node is created (for diagnostics that name places)."""
-    previous, _state.record_sites = _state.record_sites, True
+    previous, _state.flags.record_sites = _state.flags.record_sites, True
     try:
         yield
     finally:
-        _state.record_sites = previous
+        _state.flags.record_sites = previous
 
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
@@ -208,10 +219,10 @@ class name_scope(ContextDecorator):  # used like a function, as no_grad is
         self._entry = label if isinstance(label, Scope) else Scope(label)
 
     def __enter__(self) -> None:
-        _state.scope = (*_state.scope, self._entry)
+        _state.flags.scope = (*_state.flags.scope, self._entry)
 
     def __exit__(self, *exc: object) -> None:
-        _state.scope = _state.scope[:-1]
+        _state.flags.scope = _state.flags.scope[:-1]
 
     def _recreate_cm(self) -> name_scope:
         return self  # stateless: one decorated function, one scope (cluster)
@@ -337,13 +348,13 @@ def _walk(
     # The switch is per process: other threads' collections wait for the walk.
     collecting = gc.isenabled()
     gc.disable()
-    previous = _state.grad_enabled
-    _state.grad_enabled = create_graph  # record the backward pass only if asked
+    previous = _state.flags.grad_enabled
+    _state.flags.grad_enabled = create_graph  # record the backward pass only if asked
     pending: list[Tensor] = []
     try:
         pending = inputs_first(root)  # taken from the end: the root first
         grads = {root._node: seed}
-        anomaly = _state.anomaly
+        anomaly = _state.flags.anomaly
         while pending:
             output = pending[-1]
             node = output._node
@@ -361,7 +372,7 @@ def _walk(
                 # it is in cache, instead of taking fresh memory.
                 node.release()
     finally:
-        _state.grad_enabled = previous
+        _state.flags.grad_enabled = previous
         if not retain_graph:  # after an error, what is left is freed as well
             for output in pending:
                 output._node.release()
@@ -435,20 +446,21 @@ def _backward_node(
             f"gradient(s) for {len(inputs)} input(s); return one per input "
             f"(None for inputs without a gradient)."
         )
+    if anomaly:
+        for index, (needed, input_grad) in enumerate(
+            zip(node.needs_input_grad, input_grads)
+        ):
+            if needed and input_grad is not None:
+                data = input_grad.data if isinstance(input_grad, Tensor) else input_grad
+                what = f"its backward's gradient for input {index}"
+                check_finite(np.asarray(data), what, node)
     last_to_a_leaf = None
-    for index, (tensor, needed, input_grad) in enumerate(
-        zip(inputs, node.needs_input_grad, input_grads)
-    ):
+    for tensor, needed, input_grad in zip(inputs, node.needs_input_grad, input_grads):
         if not needed or input_grad is None:
             continue
-        if anomaly:
-            data = input_grad.data if isinstance(input_grad, Tensor) else input_grad
-            what = f"its backward's gradient for input {index}"
-            check_finite(np.asarray(data), what, node)
-        if (
-            type(input_grad) is not Tensor
-            or input_grad.data.shape != tensor.data.shape
-            or input_grad.data.dtype != tensor.data.dtype
+        if type(input_grad) is not Tensor or (
+            (array := input_grad.data).shape != (expected := tensor.data).shape
+            or (array.dtype is not expected.dtype and array.dtype != expected.dtype)
         ):
             input_grad = _fit_to_input(node, tensor, input_grad)
         parent = tensor._node
@@ -506,7 +518,7 @@ def _fit_to_input(node: Function, tensor: Tensor, grad: Any) -> Tensor:
         grad = Tensor(np.asarray(grad))
     if grad.shape != tensor.shape:
         try:
-            if _state.grad_enabled:
+            if _state.flags.grad_enabled:
                 grad = grad.sum_to(tensor.shape)
             else:
                 grad = Tensor._constant(sum_to_shape(grad.data, tensor.shape))
