@@ -455,8 +455,12 @@ def _backward_node(
                 what = f"its backward's gradient for input {index}"
                 check_finite(np.asarray(data), what, node)
     last_to_a_leaf = None
-    for tensor, needed, input_grad in zip(inputs, node.needs_input_grad, input_grads):
-        if not needed or input_grad is None:
+    needs_input_grad = node.needs_input_grad
+    i = -1  # an index of our own: zip() costs as much again as this whole loop
+    for tensor in inputs:
+        i += 1
+        input_grad = input_grads[i]
+        if input_grad is None or not needs_input_grad[i]:
             continue
         if type(input_grad) is not Tensor or (
             (array := input_grad.data).shape != (expected := tensor.data).shape

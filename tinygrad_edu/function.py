@@ -14,11 +14,10 @@ the inputs, what ``forward`` saved, and the parameters. The same object is the
 from __future__ import annotations
 
 import functools
-import itertools
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 
@@ -36,15 +35,7 @@ _BUILTIN_MODULE = "tinygrad_edu.ops"
 #: mapping instead of an empty dict per node.
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 
-#: Every ``needs_input_grad`` of up to three inputs, as one shared tuple each.
-_SHARED_FLAGS = {
-    flags: flags
-    for arity in (1, 2, 3)
-    for flags in itertools.product((False, True), repeat=arity)
-}
-# These two spare each node objects of its own. In a graph of 1e5+ ops, every
-# object kept per op makes CPython's cyclic garbage collector run more often and
-# longer: a 1e6-op forward pass spent 3.3 s in full collections, not 5 s.
+_new_object = object.__new__
 
 
 def _snake_case(name: str) -> str:
@@ -158,58 +149,45 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on Tensors (or array-likes) and record it if needed."""
-        # Unrolled for one and two Tensors, the ops of a training step: no
-        # list, generator or comprehension frame per call (~4,000 fewer CPU
-        # instructions per op, a fifth of the engine's cost of an op).
-        tensors = inputs  # kept as the node's inputs: no new object
-        if len(inputs) == 2 and isinstance(x := inputs[0], Tensor):
-            y = inputs[1]
-            if not isinstance(y, Tensor):
-                y = _as_tensor(cls, y, inputs)
-                tensors = (x, y)
-            arrays = (x.data, y.data)
-            wanted = (x.requires_grad, y.requires_grad)
-        elif len(inputs) == 1 and isinstance(x := inputs[0], Tensor):
-            arrays, wanted = (x.data,), (x.requires_grad,)
-        else:
-            tensors = tuple(
-                [
-                    x if isinstance(x, Tensor) else _as_tensor(cls, x, inputs)
-                    for x in inputs
-                ]
-            )
-            arrays = tuple([x.data for x in tensors])
-            wanted = tuple([x.requires_grad for x in tensors])
-        ctx = object.__new__(cls)
+        # One and two operands without parameters, every op of a training step
+        # but sum, are spelled out: each tuple, star-call and lookup here is
+        # paid on every op (a star-call with **params alone costs a tenth).
+        ctx = _new_object(cls)
         ctx._saved = ()
         ctx.kwargs = params or _NO_PARAMS
         try:
-            if params:
-                data = cls.forward(ctx, *arrays, **params)
+            if params or not 0 < len(inputs) < 3:
+                inputs = _as_tensors(cls, inputs)
+                data = cls.forward(ctx, *[x.data for x in inputs], **params)
+                needs_input_grad = tuple([x.requires_grad for x in inputs])
+            elif len(inputs) == 2:
+                x, y = inputs
+                if type(x) is Tensor and type(y) is not Tensor:  # y * 0.5, x ** 2
+                    inputs = x, y = x, _as_tensor(cls, y, x)
+                elif type(x) is not Tensor or type(y) is not Tensor:
+                    inputs = x, y = _as_tensors(cls, inputs)
+                data = cls.forward(ctx, x.data, y.data)
+                needs_input_grad = x.requires_grad, y.requires_grad
             else:
-                data = cls.forward(ctx, *arrays)
-        except TinygradEduError:
-            raise
-        except (ValueError, IndexError) as error:
-            raise ShapeError(_describe(cls, tensors, params, error)) from error
-        except TypeError as error:
-            raise DTypeError(_describe(cls, tensors, params, error)) from error
-        except FloatingPointError as error:  # NumPy raises only under detect_anomaly
-            ctx.created_at = engine.user_code_location()
-            problem = f"NumPy reported '{error}' in its forward pass"
-            raise engine.anomaly_error(ctx, problem) from None
+                (x,) = inputs
+                if type(x) is not Tensor:
+                    inputs = (x,) = _as_tensors(cls, inputs)
+                data = cls.forward(ctx, x.data)
+                needs_input_grad = (x.requires_grad,)
+        except Exception as error:
+            _forward_failed(ctx, inputs, error)
         if type(data) is not np.ndarray:  # NumPy returns scalars for 0-d results
             scalar, data = data, np.asarray(data)
             ctx._saved = tuple(data if a is scalar else a for a in ctx._saved)
-        state = engine._state.flags  # one thread-local lookup per op
-        if state.record_sites:  # debugging: detect_anomaly, blame
+        flags = engine._state.flags  # one thread-local lookup per op
+        if flags.record_sites:  # debugging: detect_anomaly, blame
             ctx.created_at = engine.user_code_location()
-            if state.anomaly:
-                engine.check_finite(data, "its output", ctx, tensors)
-        if state.grad_enabled and True in wanted:
-            ctx.inputs = tensors
-            ctx.needs_input_grad = _SHARED_FLAGS.get(wanted, wanted)
-            ctx.scope = state.scope
+            if flags.anomaly:
+                engine.check_finite(data, "its output", ctx, inputs)
+        if flags.grad_enabled and True in needs_input_grad:
+            ctx.inputs = inputs
+            ctx.needs_input_grad = needs_input_grad
+            ctx.scope = flags.scope
             ctx._output = None
             return Tensor._constant(data, ctx)
         return Tensor._constant(data)
@@ -219,29 +197,59 @@ class Function:
         return f"<{self.op_name}({args})>"
 
 
-def _as_tensor(cls: type[Function], value: Any, inputs: tuple) -> Tensor:
-    """A non-Tensor operand as a Tensor (Python scalars in the Tensors' dtype).
+def _as_tensors(cls: type[Function], inputs: tuple) -> tuple[Tensor, ...]:
+    """The operands as Tensors; Python numbers take the Tensors' float dtype."""
+    like = None
+    for x in inputs:
+        if isinstance(x, Tensor) and x.data.dtype.kind == "f":
+            like = x
+            break
+    tensors = []  # a loop, not a comprehension: no function object per call
+    for x in inputs:
+        tensors.append(_as_tensor(cls, x, like))
+    return tuple(tensors)
+
+
+def _as_tensor(cls: type[Function], x: Any, like: Tensor | None) -> Tensor:
+    """An operand as a Tensor; a Python number takes ``like``'s float dtype.
 
     ``x32 * 2.0`` stays float32, as NumPy's own rules for Python scalars say;
     a 0-d float64 array would silently upcast. A bad operand's error names the
     op it was passed to, not just the Tensor constructor.
     """
-    if type(value) is float or type(value) is int:
-        for other in inputs:
-            if isinstance(other, Tensor) and other.data.dtype.kind == "f":
-                if value:  # 0.0 == -0.0 for the cache, but their signs differ
-                    return _scalar_constant(value, other.data.dtype)
-                return Tensor._constant(np.asarray(value, dtype=other.data.dtype))
+    if isinstance(x, Tensor):
+        return x
+    if (type(x) is float or type(x) is int) and like is not None:
+        dtype = like.data.dtype
+        if dtype.kind == "f":
+            if x:  # 0.0 == -0.0 as a cache key, but their signs differ
+                return _scalar_constant(x, dtype)
+            return Tensor._constant(np.asarray(x, dtype=dtype))
     try:
-        return Tensor(value)
+        return Tensor(x)
     except TinygradEduError as error:
         problem = str(error).removeprefix("Tensor: ")
         raise type(error)(f"{cls.op_name}: {problem}") from None
 
 
+def _forward_failed(ctx: Function, inputs: tuple, error: Exception) -> NoReturn:
+    """Raise what a failed forward means, naming the op and its operands."""
+    if isinstance(error, TinygradEduError):
+        raise error
+    if isinstance(error, (ValueError, IndexError)):
+        raise ShapeError(_describe(ctx, inputs, error)) from error
+    if isinstance(error, TypeError):
+        raise DTypeError(_describe(ctx, inputs, error)) from error
+    if isinstance(error, FloatingPointError):  # NumPy raises only in detect_anomaly
+        ctx.created_at = engine.user_code_location()
+        problem = f"NumPy reported '{error}' in its forward pass"
+        raise engine.anomaly_error(ctx, problem) from None
+    raise error
+
+
 @functools.lru_cache(maxsize=256)
 def _scalar_constant(value: float, dtype: np.dtype) -> Tensor:
-    """One shared, read-only constant per (scalar, dtype).
+    """A Python number as a constant of ``dtype``, shared and read-only.
 
     ``y = y * 0.5`` in a loop then records one constant, not one per op: less
     work per op and one object fewer for the cyclic GC to scan in a big graph.
@@ -276,14 +284,15 @@ _NUMPY_HINTS = (
 )
 
 
-def _describe(
-    cls: type[Function], tensors: list, params: dict, error: Exception
-) -> str:
-    shapes = ", ".join(f"{t.shape} {t.dtype}" for t in tensors)
-    args = "".join(f", {k}={v!r}" for k, v in params.items())
+def _describe(ctx: Function, inputs: tuple, error: Exception) -> str:
+    shapes = ", ".join(
+        f"{t.shape} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__
+        for t in inputs
+    )
+    args = "".join(f", {k}={v!r}" for k, v in ctx.kwargs.items())
     message = str(error).strip()
     for phrase, hint in _NUMPY_HINTS:
         if phrase in message:
             message = f"{message}; {hint}."
             break
-    return f"{cls.op_name}({shapes}{args}): {message}"
+    return f"{ctx.op_name}({shapes}{args}): {message}"
