@@ -396,6 +396,9 @@ def pytorch_steps(repeats: int) -> list[Row]:
 def run_suite(quick: bool, data_dir: Path | None) -> list[Row]:
     repeats = 30 if quick else 300
     seconds = 0.0 if quick else 3.0  # per step row: 3,000 pairs at batch 100
+    # MNIST first: without it the suite stops here, not after minutes of timing.
+    (x_train, t_train), (x_test, t_test) = load_mnist(data_dir=data_dir, progress=False)
+    data = ((x_train.astype(np.float64), t_train), (x_test.astype(np.float64), t_test))
     rows: list[Row] = []
     for dtype in ("float64", "float32"):
         for batch, hidden in ((100, 50), (1000, 50), (100, 1000)):
@@ -410,8 +413,6 @@ def run_suite(quick: bool, data_dir: Path | None) -> list[Row]:
         # At least 3 chains, and 1e5 ops in all: short chains are noisy alone.
         rows.append(op_chain(n, repeats=1 if quick else max(3, 10**5 // n)))
         _progress(rows[-1])
-    (x_train, t_train), (x_test, t_test) = load_mnist(data_dir=data_dir, progress=False)
-    data = ((x_train.astype(np.float64), t_train), (x_test.astype(np.float64), t_test))
     rows.append(full_run(data, iters=300 if quick else 10_000))
     _progress(rows[-1])
     rows.extend(gradient_checking(quick))

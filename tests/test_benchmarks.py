@@ -10,11 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import benchmarks.__main__ as suite
+import tinygrad_edu.datasets.mnist as mnist
 from benchmarks.__main__ import (
     float32_vs_float64,
     format_table,
     full_run,
     interleaved,
+    main,
     matmul_limit,
     op_chain,
     page_faults_interleaved,
@@ -26,6 +29,7 @@ from benchmarks.__main__ import (
 from benchmarks.reference import HandDerivedTwoLayerNet
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu.datasets import load_mnist
+from tinygrad_edu.errors import DatasetError
 
 
 def test_both_sides_of_the_step_benchmark_train_the_same_network():
@@ -158,3 +162,13 @@ def test_the_full_runs_in_lockstep_train_the_same_network_on_real_mnist():
     assert row["ours_test_acc"] > 0.3  # it learned, and both learned alike
     assert 0 < row["median_iteration_ratio"] < float("inf")
     assert row["ours_test_acc"] == pytest.approx(row["numpy_test_acc"], abs=1e-3)
+
+
+def test_without_mnist_the_suite_stops_before_it_times_anything(tmp_path, monkeypatch):
+    def timed(*args, **kwargs):
+        raise AssertionError("a step was timed before the data was there")
+
+    monkeypatch.setattr(suite, "training_step", timed)
+    monkeypatch.setattr(mnist, "MNIST_MIRRORS", ("http://127.0.0.1:9/",))  # refused
+    with pytest.raises(DatasetError, match="could not download"):
+        main(["--quick", "--data-dir", str(tmp_path)])
