@@ -17,7 +17,7 @@ import numpy as np
 from tinygrad_edu.errors import DTypeError
 
 _NUMERIC_KINDS = "biuf"
-_new_object = object.__new__
+_new_object = object.__new__  # without the lookup of __new__ on every op
 
 
 class Tensor:
