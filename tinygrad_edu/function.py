@@ -14,6 +14,7 @@ the inputs, what ``forward`` saved, and the parameters. The same object is the
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -34,6 +35,14 @@ _BUILTIN_MODULE = "tinygrad_edu.ops"
 #: The parameters of every node recorded without any: one shared, read-only
 #: mapping instead of an empty dict per node.
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
+
+#: Every ``needs_input_grad`` of up to three inputs, as one shared tuple each:
+#: a tuple of its own per node made the cyclic GC run more often in a big graph.
+_SHARED_FLAGS = {
+    flags: flags
+    for arity in (1, 2, 3)
+    for flags in itertools.product((False, True), repeat=arity)
+}
 
 _new_object = object.__new__  # without the lookup of __new__ on every op
 
@@ -187,7 +196,7 @@ class Function:
                 engine.check_finite(data, "its output", ctx, inputs)
         if flags.grad_enabled and True in needs_input_grad:
             ctx.inputs = inputs
-            ctx.needs_input_grad = needs_input_grad
+            ctx.needs_input_grad = _SHARED_FLAGS.get(needs_input_grad, needs_input_grad)
             ctx.scope = flags.scope
             ctx._output = None
             return Tensor._constant(data, ctx)
