@@ -24,6 +24,14 @@ def test_nan_from_the_data_is_caught_at_the_first_op_that_sees_it():
         x * 3.0
 
 
+def test_an_operand_that_cannot_be_converted_is_not_blamed_on_the_forward():
+    x = Tensor(np.ones(2, np.float32), requires_grad=True)
+    with detect_anomaly(), pytest.raises(FloatingPointError) as caught:
+        x * 1e40  # does not fit in float32: NumPy's cast fails, mul never runs
+    assert "overflow" in str(caught.value)
+    assert "forward pass" not in str(caught.value)
+
+
 def test_backward_names_the_op_whose_rule_failed():
     x = Tensor([0.0, 4.0], requires_grad=True)
     with detect_anomaly():

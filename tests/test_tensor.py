@@ -7,6 +7,7 @@ import pytest
 
 from tinygrad_edu import DomainError, DTypeError, ShapeError, Tensor
 from tinygrad_edu import functional as F
+from tinygrad_edu.nn import Parameter
 
 # -- construction --------------------------------------------------------------
 
@@ -108,6 +109,16 @@ def test_a_python_scalar_operand_becomes_one_shared_read_only_constant():
     assert (Tensor(np.ones(2, np.float32)) * 0.5).dtype == np.float32
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [0.25, 0.25])
+
+
+def test_a_tensor_subclass_operand_is_the_graph_input_itself():
+    p = Parameter(np.array([1.0, 2.0], np.float32))  # a Module's weights
+    for y in (p * 0.5, 0.5 * p, p * p, p.exp(), F.concatenate([p, p], axis=0)):
+        assert any(t is p for t in y._node.inputs)
+        assert all(t is p for t in y._node.inputs if isinstance(t, Parameter))
+        assert y.dtype == np.float32
+    (0.5 * p + p * 0.5).sum().backward()
+    np.testing.assert_allclose(p.grad.numpy(), [1.0, 1.0])
 
 
 def test_a_signed_zero_operand_keeps_its_sign():

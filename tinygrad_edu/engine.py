@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 class _Flags:
     """One thread's recording switches, in slots: an op reads them all after a
-    single thread-local lookup (each lookup costs as much as a NumPy add)."""
+    single thread-local lookup (each costs several hundred instructions)."""
 
     __slots__ = ("anomaly", "grad_enabled", "record_sites", "scope")
 

@@ -161,29 +161,36 @@ class Function:
         # One and two operands without parameters (every op of a training step
         # but sum) are spelled out: each tuple, star-call and lookup here is paid
         # on every op, and a star-call with **params cost a tenth of a mul's
-        # instructions by itself (callgrind).
+        # instructions by itself (callgrind). Operands become Tensors first, so
+        # that only what forward raises is reported as the op's failure.
+        unary = binary = False
+        if params or not 0 < len(inputs) < 3:
+            inputs = _as_tensors(cls, inputs)
+            needs_input_grad = tuple([x.requires_grad for x in inputs])
+        elif len(inputs) == 2:
+            x, y = inputs
+            if not isinstance(y, Tensor) and isinstance(x, Tensor):  # y * 0.5, x**2
+                inputs = x, y = x, _as_tensor(cls, y, x)
+            elif not isinstance(x, Tensor):  # 1 - y
+                inputs = x, y = _as_tensors(cls, inputs)
+            needs_input_grad = x.requires_grad, y.requires_grad
+            binary = True
+        else:
+            (x,) = inputs
+            if not isinstance(x, Tensor):
+                inputs = (x,) = _as_tensors(cls, inputs)
+            needs_input_grad = (x.requires_grad,)
+            unary = True
         ctx = _new_object(cls)
         ctx._saved = ()
         ctx.kwargs = params or _NO_PARAMS
         try:
-            if params or not 0 < len(inputs) < 3:
-                inputs = _as_tensors(cls, inputs)
-                data = cls.forward(ctx, *[x.data for x in inputs], **params)
-                needs_input_grad = tuple([x.requires_grad for x in inputs])
-            elif len(inputs) == 2:
-                x, y = inputs
-                if type(x) is Tensor and type(y) is not Tensor:  # y * 0.5, x ** 2
-                    inputs = x, y = x, _as_tensor(cls, y, x)
-                elif type(x) is not Tensor or type(y) is not Tensor:
-                    inputs = x, y = _as_tensors(cls, inputs)
+            if binary:
                 data = cls.forward(ctx, x.data, y.data)
-                needs_input_grad = x.requires_grad, y.requires_grad
-            else:
-                (x,) = inputs
-                if type(x) is not Tensor:
-                    inputs = (x,) = _as_tensors(cls, inputs)
+            elif unary:
                 data = cls.forward(ctx, x.data)
-                needs_input_grad = (x.requires_grad,)
+            else:
+                data = cls.forward(ctx, *[x.data for x in inputs], **params)
         except Exception as error:
             _forward_failed(ctx, inputs, error)
         if type(data) is not np.ndarray:  # NumPy returns scalars for 0-d results
@@ -209,6 +216,11 @@ class Function:
 
 def _as_tensors(cls: type[Function], inputs: tuple) -> tuple[Tensor, ...]:
     """The operands as Tensors; Python numbers take the Tensors' float dtype."""
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            break
+    else:
+        return inputs  # Tensors already: the call's own tuple becomes the node's
     like = None
     for x in inputs:
         if isinstance(x, Tensor) and x.data.dtype.kind == "f":
@@ -242,7 +254,9 @@ def _as_tensor(cls: type[Function], x: Any, like: Tensor | None) -> Tensor:
         raise type(error)(f"{cls.op_name}: {problem}") from None
 
 
-def _forward_failed(ctx: Function, inputs: tuple, error: Exception) -> NoReturn:
+def _forward_failed(
+    ctx: Function, inputs: tuple[Tensor, ...], error: Exception
+) -> NoReturn:
     """Raise what a failed forward means, naming the op and its operands."""
     if isinstance(error, TinygradEduError):
         raise error
@@ -294,11 +308,8 @@ _NUMPY_HINTS = (
 )
 
 
-def _describe(ctx: Function, inputs: tuple, error: Exception) -> str:
-    shapes = ", ".join(
-        f"{t.shape} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__
-        for t in inputs
-    )
+def _describe(ctx: Function, inputs: tuple[Tensor, ...], error: Exception) -> str:
+    shapes = ", ".join(f"{t.shape} {t.dtype}" for t in inputs)
     args = "".join(f", {k}={v!r}" for k, v in ctx.kwargs.items())
     message = str(error).strip()
     for phrase, hint in _NUMPY_HINTS:
