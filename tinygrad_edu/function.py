@@ -163,31 +163,31 @@ class Function:
         # on every op, and a star-call with **params cost a tenth of a mul's
         # instructions by itself (callgrind). Operands become Tensors first, so
         # that only what forward raises is reported as the op's failure.
-        unary = binary = False
         if params or not 0 < len(inputs) < 3:
+            spelled_out = 0  # operands passed to forward one by one; 0: star-call
             inputs = _as_tensors(cls, inputs)
             needs_input_grad = tuple([x.requires_grad for x in inputs])
         elif len(inputs) == 2:
+            spelled_out = 2
             x, y = inputs
             if not isinstance(y, Tensor) and isinstance(x, Tensor):  # y * 0.5, x**2
                 inputs = x, y = x, _as_tensor(cls, y, x)
             elif not isinstance(x, Tensor):  # 1 - y
                 inputs = x, y = _as_tensors(cls, inputs)
             needs_input_grad = x.requires_grad, y.requires_grad
-            binary = True
         else:
+            spelled_out = 1
             (x,) = inputs
             if not isinstance(x, Tensor):
                 inputs = (x,) = _as_tensors(cls, inputs)
             needs_input_grad = (x.requires_grad,)
-            unary = True
         ctx = _new_object(cls)
         ctx._saved = ()
         ctx.kwargs = params or _NO_PARAMS
         try:
-            if binary:
+            if spelled_out == 2:
                 data = cls.forward(ctx, x.data, y.data)
-            elif unary:
+            elif spelled_out == 1:
                 data = cls.forward(ctx, x.data)
             else:
                 data = cls.forward(ctx, *[x.data for x in inputs], **params)
