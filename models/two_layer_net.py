@@ -23,7 +23,7 @@ import numpy as np
 
 from models.classifier import Classifier
 from tinygrad_edu import Tensor
-from tinygrad_edu.engine import name_scope
+from tinygrad_edu.recording import name_scope
 
 
 class TwoLayerNet(Classifier):

@@ -18,13 +18,8 @@ from tinygrad_edu import (
     ops,
     optim,
 )
-from tinygrad_edu.engine import (
-    detect_anomaly,
-    enable_grad,
-    grad,
-    is_grad_enabled,
-    no_grad,
-)
+from tinygrad_edu.anomaly import detect_anomaly
+from tinygrad_edu.engine import grad
 from tinygrad_edu.errors import (
     AnomalyError,
     DatasetError,
@@ -43,6 +38,7 @@ from tinygrad_edu.numerical import (
     numerical_diff,
     numerical_gradient,
 )
+from tinygrad_edu.recording import enable_grad, is_grad_enabled, name_scope, no_grad
 from tinygrad_edu.serialization import load, save
 from tinygrad_edu.tensor import Tensor
 
@@ -72,6 +68,7 @@ __all__ = [
     "gradgradcheck",
     "is_grad_enabled",
     "load",
+    "name_scope",
     "nn",
     "no_grad",
     "numerical_diff",

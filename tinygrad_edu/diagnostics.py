@@ -23,6 +23,7 @@ from tinygrad_edu import engine
 from tinygrad_edu.errors import DomainError, DTypeError, GraphError
 from tinygrad_edu.function import Function
 from tinygrad_edu.numerical import GradcheckError, _float64_copies, gradcheck
+from tinygrad_edu.recording import no_grad, recording_sites
 from tinygrad_edu.tensor import Tensor
 
 # ---------------------------------------------------------------- blame
@@ -58,11 +59,11 @@ def blame(
     ``None`` means every op's backward agrees.
     """
     leaves = _float64_copies(inputs)
-    with engine.recording_sites():
+    with recording_sites():
         output = fn(*leaves)
     if not isinstance(output, Tensor) or output._node is None:
         return None
-    for computed in engine.inputs_first(output):
+    for computed in engine.topological_order(output):
         node = computed._node
         problem = _check_node(node, tolerances)
         if problem:
@@ -211,7 +212,7 @@ def _is_elementwise(node: Function) -> bool:
     (``sum``, ``softmax`` and ``reshape`` declare ``()->()`` but take an axis
     or a shape)."""
     signature = type(node).signature
-    if signature is None or type(node).params is not None:
+    if signature is None or type(node).params:
         return False
     ins, out = signature.replace(" ", "").split("->")
     return set(ins.split(",")) == {"()"} and out == "()"
@@ -392,7 +393,7 @@ def step_size_sweep(
     out.backward()
     backprop = float(np.sum(point.grad.data.astype(np.float64) * direction))
     errors = []
-    with engine.no_grad():
+    with no_grad():
         for h in steps:
             shift = (h * direction).astype(data.dtype)
             plus = float(fn(Tensor(data + shift)).data)

@@ -1,7 +1,8 @@
-"""Input domains: where an op's input may lie for its derivative to exist.
+"""What an op accepts: the domain of each input and the forms of each parameter.
 
-Each op in the registry declares one domain per input. They are plain data:
-the property tests draw inputs from them (``tinygrad_edu.testing``), the docs
+Each op in the registry declares, next to its rules, one ``Domain`` per input
+and one ``Param`` per keyword parameter. They are plain data: the property
+tests draw inputs and parameters from them (``tinygrad_edu.testing``), the docs
 list them, and error messages can name them. ``low``/``high`` bound the values
 the tests draw (a well-conditioned range, not a mathematical limit).
 """
@@ -16,8 +17,11 @@ class Domain:
     """Where one input of an op may lie.
 
     ``kind`` is ``"real"`` for floating-point inputs, ``"distinct"`` for reals
-    without ties (max), ``"labels"`` for integer class labels and
-    ``"targets"`` for class labels or probability rows.
+    without ties (max), ``"whole"`` for whole numbers held as floats, and
+    ``"targets"`` for class labels or rows of class weights. A ``constant``
+    input is drawn as data and not differentiated: in that domain the
+    derivative with respect to it does not exist everywhere (``x ** y`` at
+    x < 0 has no derivative in y).
     """
 
     name: str
@@ -26,6 +30,7 @@ class Domain:
     high: float = 3.0
     avoid: tuple[float, ...] = ()
     margin: float = 0.0
+    constant: bool = False
 
     def __str__(self) -> str:
         return self.name
@@ -33,10 +38,11 @@ class Domain:
 
 REAL = Domain("real")
 POSITIVE = Domain("positive", low=0.2, high=3.0)
+NONNEGATIVE_CONSTANT = Domain("0 or more, constant", low=0.0, constant=True)
 NONZERO = Domain("nonzero", avoid=(0.0,), margin=0.2)
 DISTINCT = Domain("distinct (no ties)", kind="distinct")
-CLASS_LABELS = Domain("class labels 0..C-1", kind="labels")
-TARGETS = Domain("class labels or probability rows", kind="targets")
+WHOLE_CONSTANT = Domain("whole numbers 0..3, constant", "whole", 0, 3, constant=True)
+TARGETS = Domain("class labels or rows of non-negative class weights", kind="targets")
 PROBABILITIES = Domain("probabilities in (0, 1]", low=0.05, high=1.0)
 
 
@@ -45,3 +51,52 @@ def AWAY_FROM(*points: float, margin: float = 0.1) -> Domain:
     return Domain(
         f"real, away from {', '.join(map(str, points))}", avoid=points, margin=margin
     )
+
+
+def alternatives(domain: tuple) -> list[tuple[Domain, ...]]:
+    """An op's ``domain`` as a list of alternatives, each one Domain per input.
+
+    Most ops declare one Domain per input; an op whose inputs constrain each
+    other declares several such tuples (``pow``: any base with a whole-number
+    exponent, or a positive base with any exponent).
+    """
+    if domain and all(isinstance(d, tuple) for d in domain):
+        return list(domain)
+    return [domain]
+
+
+@dataclass(frozen=True)
+class Param:
+    """The values one keyword parameter of an op accepts.
+
+    ``kind`` names how ``tinygrad_edu.testing`` draws it, every form the op
+    accepts (negative axes, tuples, None, ...); ``description`` is what the
+    docs and error messages say.
+    """
+
+    kind: str
+    description: str
+
+    def __str__(self) -> str:
+        return self.description
+
+
+AXIS = Param("axis", "an axis; negative ones count from the end")
+AXES = Param(
+    "axes", "None (all), an axis, or a tuple of axes; negative count from the end"
+)
+FLAG = Param("flag", "True or False")
+PERMUTATION = Param("permutation", "None (reverse) or a permutation of the axes")
+NEW_SHAPE = Param("new_shape", "a shape of as many elements; one size may be -1")
+BROADCAST_SHAPE = Param("broadcast_shape", "a shape the input broadcasts to")
+SUMMED_SHAPE = Param("summed_shape", "a shape that broadcasts to the input's")
+INDEX = Param(
+    "index",
+    "a NumPy index: ints, slices, None, ..., integer arrays (repeats add up), "
+    "boolean masks, or a tuple of these",
+)
+DTYPE = Param("dtype", "a NumPy dtype; casting to integers or bools ends the graph")
+JOIN_AXIS = Param("join_axis", "the existing axis along which the inputs are joined")
+NEW_AXIS = Param("new_axis", "the new axis along which the inputs are stacked")
+SCATTER_SHAPE = Param("scatter_shape", "the shape of the result")
+SCATTER_INDEX = Param("scatter_index", "where in the result the input is added")

@@ -13,18 +13,18 @@ the inputs, what ``forward`` saved, and the parameters. The same object is the
 
 from __future__ import annotations
 
-import functools
-import itertools
+import operator
 import re
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any, ClassVar, NoReturn
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
-from tinygrad_edu import engine
-from tinygrad_edu.errors import DTypeError, ShapeError, TinygradEduError
-from tinygrad_edu.tensor import Tensor
+from tinygrad_edu.anomaly import anomaly_error, check_finite, user_code_location
+from tinygrad_edu.errors import DTypeError, GraphError, ShapeError, TinygradEduError
+from tinygrad_edu.recording import switches
+from tinygrad_edu.tensor import Tensor, as_tensors
 
 #: Every built-in op, by snake_case name; filled as ``tinygrad_edu.ops`` is
 #: imported and exposed read-only as ``tinygrad_edu.ops.REGISTRY``.
@@ -32,19 +32,9 @@ _registry: dict[str, type[Function]] = {}
 
 _BUILTIN_MODULE = "tinygrad_edu.ops"
 
-#: The parameters of every node recorded without any: one shared, read-only
-#: mapping instead of an empty dict per node.
-_NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 
-#: Every ``needs_input_grad`` of up to three inputs, as one shared tuple each:
-#: a tuple of its own per node made the cyclic GC run more often in a big graph.
-_SHARED_FLAGS = {
-    flags: flags
-    for arity in (1, 2, 3)
-    for flags in itertools.product((False, True), repeat=arity)
-}
-
-_new_object = object.__new__  # without the lookup of __new__ on every op
+_data = operator.attrgetter("data")
+_requires_grad = operator.attrgetter("_requires_grad")
 
 
 def _snake_case(name: str) -> str:
@@ -53,6 +43,11 @@ def _snake_case(name: str) -> str:
 
 class Function:
     """Base class for ops; subclass it to define your own.
+
+    ``forward`` gets NumPy arrays and returns one; ``backward`` gets the
+    gradient of the output as a Tensor and returns one gradient per input,
+    computed with Tensor ops, so that it can be differentiated again.
+    ``ctx.saved_tensors`` gives back what ``forward`` saved, as Tensors.
 
     >>> import numpy as np
     >>> from tinygrad_edu import Function, Tensor
@@ -79,31 +74,30 @@ class Function:
     signature: ClassVar[str | None] = None
     #: False if the signature's core dims take no extra broadcast (loop) axes.
     batched: ClassVar[bool] = True
-    #: How the property tests draw the op's keyword parameters (see ``testing``).
-    params: ClassVar[str | None] = None
+    #: The keyword parameters the op takes, by name, each with the ``Param``
+    #: (``tinygrad_edu.domains``) that says which values it accepts.
+    params: ClassVar[Mapping[str, Any]] = {}
     #: False (with a reason in the docstring) if backward is not differentiable.
     twice_differentiable: ClassVar[bool] = True
 
-    # Slots keep a node small and make a per-node __dict__ appear only for ops
-    # that store extra fields (ctx.axis = ...): fewer objects for the GC to scan.
-    __slots__ = (  # noqa: RUF023 - the order in which apply() fills them
-        "inputs",
-        "needs_input_grad",
-        "kwargs",
-        "scope",
-        "_saved",
+    # A node of a big graph is one of many objects: slots keep it small.
+    __slots__ = (
+        "__dict__",  # what an op keeps for its rule (ctx.axis = ...)
+        "_distinct",
+        "_frozen",
         "_output",
-        "__dict__",
+        "_saved",
+        "inputs",
+        "kwargs",
+        "needs_input_grad",
+        "scope",
     )
 
     inputs: tuple[Tensor, ...] | None
     needs_input_grad: tuple[bool, ...]
     kwargs: Mapping[str, Any]
-    #: The ``engine.name_scope`` labels (module path) active when it was recorded.
+    #: The ``name_scope`` labels (module path) active when it was recorded.
     scope: tuple[str, ...]
-    _saved: tuple[np.ndarray, ...]
-    #: The node's output Tensor while the engine runs its rule, else None.
-    _output: Tensor | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -120,171 +114,218 @@ class Function:
         raise NotImplementedError("a Function subclass must define backward()")
 
     # -- what the rules use ---------------------------------------------------
-    def save_for_backward(self, *arrays: np.ndarray) -> None:
-        """Keep arrays for ``backward``; they come back as ``saved_tensors``."""
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep arrays for ``backward``; they come back as ``saved_tensors``.
+
+        Save the arrays ``forward`` was given, or the one it returns, to have
+        them back as the graph's own Tensors (see ``saved_tensors``).
+        """
         self._saved = arrays
 
     @property
-    def saved_tensors(self) -> tuple[Tensor, ...]:
-        """The saved arrays as Tensors.
+    def saved_arrays(self) -> tuple[Any, ...]:
+        """What ``forward`` saved, as it saved it: for values a rule only reads
+        (a mask, the position of a maximum), never for what it differentiates."""
+        return self._saved
 
-        An array that is an input or the output comes back as *that* Tensor, so
-        with ``create_graph=True`` the rule stays connected to the graph and
-        can be differentiated again.
+    @property
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        """What ``forward`` saved, as Tensors.
+
+        The array ``forward`` received as input i comes back as input i's
+        Tensor, and the array it returned as the output Tensor, so that under
+        ``create_graph=True`` the rule stays connected to the graph and can be
+        differentiated again. Anything else comes back as a constant.
         """
-        inputs = self.inputs
-        if inputs is None:
-            raise engine._freed_graph_error(self)
+        if self.inputs is None:
+            raise freed_graph_error(self)
+        return tuple([self._as_tensor(saved) for saved in self._saved])
+
+    def _as_tensor(self, saved: Any) -> Tensor:
+        # By object, position by position: forward got one array per input,
+        # distinct even where two inputs share their data (see apply).
+        if self._distinct is None:
+            for tensor in self.inputs:
+                if saved is tensor.data:
+                    return tensor
+        else:
+            for tensor, argument in zip(self.inputs, self._distinct):
+                if saved is argument:
+                    return tensor
         output = self._output  # set by the engine while this node's rule runs
-        saved = []
-        for array in self._saved:
-            for tensor in inputs:
-                if tensor.data is array:
-                    break
-            else:
-                if output is not None and output.data is array:
-                    tensor = output
-                else:
-                    tensor = Tensor._constant(array)
-            saved.append(tensor)
-        return tuple(saved)
+        if output is not None and saved is output.data:
+            return output
+        return Tensor(saved)
+
+    def reuse(self, array: np.ndarray, recompute: Callable[[], Tensor]) -> Tensor:
+        """A value ``forward`` computed (a softmax, say), for the rule to use.
+
+        When the backward pass is not recorded it is the array itself; when it
+        is (``create_graph=True``), ``recompute()`` computes it again with
+        Tensor ops, so that the rule can be differentiated again.
+        """
+        return recompute() if switches().grad_enabled else Tensor(array)
 
     def release(self) -> None:
-        """Drop the references that keep the graph's arrays alive."""
+        """Drop the references that keep the graph's arrays alive (and read-only)."""
         self.inputs = None
         self._saved = ()
+        self._distinct = self._frozen = None
 
     # -- running the op -------------------------------------------------------
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on Tensors (or array-likes) and record it if needed."""
-        # One and two operands without parameters (every op of a training step
-        # but sum) are spelled out: each tuple, star-call and lookup here is paid
-        # on every op, and a star-call with **params cost a tenth of a mul's
-        # instructions by itself (callgrind). Operands become Tensors first, so
-        # that only what forward raises is reported as the op's failure.
-        if params or not 0 < len(inputs) < 3:
-            spelled_out = 0  # operands passed to forward one by one; 0: star-call
-            inputs = _as_tensors(cls, inputs)
-            needs_input_grad = tuple([x.requires_grad for x in inputs])
-        elif len(inputs) == 2:
-            spelled_out = 2
-            x, y = inputs
-            if not isinstance(y, Tensor) and isinstance(x, Tensor):  # y * 0.5, x**2
-                inputs = x, y = x, _as_tensor(cls, y, x)
-            elif not isinstance(x, Tensor):  # 1 - y
-                inputs = x, y = _as_tensors(cls, inputs)
-            needs_input_grad = x.requires_grad, y.requires_grad
-        else:
-            spelled_out = 1
-            (x,) = inputs
-            if not isinstance(x, Tensor):
-                inputs = (x,) = _as_tensors(cls, inputs)
-            needs_input_grad = (x.requires_grad,)
-        ctx = _new_object(cls)
+        inputs = as_tensors(inputs, cls.op_name)
+        state = switches()
+        # Recorded if recording is on and some input requires a gradient.
+        needs_input_grad = (
+            tuple(map(_requires_grad, inputs)) if state.grad_enabled else ()
+        )
+        recording = True in needs_input_grad
+        arguments = tuple(map(_data, inputs))
+        distinct = None  # set only where two inputs share an array
+        if recording and len(set(map(id, arguments))) < len(arguments):
+            arguments = distinct = _distinct(arguments)
+        ctx = cls()
         ctx._saved = ()
-        ctx.kwargs = params or _NO_PARAMS
+        ctx.kwargs = params
         try:
-            if spelled_out == 2:
-                data = cls.forward(ctx, x.data, y.data)
-            elif spelled_out == 1:
-                data = cls.forward(ctx, x.data)
-            else:
-                data = cls.forward(ctx, *[x.data for x in inputs], **params)
+            data = cls.forward(ctx, *arguments, **params)
+        except TinygradEduError:
+            raise
         except Exception as error:
-            _forward_failed(ctx, inputs, error)
+            translated = _forward_error(ctx, inputs, error)
+            if translated is None:
+                raise
+            raise translated from error
         if type(data) is not np.ndarray:  # NumPy returns scalars for 0-d results
-            scalar, data = data, np.asarray(data)
-            ctx._saved = tuple(data if a is scalar else a for a in ctx._saved)
-        flags = engine._state.flags  # one thread-local lookup per op
-        if flags.record_sites:  # debugging: detect_anomaly, blame
-            ctx.created_at = engine.user_code_location()
-            if flags.anomaly:
-                engine.check_finite(data, "its output", ctx, inputs)
-        if flags.grad_enabled and True in needs_input_grad:
-            ctx.inputs = inputs
-            ctx.needs_input_grad = _SHARED_FLAGS.get(needs_input_grad, needs_input_grad)
-            ctx.scope = flags.scope
-            ctx._output = None
-            return Tensor._constant(data, ctx)
-        return Tensor._constant(data)
+            returned, data = data, np.asarray(data)
+            ctx._saved = tuple([data if s is returned else s for s in ctx._saved])
+        if state.record_sites:  # debugging: detect_anomaly, blame
+            ctx.created_at = user_code_location()
+            if state.anomaly:
+                check_finite(data, "its output", ctx, inputs)
+        # Only a float result has a gradient: a cast to int ends the graph there.
+        if not recording or data.dtype.kind != "f":
+            return Tensor._wrap(data)
+        ctx.inputs, ctx._distinct = inputs, distinct
+        ctx.needs_input_grad = needs_input_grad
+        ctx.scope = state.scope
+        ctx._output = None
+        ctx._frozen = freeze_saved(ctx)
+        return Tensor._wrap(data, ctx)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
         return f"<{self.op_name}({args})>"
 
 
-def _as_tensors(cls: type[Function], inputs: tuple) -> tuple[Tensor, ...]:
-    """The operands as Tensors; Python numbers take the Tensors' float dtype."""
-    for x in inputs:
-        if not isinstance(x, Tensor):
-            break
-    else:
-        return inputs  # Tensors already: the call's own tuple becomes the node's
-    like = None
-    for x in inputs:
-        if isinstance(x, Tensor) and x.data.dtype.kind == "f":
-            like = x
-            break
-    tensors = []  # a loop, not a comprehension: no function object per call
-    for x in inputs:
-        tensors.append(_as_tensor(cls, x, like))
-    return tuple(tensors)
+def _distinct(arguments: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """One distinct array object per input, for a node that will be recorded.
 
-
-def _as_tensor(cls: type[Function], x: Any, like: Tensor | None) -> Tensor:
-    """An operand as a Tensor; a Python number takes ``like``'s float dtype.
-
-    ``x32 * 2.0`` stays float32, as NumPy's own rules for Python scalars say;
-    a 0-d float64 array would silently upcast. A bad operand's error names the
-    op it was passed to, not just the Tensor constructor.
+    Two inputs may share one array (``x * x.detach()``, two Tensors made from
+    one ndarray). The later one then gets a view of it, so that
+    ``saved_tensors`` can tell by object which input an array was.
     """
-    if isinstance(x, Tensor):
-        return x
-    if (type(x) is float or type(x) is int) and like is not None:
-        dtype = like.data.dtype
-        if dtype.kind == "f":
-            if x:  # 0.0 == -0.0 as a cache key, but their signs differ
-                return _scalar_constant(x, dtype)
-            return Tensor._constant(np.asarray(x, dtype=dtype))
-    try:
-        return Tensor(x)
-    except TinygradEduError as error:
-        problem = str(error).removeprefix("Tensor: ")
-        raise type(error)(f"{cls.op_name}: {problem}") from None
+    distinct: list[np.ndarray] = []
+    for array in arguments:
+        if any(array is earlier for earlier in distinct):
+            array = array.view()
+        distinct.append(array)
+    return tuple(distinct)
 
 
-def _forward_failed(
-    ctx: Function, inputs: tuple[Tensor, ...], error: Exception
-) -> NoReturn:
-    """Raise what a failed forward means, naming the op and its operands."""
-    if isinstance(error, TinygradEduError):
-        raise error
-    if isinstance(error, (ValueError, IndexError)):
-        raise ShapeError(_describe(ctx, inputs, error)) from error
-    if isinstance(error, TypeError):
-        raise DTypeError(_describe(ctx, inputs, error)) from error
-    if isinstance(error, FloatingPointError):  # NumPy raises only in detect_anomaly
-        ctx.created_at = engine.user_code_location()
-        problem = f"NumPy reported '{error}' in its forward pass"
-        raise engine.anomaly_error(ctx, problem) from None
-    raise error
+def freed_graph_error(node: Function) -> GraphError:
+    """What using a graph after ``backward()`` freed it means, and the fix."""
+    return GraphError(
+        f"the graph of '{node.op_name}' was freed by backward(), so it cannot be "
+        f"used again (a second backward, grad() or drawing it). Pass "
+        f"retain_graph=True to the first backward() to keep it."
+    )
 
 
-@functools.lru_cache(maxsize=256)
-def _scalar_constant(value: float, dtype: np.dtype) -> Tensor:
-    """A Python number as a constant of ``dtype``, shared and read-only.
+# ------------------------------------------------------------ saved arrays
 
-    ``y = y * 0.5`` in a loop then records one constant, not one per op: less
-    work per op and one object fewer for the cyclic GC to scan in a big graph.
+
+class _Freeze:
+    """Keeps the arrays one node saved read-only while the node is alive.
+
+    Changing a saved array between forward and backward would silently change
+    the gradient; read-only, the change fails loudly instead. Arrays are
+    counted across nodes (two graphs may save one array), and each becomes
+    writable again when the last node that saved it is released by
+    ``backward()`` or dropped with its graph. An array that was read-only
+    before is left alone: it is not ours to make writable.
     """
-    array = np.asarray(value, dtype=dtype)
-    array.flags.writeable = False
-    return Tensor._constant(array)
+
+    __slots__ = ("arrays",)
+
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        self.arrays = []
+        with _frozen_lock:
+            for array in arrays:
+                entry = _frozen.get(id(array))
+                if entry is not None:
+                    entry[1] += 1
+                elif array.flags.writeable:
+                    array.setflags(write=False)
+                    _frozen[id(array)] = [array, 1]
+                else:
+                    continue
+                self.arrays.append(array)
+
+    def __del__(self) -> None:
+        with _frozen_lock:
+            for array in self.arrays:
+                entry = _frozen[id(array)]
+                entry[1] -= 1
+                if not entry[1]:
+                    del _frozen[id(array)]
+                    try:
+                        array.setflags(write=True)
+                    except ValueError:  # a view whose base became read-only meanwhile
+                        pass
 
 
-#: What to do about NumPy's own errors, by a phrase of its message. Matched only
-#: once an op has failed, so the hot path pays nothing for the advice.
+#: Each array frozen now, by id(), with how many nodes keep it frozen (the entry
+#: holds the array, so the id stays that array's).
+_frozen: dict[int, list] = {}
+_frozen_lock = threading.Lock()
+
+
+def freeze_saved(node: Function) -> _Freeze | None:
+    """Make read-only what the user can still reach of what ``node`` keeps: the
+    saved arrays of its leaf inputs, the arrays saved views look into, and
+    array parameters such as an index. (Arrays the graph computed are its own.)
+    """
+    arrays = []
+    for saved in node._saved:
+        if type(saved) is not np.ndarray:
+            continue
+        if isinstance(saved.base, np.ndarray):  # a view: guard what it looks into
+            arrays.append(saved.base)
+        else:
+            for x in node.inputs:
+                if saved is x.data and x._node is None:
+                    arrays.append(saved)
+                    break
+    for value in node.kwargs.values():
+        for v in value if type(value) is tuple else (value,):
+            if type(v) is np.ndarray:
+                arrays.append(v)
+    return _Freeze(arrays) if arrays else None
+
+
+def is_frozen(array: np.ndarray) -> bool:
+    """True while a recorded graph keeps ``array`` read-only (see ``_Freeze``)."""
+    entry = _frozen.get(id(array))
+    return entry is not None and entry[0] is array
+
+
+# ------------------------------------------------------------ forward errors
+
+#: What to do about NumPy's own errors, by a phrase of its message.
 _NUMPY_HINTS = (
     (
         "could not be broadcast",
@@ -306,6 +347,21 @@ _NUMPY_HINTS = (
         "the shapes must be equal on every axis except the one being joined",
     ),
 )
+
+
+def _forward_error(
+    ctx: Function, inputs: tuple[Tensor, ...], error: Exception
+) -> TinygradEduError | None:
+    """What a failed forward means, naming the op and its operands (None: an
+    error of the op's own code, raised as it is)."""
+    if isinstance(error, (ValueError, IndexError)):
+        return ShapeError(_describe(ctx, inputs, error))
+    if isinstance(error, TypeError):
+        return DTypeError(_describe(ctx, inputs, error))
+    if isinstance(error, FloatingPointError):  # NumPy raises only in detect_anomaly
+        ctx.created_at = user_code_location()
+        return anomaly_error(ctx, f"NumPy reported '{error}' in its forward pass")
+    return None
 
 
 def _describe(ctx: Function, inputs: tuple[Tensor, ...], error: Exception) -> str:

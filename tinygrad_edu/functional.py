@@ -8,15 +8,27 @@ tests check them exactly like primitives.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from tinygrad_edu import ops
-from tinygrad_edu.domains import PROBABILITIES, REAL, TARGETS
+from tinygrad_edu.domains import (
+    AXES,
+    FLAG,
+    NEW_AXIS,
+    PROBABILITIES,
+    REAL,
+    TARGETS,
+    Param,
+)
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError
-from tinygrad_edu.tensor import Tensor
+from tinygrad_edu.recording import Scope, name_scope
+from tinygrad_edu.targets import check_targets
+from tinygrad_edu.tensor import Tensor, as_tensor
 
 ArrayLike = Any  # a Tensor, an ndarray, a Python number or nested list
 
@@ -26,20 +38,29 @@ COMPOSITES: dict[str, Callable[..., Tensor]] = {}
 
 
 def _composite(
-    domain: tuple, signature: str, params: str | None = None, batched: bool = True
+    domain: tuple,
+    signature: str,
+    params: Mapping[str, Param] | None = None,
+    batched: bool = True,
 ):
+    """Register a composite; the ops it records carry its name as a scope, so
+    graphs and ``explain`` show ``mean``, not the ``sum`` and ``mul`` inside."""
+
     def register(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
-        fn.domain, fn.signature, fn.params = domain, signature, params
-        fn.batched = batched
-        fn.op_name = fn.__name__
-        COMPOSITES[fn.__name__] = fn
-        return fn
+        scope = Scope(fn.__name__)
+
+        @functools.wraps(fn)
+        def composite(*args: Any, **kwargs: Any) -> Tensor:
+            with name_scope(scope):
+                return fn(*args, **kwargs)
+
+        composite.domain, composite.signature = domain, signature
+        composite.params, composite.batched = params or {}, batched
+        composite.op_name = fn.__name__
+        COMPOSITES[fn.__name__] = composite
+        return composite
 
     return register
-
-
-def _tensor(x: ArrayLike) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _target(t: ArrayLike, y: Tensor) -> ArrayLike:
@@ -174,7 +195,7 @@ def sum_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
 
 def getitem(x: ArrayLike, index: Any) -> Tensor:
     """x[index] (slices, integer arrays, masks), as NumPy indexes; g scatters back."""
-    return _tensor(x)[index]
+    return as_tensor(x)[index]
 
 
 def scatter_add(x: ArrayLike, shape: Sequence[int], index: Any) -> Tensor:
@@ -203,14 +224,15 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike) -> Tensor:
     >>> float(softmax_cross_entropy([[0.0, 0.0]], [1]).item())  # ln 2
     0.6931471805599453
     """
+    target = as_tensor(target, "softmax_cross_entropy")  # a Python int stays a label
     return ops.SoftmaxCrossEntropy.apply(logits, target)
 
 
 # ---------------------------------------------------------------- composites
-@_composite((REAL,), "()->()", params="reduce")
+@_composite((REAL,), "()->()", params={"axis": AXES, "keepdims": FLAG})
 def mean(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Mean over axes, as sum · (1/n)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     total = ops.Sum.apply(x, axis=axis, keepdims=keepdims)
     return total * (total.size / x.size if x.size else np.nan)
 
@@ -218,7 +240,7 @@ def mean(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
 @_composite((REAL, REAL), "(n?,k),(k,m?)->(n?,m?)", batched=False)
 def dot(x: ArrayLike, w: ArrayLike) -> Tensor:
     """np.dot for 1-D and 2-D operands: inner, matrix-vector and matrix products."""
-    x, w = _tensor(x), _tensor(w)
+    x, w = as_tensor(x), as_tensor(w)
     if not (1 <= x.ndim <= 2 and 1 <= w.ndim <= 2):
         raise ShapeError(
             f"dot: operands of shapes {x.shape} and {w.shape}; dot takes 1-D or 2-D "
@@ -227,10 +249,10 @@ def dot(x: ArrayLike, w: ArrayLike) -> Tensor:
     return ops.Matmul.apply(x, w)
 
 
-@_composite((REAL, REAL, REAL), "(),(),()->()", params="stack")
+@_composite((REAL, REAL, REAL), "(),(),()->()", params={"axis": NEW_AXIS})
 def stack(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new axis (concatenate of expanded inputs)."""
-    tensors = [_tensor(x) for x in _sequence("stack", xs)]
+    tensors = [as_tensor(x) for x in _sequence("stack", xs)]
     if not tensors or any(t.shape != tensors[0].shape for t in tensors):
         raise ShapeError(
             f"stack: needs one or more tensors of equal shape, got shapes "
@@ -250,14 +272,14 @@ def stack(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
 @_composite((REAL, REAL), "(),()->()")
 def sum_squared_error(y: ArrayLike, t: ArrayLike) -> Tensor:
     """The book's E = ½ Σ (y - t)², summed over every element."""
-    y = _tensor(y)
+    y = as_tensor(y)
     return 0.5 * ((y - _target(t, y)) ** 2).sum()
 
 
 @_composite((REAL, REAL), "(),()->()")
 def mse(y: ArrayLike, t: ArrayLike) -> Tensor:
     """Mean squared error: mean of (y - t)² over every element."""
-    y = _tensor(y)
+    y = as_tensor(y)
     return mean((y - _target(t, y)) ** 2)
 
 
@@ -272,14 +294,17 @@ def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Tensor:
     E = -Σ t log(y + 1e-7) / N. Prefer ``softmax_cross_entropy`` on logits:
     it is exact and stable where y underflows to 0.
     """
-    y = _tensor(y)
-    t = _tensor(_target(t, y))
+    y = as_tensor(y)
+    t = as_tensor(_target(t, y))
     rows = y.reshape(1, y.size) if y.ndim == 1 else y
-    targets = ops._check_targets(
-        rows.data, t.data, y.ndim, op="cross_entropy_error", scores="probabilities y"
-    )
+    targets = check_targets(y.data, t.data, "cross_entropy_error", "probabilities y")
     n = rows.shape[0]
     if targets.dtype.kind in "iu":
         picked = rows[np.arange(n), targets]
         return -(picked + CROSS_ENTROPY_DELTA).log().sum() / n
     return -(t.reshape(rows.shape) * (rows + CROSS_ENTROPY_DELTA).log()).sum() / n
+
+
+#: Every differentiable op, primitive or composite, by name: what the property
+#: tests (ours, and any test of the whole library) iterate over.
+ALL_OPS: Mapping[str, Any] = MappingProxyType({**ops.REGISTRY, **COMPOSITES})

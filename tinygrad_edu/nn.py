@@ -32,9 +32,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tinygrad_edu._random import RNG, generator
-from tinygrad_edu.engine import Scope, name_scope
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError, StateDictError
-from tinygrad_edu.tensor import Tensor
+from tinygrad_edu.recording import Scope, name_scope
+from tinygrad_edu.tensor import Tensor, as_tensor
 
 __all__ = [
     "IncompatibleKeys",
@@ -454,29 +454,25 @@ class Sequential(Module):
         return iter(self._modules.values())
 
 
-def _as_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
 class Sigmoid(Module):
     """1 / (1 + e^-x), elementwise."""
 
     def forward(self, x: Any) -> Tensor:
-        return _as_tensor(x).sigmoid()
+        return as_tensor(x).sigmoid()
 
 
 class ReLU(Module):
     """max(x, 0), elementwise."""
 
     def forward(self, x: Any) -> Tensor:
-        return _as_tensor(x).relu()
+        return as_tensor(x).relu()
 
 
 class Tanh(Module):
     """tanh x, elementwise."""
 
     def forward(self, x: Any) -> Tensor:
-        return _as_tensor(x).tanh()
+        return as_tensor(x).tanh()
 
 
 # ------------------------------------------------------------ initialisation

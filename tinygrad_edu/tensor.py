@@ -2,22 +2,23 @@
 
 Every method that computes something is a one-line call of an op from
 ``tinygrad_edu.ops`` (or a composite from ``functional``); the engine does the
-backward walk. The hot path (``_constant``) skips validation:
-only data coming from users goes through ``__init__``'s checks.
+backward walk. A Tensor shares memory with the array it was made from, as
+``np.asarray`` does: ``Tensor(a)`` and ``a`` are one array.
 """
 
 from __future__ import annotations
 
+import operator
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tinygrad_edu.errors import DTypeError
+from tinygrad_edu.errors import DTypeError, GraphError, ShapeError, TinygradEduError
 
 _NUMERIC_KINDS = "biuf"
-_new_object = object.__new__  # without the lookup of __new__ on every op
 
 
 class Tensor:
@@ -34,11 +35,11 @@ class Tensor:
     __slots__ = (
         "__weakref__",
         "_node",
+        "_requires_grad",
         "_retains_grad",
         "data",
         "grad",
         "name",
-        "requires_grad",
     )
     # Make ``ndarray + Tensor`` call Tensor.__radd__ instead of broadcasting
     # element by element into an object array.
@@ -72,33 +73,25 @@ class Tensor:
                 f"Tensor: data of dtype {array.dtype} ({type(data).__name__}) is not "
                 f"numeric; pass numbers, nested lists of numbers or a numeric ndarray."
             )
-        if requires_grad and array.dtype.kind != "f":
-            raise DTypeError(
-                f"Tensor: requires_grad=True needs floating-point data, got "
-                f"{array.dtype}; gradients of integers and booleans do not exist. "
-                f"Use float data, e.g. Tensor([1.0, 2.0]) or dtype=np.float64."
-            )
         self.data = array
         self.grad: Tensor | None = None
-        self.requires_grad = bool(requires_grad)
         self.name = name
         self._node = None
         self._retains_grad = False
+        self.requires_grad = requires_grad
 
     @staticmethod
-    def _constant(data: np.ndarray, node: Any = None) -> Tensor:
-        """Wrap an array the library made itself, without checks.
+    def _wrap(data: np.ndarray, node: Any = None) -> Tensor:
+        """A Tensor around an array the library made itself, without checks.
 
-        With a ``node`` it is that recorded op's output (and requires grad);
-        without, a constant. (A staticmethod: binding a classmethod costs a
-        fifth of this on every op.)
+        With a ``node`` it is that recorded op's output (and requires grad).
         """
-        t = _new_object(Tensor)
+        t = object.__new__(Tensor)
         t.data = data
         t.grad = None
-        t.requires_grad = node is not None
         t.name = None
         t._node = node
+        t._requires_grad = node is not None
         t._retains_grad = False
         return t
 
@@ -108,14 +101,14 @@ class Tensor:
         cls, *shape: int, requires_grad: bool = False, dtype: Any = np.float64
     ) -> Tensor:
         """A tensor of zeros, e.g. ``Tensor.zeros(2, 3)``."""
-        return cls(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad)
+        return cls(np.zeros(_shape_arg(shape, "Tensor.zeros"), dtype), requires_grad)
 
     @classmethod
     def ones(
         cls, *shape: int, requires_grad: bool = False, dtype: Any = np.float64
     ) -> Tensor:
         """A tensor of ones, e.g. ``Tensor.ones(2, 3)``."""
-        return cls(np.ones(_shape_arg(shape), dtype=dtype), requires_grad)
+        return cls(np.ones(_shape_arg(shape, "Tensor.ones"), dtype), requires_grad)
 
     @classmethod
     def randn(
@@ -127,10 +120,36 @@ class Tensor:
     ) -> Tensor:
         """Standard normal samples; ``rng`` (Generator or seed) makes them repeat."""
         generator = np.random.default_rng(rng)
-        samples = generator.standard_normal(_shape_arg(shape))  # float64
+        samples = generator.standard_normal(_shape_arg(shape, "Tensor.randn"))
         return cls(samples.astype(dtype, copy=False), requires_grad)
 
     # -- properties -----------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        """Whether ``backward()`` computes a gradient for this tensor.
+
+        Only floating-point tensors can require grad: integers and booleans
+        have no derivatives.
+        """
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self.data.dtype.kind != "f":
+            raise DTypeError(
+                f"Tensor: requires_grad=True needs floating-point data, got "
+                f"{self.data.dtype}; gradients of integers and booleans do not "
+                f"exist. Use float data, e.g. Tensor([1.0, 2.0]) or "
+                f"dtype=np.float64."
+            )
+        if not value and self._node is not None:
+            raise GraphError(
+                f"requires_grad=False on a tensor computed by "
+                f"'{self._node.op_name}': it is part of a graph. Use t.detach() "
+                f"for the same values without a graph."
+            )
+        self._requires_grad = bool(value)
+
     @property
     def shape(self) -> tuple[int, ...]:
         """The size of each axis, as NumPy's ``shape``."""
@@ -174,9 +193,6 @@ class Tensor:
             )
         return self.data.item()
 
-    def __len__(self) -> int:
-        return len(self.data)
-
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
 
@@ -192,6 +208,59 @@ class Tensor:
         if self.name:
             extras.append(f"name={self.name!r}")
         return f"Tensor({', '.join([body, *extras])})"
+
+    # -- Python's protocols, as NumPy answers them ----------------------------
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise DTypeError("len() of a 0-d tensor: it has no axis to count.")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        """The rows (``t[0]``, ``t[1]``, ...), recorded like indexing."""
+        return (self[i] for i in range(len(self)))
+
+    def __contains__(self, value: Any) -> bool:
+        return bool((self.data == _array_of(value)).any())
+
+    def __bool__(self) -> bool:
+        return bool(self._one_value("bool()"))
+
+    def __float__(self) -> float:
+        return float(self._one_value("float()"))
+
+    def __int__(self) -> int:
+        return int(self._one_value("int()"))
+
+    def _one_value(self, what: str) -> np.ndarray:
+        if self.data.size != 1:
+            raise ShapeError(
+                f"{what} of a tensor of shape {self.shape} is ambiguous: it has "
+                f"{self.data.size} elements. Reduce it first, e.g. "
+                f"t.numpy().any(), t.numpy().all() or t.sum()."
+            )
+        return self.data.reshape(())
+
+    # Comparisons are elementwise, as in NumPy, and have no gradient: their
+    # results are boolean tensors. Tensors stay hashable by identity.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(np.equal, self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(np.not_equal, self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _compare(np.less, self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _compare(np.less_equal, self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _compare(np.greater, self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _compare(np.greater_equal, self, other)
 
     # -- autograd -------------------------------------------------------------
     def backward(
@@ -224,18 +293,8 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
-        """The same data, cut off from the graph."""
-        return Tensor._constant(self.data)
-
-    def _accumulate(self, grad: Tensor) -> None:
-        if self.grad is None:
-            if grad._node is None and grad.data.base is not None:
-                # A view (a broadcast, a transpose) shares memory with another
-                # gradient or with the caller's array: .grad gets its own.
-                grad = Tensor._constant(grad.data.copy())
-            self.grad = grad
-        else:
-            self.grad = self.grad + grad
+        """The same data (shared, not copied), cut off from the graph."""
+        return Tensor(self.data)
 
     # -- operators ------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
@@ -302,7 +361,11 @@ class Tensor:
         return ops.Relu.apply(self)
 
     def astype(self, dtype: Any) -> Tensor:
-        """The same values in another dtype; the gradient is cast back."""
+        """The same values in another dtype; the gradient is cast back.
+
+        A cast to an integer or boolean dtype ends the graph: its result does
+        not require grad.
+        """
         return ops.Cast.apply(self, dtype=dtype)
 
     # -- linear algebra -------------------------------------------------------
@@ -315,16 +378,21 @@ class Tensor:
         return functional.dot(self, other)
 
     # -- reductions -----------------------------------------------------------
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    # ``out`` and ``dtype`` are there for NumPy: np.sum(t), np.mean(t) and
+    # np.max(t) call these methods with them.
+    def sum(self, axis: Any = None, keepdims: bool = False, **numpy: Any) -> Tensor:
         """Sum over ``axis`` (None: all; an int or a tuple), as ``np.sum``."""
+        _only_defaults("sum", numpy)
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def mean(self, axis: Any = None, keepdims: bool = False, **numpy: Any) -> Tensor:
         """Mean over ``axis``, as ``np.mean``: the sum times 1/n."""
+        _only_defaults("mean", numpy)
         return functional.mean(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def max(self, axis: Any = None, keepdims: bool = False, **numpy: Any) -> Tensor:
         """Maximum over ``axis``; k tied maxima each receive 1/k of the gradient."""
+        _only_defaults("max", numpy)
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     # -- shape ----------------------------------------------------------------
@@ -358,25 +426,103 @@ class Tensor:
     def softmax_cross_entropy(self, target: Any) -> Tensor:
         """Mean cross entropy of softmax(self) against the targets.
 
-        Targets are class labels (N,) or one-hot/probability rows (N, C). Fused
-        and stable (log-sum-exp): the gradient is (softmax - one_hot) / N.
+        Targets are class labels (N,) or rows of class weights (N, C): one-hot,
+        probabilities, or any non-negative weights (an all-zero row counts for
+        nothing). Fused and stable (log-sum-exp).
         """
+        target = as_tensor(target, "softmax_cross_entropy")  # an int stays a label
         return ops.SoftmaxCrossEntropy.apply(self, target)
 
 
-def _shape_arg(shape: tuple) -> tuple:
-    """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
+def as_tensor(value: Any, where: str = "Tensor", like: Any = None) -> Tensor:
+    """``value`` as a Tensor: a Tensor as it is, anything else wrapped (no copy).
+
+    A Python number takes the float dtype ``like`` if given, so ``x32 * 2.0``
+    stays float32, as NumPy's rules for Python scalars say. A value that is not
+    numeric is reported as an error of ``where`` (the op it was passed to).
+    """
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and isinstance(value, (int, float)):
+        constant = np.asarray(value, dtype=like)
+        constant.flags.writeable = False  # nobody's to change, nothing to guard
+        return Tensor(constant)
+    try:
+        return Tensor(value)
+    except TinygradEduError as error:
+        problem = str(error).removeprefix("Tensor: ")
+        raise type(error)(f"{where}: {problem}") from None
+
+
+def as_tensors(values: Sequence[Any], where: str) -> tuple[Tensor, ...]:
+    """The operands of an op as Tensors; Python numbers take their float dtype."""
+    for v in values:
+        if not isinstance(v, Tensor):
+            break
+    else:
+        return tuple(values)
+    floats = [v.dtype for v in values if isinstance(v, Tensor) and v.dtype.kind == "f"]
+    like = floats[0] if floats else None
+    return tuple(as_tensor(v, where, like) for v in values)
+
+
+def _array_of(value: Any) -> Any:
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _compare(ufunc: np.ufunc, x: Tensor, other: Any) -> Tensor:
+    other = _array_of(other)
+    if isinstance(other, (str, bytes)) or other is None:
+        return NotImplemented
+    return Tensor(ufunc(x.data, other))
+
+
+def _only_defaults(method: str, numpy_args: dict[str, Any]) -> None:
+    """NumPy's own ``out``/``dtype`` arguments, accepted only at their defaults."""
+    for name, value in numpy_args.items():
+        if name not in ("out", "dtype"):
+            raise DTypeError(
+                f"{method}() got an unexpected keyword argument {name!r}; it takes "
+                f"axis and keepdims."
+            )
+        if value is not None:
+            raise DTypeError(
+                f"{method}(): {name}={value!r} is not supported; a tensor's "
+                f"{method} returns a new tensor (use .astype() to change dtype)."
+            )
+
+
+def _shape_arg(shape: tuple, where: str | None = None) -> tuple:
+    """Accept both ``f(2, 3)`` and ``f((2, 3))``; with ``where``, check the sizes."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
+        shape = tuple(shape[0])
+    if where is not None:
+        try:
+            shape = tuple(operator.index(n) for n in shape)
+        except TypeError:
+            raise DTypeError(
+                f"{where}: the shape must be integers, e.g. {where}(2, 3); got "
+                f"{shape!r}."
+            ) from None
+        if any(n < 0 for n in shape):
+            raise ShapeError(
+                f"{where}: the shape {shape} has a negative size; sizes are 0 or more."
+            )
     return tuple(shape)
 
 
 def _plain_index(index: Any) -> Any:
-    """Indices may hold Tensors (e.g. labels); NumPy wants their arrays."""
+    """Indices as NumPy takes them: a Tensor or a list becomes its array.
+
+    (A list becomes an array here, not later, so that changing the list after
+    the forward pass cannot change what backward scatters to.)
+    """
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
     return index
 
 

@@ -1,14 +1,17 @@
 """Hypothesis strategies and assertions for gradient tests — ours and yours.
 
 Every op declares, next to its rules, the domain of each input, a gufunc-style
-shape signature and (for ops with keyword parameters) a parameter recipe.
-``op_inputs(op)`` reads those to draw valid inputs, and ``assert_gradients``
-checks first and second derivatives against central differences. Your own
-``Function`` gets the same treatment by giving it the same fields::
+shape signature and one ``Param`` per keyword parameter (``tinygrad_edu.
+domains``). ``op_inputs(op)`` reads those to draw valid cases: every form of
+every parameter (negative axes, tuples of axes, None, every kind of index,
+labels and rows of class weights), inputs as contiguous arrays and as views
+(transposed, strided, reversed), and operands that share one array or where
+one is the other detached. ``assert_gradients`` then checks the case::
 
     class MyOp(Function):
         domain = (REAL, POSITIVE)     # one Domain per input
-        signature = "(),()->()"       # or: params = my_recipe (see op_inputs)
+        signature = "(),()->()"       # shapes: here two that broadcast
+        params = {"axis": AXES}       # optional: one Param (or strategy) per keyword
         ...
 
     @given(op_inputs(MyOp))
@@ -28,38 +31,56 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_edu.domains import REAL, Domain
+from tinygrad_edu.domains import REAL, Domain, Param, alternatives
+from tinygrad_edu.engine import grad
 from tinygrad_edu.errors import DomainError
 from tinygrad_edu.function import Function
 from tinygrad_edu.numerical import GradcheckError, gradcheck, gradgradcheck
+from tinygrad_edu.recording import enable_grad
 from tinygrad_edu.tensor import Tensor
 
 #: Small arrays keep a full Jacobian check cheap (it costs O(size²)).
 MAX_DIMS = 3
 MAX_SIDE = 3
 
+#: How two operands of a drawn case may be related (see ``op_inputs``).
+ALIASING = ("separate", "shared", "detached")
+
 
 @dataclass
 class OpCase:
-    """One drawn test case: the op's inputs and keyword parameters."""
+    """One drawn test case: the op's inputs and keyword parameters.
+
+    ``aliasing`` says whether two inputs share one array (``"shared"``, both
+    requiring grad, as ``Tensor(a)`` twice) or one is the other detached
+    (``"detached"``, as ``x * x.detach()``).
+    """
 
     inputs: list[Tensor]
     params: dict[str, Any] = field(default_factory=dict)
+    aliasing: str = "separate"
 
     def __repr__(self) -> str:  # what Hypothesis prints for a shrunk failure
         args = [
-            f"{'x' if t.requires_grad else 'const'}{i}: shape {t.shape} {t.dtype}\n"
-            f"{np.array2string(t.data, precision=4)}"
+            f"{'x' if t.requires_grad else 'const'}{i}: shape {t.shape} {t.dtype}"
+            f"{_layout(t.data)}\n{np.array2string(t.data, precision=4)}"
             for i, t in enumerate(self.inputs)
         ]
-        return f"OpCase(params={self.params!r},\n  " + "\n  ".join(args) + ")"
+        aliasing = "" if self.aliasing == "separate" else f", {self.aliasing} operands"
+        return f"OpCase(params={self.params!r}{aliasing},\n  " + "\n  ".join(args) + ")"
+
+
+def _layout(array: np.ndarray) -> str:
+    if array.flags.c_contiguous or array.size <= 1:
+        return ""
+    return f" (a view, strides {array.strides})"
 
 
 def call(op: Any, inputs: list[Tensor], params: dict[str, Any]) -> Tensor:
     """Apply a registry op (a ``Function`` subclass) or a composite function."""
     if isinstance(op, type) and issubclass(op, Function):
         return op.apply(*inputs, **params)
-    if getattr(op, "params", None) in ("concatenate", "stack"):
+    if op.__name__ in ("stack", "concatenate"):  # they take one list of tensors
         return op(inputs, **params)
     return op(*inputs, **params)
 
@@ -97,12 +118,16 @@ def arrays(
     """Float arrays of ``shape`` with elements in ``domain``.
 
     For ``DISTINCT`` every pair of elements differs by at least 0.05, so a
-    small perturbation can never change which element is the maximum.
+    small perturbation can never change which element is the maximum; for
+    ``"whole"`` domains the elements are whole numbers.
     """
     if domain.kind == "distinct":
         return (st.just(shape) if isinstance(shape, tuple) else shape).flatmap(
             lambda s: _distinct_arrays(s, dtype)
         )
+    if domain.kind == "whole":
+        whole = st.integers(int(domain.low), int(domain.high)).map(float)
+        return hnp.arrays(dtype, shape, elements=whole)
     return hnp.arrays(dtype, shape, elements=_floats(domain))
 
 
@@ -114,12 +139,41 @@ def _distinct_arrays(
     return grid.map(lambda v: (np.array(v, dtype=dtype) * 0.05).reshape(shape))
 
 
+def in_domain(domain: Domain, array: np.ndarray) -> bool:
+    """Whether every element of ``array`` lies where ``domain`` draws from."""
+    if domain.kind == "targets":
+        return array.ndim == 2 and bool(np.isfinite(array).all())
+    values = array.astype(np.float64).reshape(-1)
+    inside = bool(np.all((domain.low <= values) & (values <= domain.high)))
+    for p in domain.avoid:
+        inside &= bool(np.all(np.abs(values - p) >= domain.margin))
+    if domain.kind == "whole":
+        inside &= bool(np.all(values == np.round(values)))
+    if domain.kind == "distinct" and values.size > 1:
+        inside &= bool(np.min(np.diff(np.sort(values))) >= 0.05 - 1e-12)
+    return inside
+
+
+@st.composite
+def _laid_out(draw: Callable, array: np.ndarray) -> np.ndarray:
+    """The same values as a contiguous array or as a view: transposed, strided
+    or with negative strides. Ops must not care how their input is laid out."""
+    layout = draw(st.sampled_from(("contiguous", "transposed", "strided", "reversed")))
+    if layout == "transposed":
+        return array.T.copy().T
+    if layout == "strided":
+        return np.repeat(array, 2, axis=-1)[..., ::2] if array.ndim else array
+    if layout == "reversed":
+        return array[::-1].copy()[::-1] if array.ndim else array
+    return array
+
+
 def shapes(
-    min_dims: int = 0, max_dims: int = MAX_DIMS
+    min_dims: int = 0, max_dims: int = MAX_DIMS, min_side: int = 1
 ) -> st.SearchStrategy[tuple[int, ...]]:
-    """Small array shapes (sides 1..MAX_SIDE), scalars included when min_dims = 0."""
+    """Small array shapes (sides ``min_side``..MAX_SIDE), scalars when min_dims = 0."""
     return hnp.array_shapes(
-        min_dims=min_dims, max_dims=max_dims, min_side=1, max_side=MAX_SIDE
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=MAX_SIDE
     )
 
 
@@ -134,228 +188,328 @@ def broadcastable_shapes(
         signature=signature,
         max_dims=loop_dims,
         max_side=MAX_SIDE,
-    ).map(lambda b: b.input_shapes)
+    ).map(lambda b: list(b.input_shapes))
 
 
 # ---------------------------------------------------------------- op inputs
 
 
 def op_inputs(op: Any, dtype: Any = np.float64) -> st.SearchStrategy[OpCase]:
-    """Valid inputs for an op, drawn from the domains, signature and params it has.
+    """Valid cases for an op, drawn from the domains, signature and params it has.
 
-    The op declares, as class attributes: ``domain`` (one ``Domain`` per input)
-    and either ``signature`` (input shapes, e.g. ``"(),()->()"``) or ``params``,
-    the name of a recipe in ``PARAM_RECIPES`` or your own recipe: a function
-    ``recipe(draw) -> (input_shapes, keyword_params)``. What is missing is
-    reported up front, with the line to add.
+    The op declares, as class attributes: ``domain`` (one ``Domain`` per input,
+    or several such tuples when inputs constrain each other), ``signature``
+    (input shapes, e.g. ``"(),()->()"``) and, for keyword parameters,
+    ``params``: a dict of name → ``Param`` (``AXES``, ``FLAG``, ``INDEX``, ...:
+    every form the parameter takes is drawn) or → a Hypothesis strategy of
+    your own. What is missing is reported up front, with the line to add.
     """
     _check_declared(op)
-    return _op_case(op, dtype)
+    return _op_case(op, np.dtype(dtype))
+
+
+def _name(op: Any) -> str:
+    return getattr(op, "__name__", repr(op))
 
 
 def _check_declared(op: Any) -> None:
-    name = getattr(op, "__name__", repr(op))
-    where = f"op_inputs({name})"
+    where = f"op_inputs({_name(op)})"
     domain = getattr(op, "domain", None)
     if not domain or not isinstance(domain, tuple):
         raise DomainError(
-            f"{where}: {name} declares no domain, so there is nothing to draw its "
-            f"inputs from. Add one Domain per input to the class, e.g. "
+            f"{where}: {_name(op)} declares no domain, so there is nothing to draw "
+            f"its inputs from. Add one Domain per input to the class, e.g. "
             f"`domain = (REAL, POSITIVE)` (from tinygrad_edu.domains import REAL, "
             f"POSITIVE)."
         )
-    if not all(isinstance(d, Domain) for d in domain):
+    choices = alternatives(domain)
+    if not all(isinstance(d, Domain) for choice in choices for d in choice):
         raise DomainError(
             f"{where}: domain must hold Domain objects from tinygrad_edu.domains "
             f"(REAL, POSITIVE, NONZERO, AWAY_FROM(0), ...), got {domain!r}."
         )
-    params = getattr(op, "params", None)
-    if params is None:
-        signature = getattr(op, "signature", None)
-        if not isinstance(signature, str) or "->" not in signature:
-            raise DomainError(
-                f"{where}: {name} declares no signature, so its input shapes are "
-                f"unknown. Add a gufunc-style signature to the class, e.g. "
-                f'`signature = "()->()"` (elementwise), `"(),()->()"` '
-                f'(broadcasting binary) or `"(n,k),(k,m)->(n,m)"`; or, for an op '
-                f"with keyword parameters, `params = recipe` where "
-                f"recipe(draw) returns (input_shapes, keyword_params)."
-            )
-        arity = signature.split("->")[0].count("(")
-        if arity != len(domain):
+    signature = getattr(op, "signature", None)
+    if not isinstance(signature, str) or "->" not in signature:
+        raise DomainError(
+            f"{where}: {_name(op)} declares no signature, so its input shapes are "
+            f"unknown. Add a gufunc-style signature to the class, e.g. "
+            f'`signature = "()->()"` (elementwise), `"(),()->()"` '
+            f'(broadcasting binary) or `"(n,k),(k,m)->(n,m)"`.'
+        )
+    arity = signature.split("->")[0].count("(")
+    for choice in choices:
+        if arity != len(choice):
             raise DomainError(
                 f"{where}: the signature {signature!r} has {arity} input(s) but "
-                f"domain has {len(domain)}; declare one domain per input."
+                f"domain has {len(choice)}; declare one domain per input."
             )
-    elif isinstance(params, str):
-        if params not in PARAM_RECIPES:
-            raise DomainError(
-                f"{where}: params {params!r} names no recipe; use one of "
-                f"{sorted(PARAM_RECIPES)} or a function recipe(draw) -> "
-                f"(input_shapes, keyword_params)."
-            )
-    elif not callable(params):
+    params = getattr(op, "params", None) or {}
+    if not isinstance(params, dict):
         raise DomainError(
-            f"{where}: params must be a recipe name ({sorted(PARAM_RECIPES)}) or a "
-            f"function recipe(draw) -> (input_shapes, keyword_params), got "
-            f"{params!r}."
+            f"{where}: params must be a dict of keyword name → Param (from "
+            f"tinygrad_edu.domains: AXES, FLAG, ...) or → a Hypothesis strategy, "
+            f"e.g. `params = {{'k': st.floats(-2, 2)}}`; got {params!r}."
         )
+    for name, param in params.items():
+        if isinstance(param, Param):
+            if param.kind not in _PARAM_DRAWERS:
+                raise DomainError(
+                    f"{where}: parameter {name!r} has a Param of unknown kind "
+                    f"{param.kind!r}; use one of {sorted(_PARAM_DRAWERS)} or a "
+                    f"Hypothesis strategy."
+                )
+        elif not isinstance(param, st.SearchStrategy):
+            raise DomainError(
+                f"{where}: parameter {name!r} must be a Param (AXES, FLAG, ...) or "
+                f"a Hypothesis strategy, got {param!r}."
+            )
 
 
 @st.composite
-def _op_case(draw: Callable, op: Any, dtype: Any) -> OpCase:
-    if op.params is None:
-        elementwise = set(op.signature.split("->")[0].split(",")) == {"()"}
-        batched = getattr(op, "batched", True)
-        loop_dims = 0 if not batched else MAX_DIMS if elementwise else 1
-        input_shapes = draw(broadcastable_shapes(op.signature, loop_dims))
-        params: dict[str, Any] = {}
-    else:
-        recipe = PARAM_RECIPES[op.params] if isinstance(op.params, str) else op.params
-        input_shapes, params = recipe(draw)
-        if len(input_shapes) != len(op.domain):
-            raise DomainError(
-                f"op_inputs({getattr(op, '__name__', op)!r}): its params recipe "
-                f"drew {len(input_shapes)} input shape(s) but domain has "
-                f"{len(op.domain)}; return one shape per input."
-            )
-    inputs = []
-    for i, (domain, shape) in enumerate(zip(op.domain, input_shapes, strict=True)):
-        if domain.kind in ("labels", "targets"):
-            data = draw(_targets(domain, input_shapes[0], dtype))
-            tensor = Tensor(data, requires_grad=data.dtype.kind == "f")
+def _op_case(draw: Callable, op: Any, dtype: np.dtype) -> OpCase:
+    domains = draw(st.sampled_from(alternatives(op.domain)))
+    elementwise = set(op.signature.split("->")[0].split(",")) == {"()"}
+    loop_dims = 0 if not op.batched else MAX_DIMS if elementwise else 1
+    input_shapes = draw(broadcastable_shapes(op.signature, loop_dims))
+    aliasing = draw(st.sampled_from(ALIASING)) if len(input_shapes) > 1 else "separate"
+    if aliasing != "separate" and elementwise:  # one array needs one shape
+        input_shapes[1] = input_shapes[0]
+    params: dict[str, Any] = {}
+    for name, param in (op.params or {}).items():
+        if isinstance(param, Param):
+            params[name] = _PARAM_DRAWERS[param.kind](draw, input_shapes, params)
         else:
-            tensor = Tensor(draw(arrays(shape, domain, dtype)), requires_grad=True)
-        tensor.name = f"x{i}"
-        inputs.append(tensor)
-    return OpCase(inputs, params)
+            params[name] = draw(param)
+    arrays_ = []
+    for domain, shape in zip(domains, input_shapes, strict=True):
+        if domain.kind == "targets":
+            arrays_.append(draw(_targets(input_shapes[0], dtype)))
+        else:
+            arrays_.append(draw(arrays(tuple(shape), domain, dtype)))
+    shared = _shared_pair(domains, arrays_) if aliasing != "separate" else None
+    if shared is None:
+        aliasing = "separate"
+    inputs = []
+    for i, (domain, array) in enumerate(zip(domains, arrays_)):
+        if shared is not None and i == shared[1]:
+            array = arrays_[shared[0]]  # the very same ndarray object
+        else:
+            array = draw(_laid_out(array))
+        differentiable = array.dtype.kind == "f" and not domain.constant
+        if aliasing == "detached" and shared is not None and i == shared[1]:
+            differentiable = False
+        inputs.append(Tensor(array, requires_grad=differentiable, name=f"x{i}"))
+    return OpCase(inputs, params, aliasing)
 
 
+def _shared_pair(
+    domains: tuple[Domain, ...], arrays_: list[np.ndarray]
+) -> tuple[int, int] | None:
+    """Two inputs that can be one array: same shape and dtype, and the earlier
+    one's values lie in the later one's domain too."""
+    for j in range(1, len(arrays_)):
+        for i in range(j):
+            a, b = arrays_[i], arrays_[j]
+            if a.shape == b.shape and a.dtype == b.dtype and in_domain(domains[j], a):
+                return i, j
+    return None
+
+
+@st.composite
 def _targets(
-    domain: Domain, logits_shape: tuple[int, ...], dtype: Any
-) -> st.SearchStrategy[np.ndarray]:
+    draw: Callable, logits_shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
+    """Labels, or float rows of class weights: one-hot, probabilities, or any
+    non-negative rows (all-zero rows and rows that do not sum to 1 included)."""
     n, c = logits_shape
-    labels = hnp.arrays(np.int64, (n,), elements=st.integers(0, c - 1))
-    if domain.kind == "labels":
+    kind = draw(st.sampled_from(("labels", "one_hot", "probabilities", "weights")))
+    labels = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, c - 1)))
+    if kind == "labels":
         return labels
-    rows = hnp.arrays(dtype, (n, c), elements=st.floats(0.0625, 1.0)).map(
-        lambda r: r / r.sum(axis=1, keepdims=True)
-    )
-    return st.one_of(labels, rows)
+    if kind == "one_hot":
+        return np.eye(c, dtype=dtype)[labels]
+    weights = draw(hnp.arrays(dtype, (n, c), elements=st.floats(0.0, 2.0, width=32)))
+    if kind == "probabilities":
+        weights = weights + 0.0625
+        weights /= weights.sum(axis=1, keepdims=True)
+    return weights
 
 
-def _reduce(draw: Callable) -> tuple[list, dict]:
-    shape = draw(shapes())
-    axis = draw(
-        st.one_of(
-            st.none(),
-            st.integers(-len(shape), len(shape) - 1) if shape else st.none(),
-            st.lists(
-                st.integers(0, max(len(shape) - 1, 0)), unique=True, max_size=len(shape)
-            ).map(tuple),
-        )
-    )
-    return [shape], {"axis": axis, "keepdims": draw(st.booleans())}
+# ------------------------------------------------------------ parameter forms
 
 
-def _axis(draw: Callable) -> tuple[list, dict]:
-    shape = draw(shapes(min_dims=1))
-    return [shape], {"axis": draw(st.integers(-len(shape), len(shape) - 1))}
+def _side(draw: Callable) -> int:
+    return draw(st.integers(1, MAX_SIDE))
 
 
-def _reshape(draw: Callable) -> tuple[list, dict]:
-    shape = draw(shapes())
+def _at_least_1d(draw: Callable, shapes_: list, i: int = 0) -> tuple:
+    if not shapes_[i]:
+        shapes_[i] = (_side(draw),)
+    return tuple(shapes_[i])
+
+
+def _maybe_negative(draw: Callable, axis: int, ndim: int) -> int:
+    return axis - ndim if draw(st.booleans()) else axis
+
+
+def _draw_axis(draw: Callable, shapes_: list, drawn: dict) -> int:
+    ndim = len(_at_least_1d(draw, shapes_))
+    return draw(st.integers(-ndim, ndim - 1))
+
+
+def _draw_axes(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    ndim = len(shapes_[0])
+    form = draw(st.sampled_from(("none", "int", "tuple")))
+    if form == "none":
+        return None
+    if form == "int" and ndim:
+        return draw(st.integers(-ndim, ndim - 1))
+    chosen = draw(st.lists(st.integers(0, ndim - 1), unique=True)) if ndim else []
+    return tuple(_maybe_negative(draw, a, ndim) for a in chosen)
+
+
+def _draw_flag(draw: Callable, shapes_: list, drawn: dict) -> bool:
+    return draw(st.booleans())
+
+
+def _draw_permutation(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    ndim = len(shapes_[0])
+    if draw(st.booleans()):
+        return None
+    order = draw(st.permutations(range(ndim)))
+    return tuple(_maybe_negative(draw, a, ndim) for a in order)
+
+
+def _draw_new_shape(draw: Callable, shapes_: list, drawn: dict) -> tuple:
+    shape = tuple(shapes_[0])
     size = int(np.prod(shape))
-    targets = [(size,), (1, size), (size, 1), (-1,), shape[::-1]] + (
-        [()] if size == 1 else []
-    )
-    return [shape], {"shape": draw(st.sampled_from(targets))}
+    targets = [(size,), (1, size), (size, 1), shape[::-1], shape + (1,)]
+    if size == 1:
+        targets.append(())
+    target = list(draw(st.sampled_from(targets)))
+    if target and draw(st.booleans()):  # one size inferred
+        target[draw(st.integers(0, len(target) - 1))] = -1
+    return tuple(target)
 
 
-def _transpose(draw: Callable) -> tuple[list, dict]:
-    shape = draw(shapes())
-    axes = draw(st.one_of(st.none(), st.permutations(range(len(shape))).map(tuple)))
-    return [shape], {"axes": axes}
+def _draw_broadcast_shape(draw: Callable, shapes_: list, drawn: dict) -> tuple:
+    shape = tuple(shapes_[0])
+    lead = tuple(draw(st.lists(st.integers(1, MAX_SIDE), max_size=2)))
+    stretched = tuple(_side(draw) if n == 1 else n for n in shape)
+    return lead + stretched
 
 
-def _smaller_shape(draw: Callable, big: tuple[int, ...]) -> tuple[int, ...]:
-    """A shape that broadcasts to ``big``: drop leading axes, set some to 1."""
-    kept = big[draw(st.integers(0, len(big))) :]
+def _draw_summed_shape(draw: Callable, shapes_: list, drawn: dict) -> tuple:
+    shape = tuple(shapes_[0])
+    kept = shape[draw(st.integers(0, len(shape))) :]
     return tuple(1 if draw(st.booleans()) else n for n in kept)
 
 
-def _broadcast_to(draw: Callable) -> tuple[list, dict]:
-    big = draw(shapes())
-    return [_smaller_shape(draw, big)], {"shape": big}
+def _draw_index(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    return draw(indices(_at_least_1d(draw, shapes_)))
 
 
-def _sum_to(draw: Callable) -> tuple[list, dict]:
-    big = draw(shapes())
-    return [big], {"shape": _smaller_shape(draw, big)}
+def _draw_dtype(draw: Callable, shapes_: list, drawn: dict) -> np.dtype:
+    # float32 is not drawn: central differences of a float32 result are mostly
+    # rounding at gradcheck's step. Every op runs in float32 in its own property.
+    names = ("float64", "int64", "int32", "uint8", "bool")
+    return np.dtype(draw(st.sampled_from(names)))
 
 
-def _index(draw: Callable, shape: tuple[int, ...]) -> Any:
-    """A slice, an integer array with repeats, a boolean mask, or a mix."""
-    first = shape[0]
-    integer_array = hnp.arrays(
-        np.intp, draw(st.integers(1, 4)), elements=st.integers(-first, first - 1)
-    )
-    return draw(
-        st.one_of(
-            st.builds(
-                slice, st.integers(0, first - 1), st.integers(1, first) | st.none()
-            ),
-            integer_array,
-            hnp.arrays(np.bool_, shape),
-            st.tuples(
-                st.just(slice(None)), *[st.integers(-n, n - 1) for n in shape[1:2]]
-            ),
-        )
-    )
+def _draw_join_axis(draw: Callable, shapes_: list, drawn: dict) -> int:
+    shape = _at_least_1d(draw, shapes_)
+    ndim = len(shape)
+    axis = draw(st.integers(-ndim, ndim - 1))
+    for i in range(len(shapes_)):  # equal shapes but along the joined axis
+        sizes = list(shape)
+        sizes[axis] = _side(draw)
+        shapes_[i] = tuple(sizes)
+    return axis
 
 
-def _getitem(draw: Callable) -> tuple[list, dict]:
-    shape = draw(shapes(min_dims=1))
-    return [shape], {"index": _index(draw, shape)}
+def _draw_new_axis(draw: Callable, shapes_: list, drawn: dict) -> int:
+    shape = tuple(shapes_[0])
+    shapes_[:] = [shape] * len(shapes_)
+    return draw(st.integers(-len(shape) - 1, len(shape)))
 
 
-def _scatter_add(draw: Callable) -> tuple[list, dict]:
-    shape = draw(shapes(min_dims=1))
-    index = _index(draw, shape)
-    return [np.zeros(shape)[index].shape], {"shape": shape, "index": index}
+def _draw_scatter_shape(draw: Callable, shapes_: list, drawn: dict) -> tuple:
+    return draw(shapes(min_dims=1))
 
 
-def _concatenate(draw: Callable) -> tuple[list, dict]:
-    shape = draw(shapes(min_dims=1))
-    axis = draw(st.integers(0, len(shape) - 1))
-    sizes = draw(st.lists(st.integers(1, MAX_SIDE), min_size=3, max_size=3))
-    return [shape[:axis] + (n,) + shape[axis + 1 :] for n in sizes], {"axis": axis}
+def _draw_scatter_index(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    index = draw(indices(drawn["shape"]))
+    shapes_[0] = np.zeros(drawn["shape"])[index].shape  # what the input must be
+    return index
 
 
-def _stack(draw: Callable) -> tuple[list, dict]:
-    shape = draw(shapes())
-    return [shape] * 3, {"axis": draw(st.integers(-len(shape) - 1, len(shape)))}
-
-
-def _cast(draw: Callable) -> tuple[list, dict]:
-    return [draw(shapes())], {"dtype": np.dtype(np.float64)}
-
-
-#: How to draw input shapes and keyword parameters, by the name an op declares
-#: in ``params``. Ops without ``params`` are drawn from their ``signature``.
-PARAM_RECIPES: dict[str, Callable[[Callable], tuple[list, dict]]] = {
-    "reduce": _reduce,
-    "axis": _axis,
-    "reshape": _reshape,
-    "transpose": _transpose,
-    "broadcast_to": _broadcast_to,
-    "sum_to": _sum_to,
-    "getitem": _getitem,
-    "scatter_add": _scatter_add,
-    "concatenate": _concatenate,
-    "stack": _stack,
-    "cast": _cast,
+#: How each kind of ``Param`` is drawn: ``drawer(draw, input_shapes, drawn)``
+#: returns a value; it may change ``input_shapes`` (in place) to fit it.
+_PARAM_DRAWERS: dict[str, Callable[[Callable, list, dict], Any]] = {
+    "axis": _draw_axis,
+    "axes": _draw_axes,
+    "flag": _draw_flag,
+    "permutation": _draw_permutation,
+    "new_shape": _draw_new_shape,
+    "broadcast_shape": _draw_broadcast_shape,
+    "summed_shape": _draw_summed_shape,
+    "index": _draw_index,
+    "dtype": _draw_dtype,
+    "join_axis": _draw_join_axis,
+    "new_axis": _draw_new_axis,
+    "scatter_shape": _draw_scatter_shape,
+    "scatter_index": _draw_scatter_index,
 }
+
+
+@st.composite
+def indices(draw: Callable, shape: tuple[int, ...]) -> Any:
+    """Every kind of index NumPy takes for an array of ``shape`` (at least 1-D):
+    an int (negative too), a slice (any step, reversed too), ``None``,
+    ``...``, an integer array with repeats, a boolean mask, a list, or a tuple
+    mixing them."""
+    kind = draw(
+        st.sampled_from(("int", "slice", "array", "mask", "list", "tuple", "empty"))
+    )
+    first = shape[0]
+    if kind == "int":
+        return draw(st.integers(-first, first - 1))
+    if kind == "slice":
+        return draw(_slices(first))
+    if kind == "array":
+        count = draw(st.integers(1, 4))
+        rows = hnp.arrays(np.intp, count, elements=st.integers(-first, first - 1))
+        return draw(rows)
+    if kind == "mask":
+        mask_dims = draw(st.integers(1, len(shape)))
+        return draw(hnp.arrays(np.bool_, shape[:mask_dims]))
+    if kind == "list":
+        return draw(st.lists(st.integers(-first, first - 1), min_size=1, max_size=4))
+    if kind == "empty":
+        return draw(st.sampled_from(((), Ellipsis)))
+    count = draw(st.integers(1, len(shape)))
+    from_the_end = count < len(shape) and draw(st.booleans())  # after an Ellipsis
+    parts: list[Any] = []
+    for n in shape[-count:] if from_the_end else shape[:count]:
+        part = draw(st.sampled_from(("int", "slice", "array")))
+        if part == "int":
+            parts.append(draw(st.integers(-n, n - 1)))
+        elif part == "slice":
+            parts.append(draw(_slices(n)))
+        elif any(isinstance(p, np.ndarray) for p in parts):
+            parts.append(slice(None))  # one integer array: nothing to broadcast
+        else:
+            elements = st.integers(-n, n - 1)
+            parts.append(draw(hnp.arrays(np.intp, 2, elements=elements)))
+    if draw(st.booleans()):
+        parts.insert(draw(st.integers(0, len(parts))), None)
+    return (Ellipsis, *parts) if from_the_end else tuple(parts)
+
+
+def _slices(n: int) -> st.SearchStrategy[slice]:
+    bound = st.none() | st.integers(-n - 1, n + 1)
+    step = st.none() | st.sampled_from((1, 2, -1, -2))
+    return st.builds(slice, bound, bound, step)
 
 
 # ---------------------------------------------------------------- assertions
@@ -364,40 +518,132 @@ PARAM_RECIPES: dict[str, Callable[[Callable], tuple[list, dict]]] = {
 def assert_gradients(
     op: Any, case: OpCase, *, second_order: bool = True, **tolerances: Any
 ) -> None:
-    """Check an op's first (and second) derivatives on a drawn case; raise readably.
+    """Check an op on a drawn case and raise readably if anything is wrong.
 
-    Also runs the op once on read-only inputs and a read-only upstream gradient,
-    so a rule that writes into its inputs fails loudly, and checks that each
-    gradient has its input's shape.
+    1. The contract: run on the case exactly as drawn (views, shared arrays,
+       read-only inputs and upstream gradient), the op gives the values, first
+       and second derivatives it gives on separate contiguous copies; each
+       gradient has its input's shape and dtype; a result requires grad
+       exactly when it is floating point and an input requires grad.
+    2. First (and second) derivatives against central differences, in float64
+       (unless the result has no gradient: an integer or boolean result).
     """
-    _check_read_only(op, case)
-
-    def fn(*inputs: Tensor) -> Tensor:
-        return call(op, list(inputs), case.params)
-
-    name = getattr(op, "op_name", getattr(op, "__name__", repr(op)))
+    name = getattr(op, "op_name", _name(op))
     try:
-        gradcheck(fn, case.inputs, **tolerances)
+        if not check_contract(op, case, second_order=second_order):
+            return
+
+        def fn(*inputs: Tensor) -> Tensor:
+            return call(op, list(inputs), case.params)
+
+        gradcheck(fn, _copies(case.inputs), **tolerances)
         if second_order and getattr(op, "twice_differentiable", True):
-            gradgradcheck(fn, case.inputs, **tolerances)
+            gradgradcheck(fn, _copies(case.inputs), **tolerances)
     except GradcheckError as error:
         raise GradcheckError(f"{name}: {error}\nwith {case!r}") from None
 
 
-def _check_read_only(op: Any, case: OpCase) -> None:
-    inputs = []
-    for t in case.inputs:
-        frozen = t.data.copy()
-        frozen.flags.writeable = False
-        inputs.append(Tensor(frozen, requires_grad=t.requires_grad))
-    out = call(op, inputs, case.params)
-    if not out.requires_grad:
-        return
-    upstream = np.ones(out.shape, dtype=out.dtype)
-    upstream.flags.writeable = False
-    out.backward(upstream)
-    for i, t in enumerate(inputs):
-        if t.requires_grad and t.grad is not None and t.grad.shape != t.shape:
+def _copies(inputs: list[Tensor]) -> list[Tensor]:
+    """Separate contiguous copies of the inputs, with the same flags and names."""
+    return [
+        Tensor(np.array(t.data, copy=True), t.requires_grad, name=t.name)
+        for t in inputs
+    ]
+
+
+def check_contract(op: Any, case: OpCase, *, second_order: bool = True) -> bool:
+    """The op on the case as drawn agrees exactly with the op on fresh copies.
+
+    Sharing an array between operands, taking a view or detaching an operand
+    must not change any value or derivative, and no rule may write into what
+    it was given (inputs and the upstream gradient are read-only here).
+    Returns whether the result has a gradient to check further.
+    """
+    drawn = case.inputs
+    for t in drawn:
+        t.data.flags.writeable = False
+    copies = _copies(drawn)
+    with enable_grad():
+        out, ref_out = call(op, drawn, case.params), call(op, copies, case.params)
+        np.testing.assert_allclose(out.data, ref_out.data, rtol=1e-12, atol=0)
+        wants_grad = out.dtype.kind == "f" and any(t.requires_grad for t in drawn)
+        if out.requires_grad != wants_grad:
             raise GradcheckError(
-                f"gradient of input {i} has shape {t.grad.shape}, input has {t.shape}"
+                f"the result ({out.dtype}) has requires_grad={out.requires_grad}; "
+                f"a result requires grad exactly when it is floating point and an "
+                f"input requires grad."
             )
+        firsts, seconds = _derivatives(op, drawn, out, second_order)
+        ref_firsts, ref_seconds = _derivatives(op, copies, ref_out, second_order)
+    for what, got, expected in (
+        ("first derivative", firsts, ref_firsts),
+        ("second derivative", seconds, ref_seconds),
+    ):
+        for i, (g, r) in enumerate(zip(got, expected)):
+            _check_same_gradient(what, i, drawn[i], g, r, case.aliasing)
+    return out.requires_grad
+
+
+def _derivatives(
+    op: Any, inputs: list[Tensor], out: Tensor, second_order: bool
+) -> tuple[list, list]:
+    """The vector-Jacobian product of ``out``, and the derivative of that."""
+    differentiable = [t for t in inputs if t.requires_grad]
+    if not out.requires_grad or not differentiable:
+        return [], []
+    rng = np.random.default_rng(0)
+    upstream = rng.standard_normal(out.shape).astype(out.dtype)
+    upstream.flags.writeable = False
+    create_graph = second_order and getattr(op, "twice_differentiable", True)
+    grads = grad(out, differentiable, Tensor(upstream), create_graph=create_graph)
+    firsts = _by_input(inputs, differentiable, grads)
+    recorded = [g for g in grads if g is not None and g.requires_grad]
+    if not recorded:
+        return firsts, []
+    weights = [rng.standard_normal(g.shape).astype(g.dtype) for g in recorded]
+    total = sum((g * w).sum() for g, w in zip(recorded, weights))
+    return firsts, _by_input(inputs, differentiable, grad(total, differentiable))
+
+
+def _by_input(inputs: list, differentiable: list, grads: Any) -> list:
+    """Gradients listed per input (None for inputs that do not require grad)."""
+    found = {id(t): g for t, g in zip(differentiable, grads)}
+    return [found.get(id(t)) for t in inputs]
+
+
+def _check_same_gradient(
+    what: str, i: int, tensor: Tensor, g: Any, r: Any, aliasing: str
+) -> None:
+    where = f"the {what} for input {i} (shape {tensor.shape})"
+    if aliasing != "separate":
+        where += f", with {aliasing} operands,"
+    if (g is None) != (r is None):
+        raise GradcheckError(
+            f"{where} is {'missing' if g is None else 'present'} where separate "
+            f"copies of the inputs give {'one' if r is not None else 'none'}."
+        )
+    if g is None:
+        return
+    if type(g.data) is not np.ndarray or g.shape != tensor.shape:
+        raise GradcheckError(
+            f"{where} is a {type(g.data).__name__} of shape {g.shape}; it must be "
+            f"an ndarray of the input's shape {tensor.shape}."
+        )
+    if g.dtype != tensor.dtype:
+        raise GradcheckError(
+            f"{where} has dtype {g.dtype}; gradients keep the input's {tensor.dtype}."
+        )
+    if not np.isfinite(r.data).all():
+        worst = np.unravel_index(np.argmin(np.isfinite(r.data)), r.shape)
+        raise GradcheckError(
+            f"{where} is {r.data[worst]} at element {tuple(map(int, worst))}, at "
+            f"inputs inside the op's domain: a derivative there is a number."
+        )
+    if not np.allclose(g.data, r.data, rtol=1e-9, atol=1e-12, equal_nan=False):
+        worst = np.unravel_index(np.argmax(np.abs(g.data - r.data)), g.shape)
+        raise GradcheckError(
+            f"{where} differs from the one computed on separate copies of the "
+            f"inputs: at element {tuple(map(int, worst))} {g.data[worst]:.10g} "
+            f"against {r.data[worst]:.10g}. Sharing memory or a view must not "
+            f"change a derivative."
+        )

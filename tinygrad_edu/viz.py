@@ -36,12 +36,14 @@ import numpy as np
 
 from tinygrad_edu import engine
 from tinygrad_edu._files import atomic_write
+from tinygrad_edu.anomaly import non_finite
 from tinygrad_edu.errors import (
     DomainError,
     DTypeError,
     GraphError,
     TinygradEduError,
 )
+from tinygrad_edu.recording import name_scope
 from tinygrad_edu.tensor import Tensor
 
 if TYPE_CHECKING:
@@ -265,7 +267,7 @@ def _grad_lines(tensor: Tensor) -> list[str]:
 
 def _non_finite(array: np.ndarray) -> str | None:
     """'NaN' or 'inf' if a float array holds one, as the labels spell it."""
-    bad = engine.non_finite(array)
+    bad = non_finite(array)
     return "NaN" if bad == "nan" else bad
 
 
@@ -354,7 +356,7 @@ def to_dot(
     vanishing, through green to orange, exploding) and prints that size; it
     computes the gradients itself (``engine.grad``), so it needs a scalar
     output whose graph is not freed and leaves every ``.grad`` alone.
-    Ops recorded inside ``engine.name_scope`` blocks (every ``nn.Module``
+    Ops recorded inside ``name_scope`` blocks (every ``nn.Module``
     call) are grouped into nested clusters unless ``cluster_modules=False``;
     a parameter sits in the cluster of its users.
 
@@ -461,7 +463,8 @@ def _one_computed_output(outputs: list[Tensor], option: str) -> list[Tensor]:
 
 def _backward_order(outputs: list[Tensor], option: str) -> list[Tensor]:
     """The computed tensors in the order backward() runs their ops (the engine's)."""
-    return engine.topological_order(_one_computed_output(outputs, option)[0])
+    root = _one_computed_output(outputs, option)[0]
+    return engine.topological_order(root)[::-1]
 
 
 def _gradient_sizes(outputs: list[Tensor], walk: _Graph) -> dict[int, float]:
@@ -701,11 +704,11 @@ def two_layer_net_loss(
     )
     b1 = Tensor(np.zeros(hidden_size), requires_grad=True, name="b1")
     b2 = Tensor(np.zeros(output_size), requires_grad=True, name="b2")
-    with engine.name_scope("TwoLayerNet"):
-        with engine.name_scope(f"Affine({input_size}→{hidden_size})"):
+    with name_scope("TwoLayerNet"):
+        with name_scope(f"Affine({input_size}→{hidden_size})"):
             a1 = x @ w1 + b1
         z1 = a1.sigmoid()
-        with engine.name_scope(f"Affine({hidden_size}→{output_size})"):
+        with name_scope(f"Affine({hidden_size}→{output_size})"):
             scores = z1 @ w2 + b2
     loss = scores.softmax_cross_entropy(t)
     loss.name = "loss"
