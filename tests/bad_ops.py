@@ -7,7 +7,7 @@ Each op carries ``domain``/``signature`` so ``testing.op_inputs`` can draw for i
 
 import numpy as np
 
-from tinygrad_edu import Function
+from tinygrad_edu import Function, Tensor, ops
 from tinygrad_edu.domains import REAL
 
 
@@ -153,3 +153,85 @@ class SquareThatForgetsTheTwo(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         return grad * x
+
+
+# -- the bugs that once reached main: each must be caught by the properties ------
+
+
+class TransposeWithoutNormalisingAxes(ops.Transpose):
+    """transpose whose backward inverts the permutation as given, negative axes
+    and all: right for (1, 0), wrong for (-1, 0) or (0, -1, -2)."""
+
+    @staticmethod
+    def forward(ctx, x, *, axes=None):
+        ctx.axes = None if axes is None else tuple(axes)
+        return np.transpose(x, ctx.axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.axes is None:
+            return grad.transpose()
+        return grad.transpose(*np.argsort(ctx.axes).tolist())
+
+
+class SoftmaxCrossEntropyWithoutTheTargetSum(ops.SoftmaxCrossEntropy):
+    """softmax_cross_entropy whose logits gradient is (p - t)/N: right only when
+    each target row sums to 1 (labels, one-hot and probability rows)."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t = ctx.saved_tensors
+        rows = x.reshape(1, -1) if x.ndim == 1 else x
+        n = rows.shape[0]
+        if ctx.labels is not None:
+            t = Tensor(np.eye(rows.shape[1], dtype=x.dtype)[ctx.labels])
+        grad_x = (rows.softmax(axis=-1) - t.reshape(rows.shape)) * (grad / n)
+        grad_t = None
+        if ctx.needs_input_grad[1]:
+            grad_t = (-rows.log_softmax(axis=-1) * (grad / n)).reshape(t.shape)
+        return grad_x.reshape(x.shape), grad_t
+
+
+class MulThatFindsItsSavedArraysBySearch(ops.Mul):
+    """mul whose backward finds which input a saved array was by searching for
+    one that shares its memory: when both inputs share one array it takes the
+    first for both, so the mixed second derivatives come out wrong."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = (
+            next(t for t in ctx.inputs if np.shares_memory(t.data, saved))
+            for saved in ctx.saved_arrays
+        )
+        need_x, need_y = ctx.needs_input_grad
+        return (grad * y if need_x else None), (grad * x if need_y else None)
+
+
+class PowWithoutTheGuardAtZero(ops.Pow):
+    """pow whose derivative in x is y * x**(y-1) everywhere: NaN at x = 0, y = 0
+    (0 * inf), and for x**1 the second derivative at 0 is NaN too."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y, out = ctx.saved_tensors
+        need_x, need_y = ctx.needs_input_grad
+        grad_x = grad * y * x ** (y - 1) if need_x else None
+        grad_y = grad * out * x.log() if need_y else None
+        return grad_x, grad_y
+
+
+class CastThatKeepsTheGraph(ops.Cast):
+    """cast whose result stays in the graph even when it is an integer: an
+    integer tensor that 'requires grad' and passes gradients through."""
+
+    @classmethod
+    def apply(cls, x, **params):
+        out = super().apply(x, **params)
+        if out.requires_grad or not x.requires_grad:
+            return out
+        ctx = cls()
+        ctx.kwargs, ctx._saved = params, ()
+        ctx.input_dtype = x.dtype
+        ctx.inputs, ctx._distinct, ctx._frozen = (x,), None, ()
+        ctx.needs_input_grad, ctx.scope, ctx._output = (True,), (), None
+        return Tensor._wrap(out.data, ctx)  # the engine's old mistake, by hand

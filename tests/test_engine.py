@@ -1,20 +1,15 @@
 """The backward walk: order, accumulation, freeing, higher order, custom ops."""
 
 import gc
-import threading
 import time
 import weakref
 
 import numpy as np
 import pytest
 
-from tinygrad_edu import Function, GraphError, ShapeError, Tensor, grad, no_grad
-from tinygrad_edu.engine import (
-    enable_grad,
-    is_grad_enabled,
-    sum_to_shape,
-    topological_order,
-)
+from tinygrad_edu import Function, GraphError, ShapeError, Tensor, grad
+from tinygrad_edu.broadcasting import sum_to_shape
+from tinygrad_edu.engine import topological_order
 
 
 def test_readme_example_matches_hand_derived_gradients():
@@ -248,18 +243,6 @@ def test_a_node_keeps_no_reference_to_its_output():
     assert probe() is None and node.inputs is not None
 
 
-def test_nodes_share_their_flags_and_empty_parameters():
-    # Objects made per op make the cyclic GC run more often in big graphs.
-    x = Tensor([1.0, 2.0], requires_grad=True)
-    a, b = (x * 2.0)._node, (x * 3.0)._node
-    assert a.needs_input_grad == (True, False)
-    assert a.needs_input_grad is b.needs_input_grad
-    assert a.kwargs is b.kwargs and dict(a.kwargs) == {}
-    with pytest.raises(TypeError):
-        a.kwargs["axis"] = 0  # shared, so read-only
-    assert x.sum(axis=0)._node.kwargs == {"axis": 0, "keepdims": False}
-
-
 def test_gradients_never_alias_each_other_or_the_callers_array():
     x = Tensor([1.0, 2.0], requires_grad=True)
     y = Tensor([3.0, 4.0], requires_grad=True)
@@ -322,29 +305,15 @@ def test_views_and_shared_objects_become_separate_grads():
     assert u.grad is not v.grad and not np.shares_memory(u.grad.data, v.grad.data)
 
 
-def test_no_grad_decorates_with_and_without_parentheses():
-    @no_grad
-    def bare(t):
-        return (t * 2).requires_grad
-
-    @no_grad()
-    def called(t):
-        return (t * 2).requires_grad
-
-    x = Tensor([1.0], requires_grad=True)
-    assert bare(x) is False and called(x) is False
-    assert (x * 2).requires_grad  # recording is back on afterwards
-
-
-def test_topological_order_puts_each_node_after_its_consumers():
+def test_topological_order_puts_each_node_after_its_inputs():
     x = Tensor(1.0, requires_grad=True)
     a = x.exp()
     b = a * 2
     c = a + b
     order = topological_order(c)
-    assert order[0] is c and len(order) == 3
+    assert order[-1] is c and len(order) == 3
     position = {id(t): i for i, t in enumerate(order)}
-    assert position[id(c)] < position[id(b)] < position[id(a)]
+    assert position[id(a)] < position[id(b)] < position[id(c)]
 
 
 # -- higher order -----------------------------------------------------------
@@ -386,67 +355,6 @@ def test_grad_leaves_dot_grad_untouched():
     x = Tensor(2.0, requires_grad=True)
     (dx,) = grad(x * x, [x])
     assert dx.item() == 4.0 and x.grad is None
-
-
-# -- recording switch ---------------------------------------------------------
-
-
-def test_no_grad_as_context_manager_and_decorator():
-    w = Tensor([1.0], requires_grad=True)
-    with no_grad():
-        assert not (w * 2).requires_grad
-        with enable_grad():
-            assert (w * 2).requires_grad
-    assert (w * 2).requires_grad
-
-    @no_grad()
-    def evaluate():
-        return w * 2
-
-    assert not evaluate().requires_grad
-    assert is_grad_enabled()
-
-
-def test_no_grad_in_one_thread_does_not_switch_off_another():
-    inside = threading.Event()
-    release = threading.Event()
-    seen = {}
-
-    def evaluator():
-        with no_grad():
-            inside.set()
-            release.wait(5)
-            seen["evaluator"] = is_grad_enabled()
-
-    def trainer():
-        inside.wait(5)
-        seen["trainer"] = (Tensor([1.0], requires_grad=True) * 2).requires_grad
-        release.set()
-
-    threads = [threading.Thread(target=evaluator), threading.Thread(target=trainer)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert seen == {"evaluator": False, "trainer": True}
-
-
-def test_a_decorated_function_running_in_many_threads_restores_each_state():
-    @no_grad()
-    def slow():
-        time.sleep(0.01)
-        return is_grad_enabled()
-
-    results = []
-    threads = [
-        threading.Thread(target=lambda: results.append(slow())) for _ in range(8)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == [False] * 8
-    assert is_grad_enabled()
 
 
 def test_detach_cuts_the_graph():
@@ -537,3 +445,78 @@ def test_inputs_that_do_not_require_grad_get_no_gradient_work():
     w = Tensor(np.ones((2, 4)), requires_grad=True)
     (x @ w).sum().backward()
     assert x.grad is None and w.grad.shape == (2, 4)
+
+
+# -- what a graph saved cannot change before backward ----------------------------
+
+
+def test_a_saved_array_is_read_only_until_backward_then_writable_again():
+    array = np.array([1.0, 2.0])
+    x = Tensor(array, requires_grad=True)
+    y = (x * x).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[0] = 10  # would silently change the gradient backward computes
+    with pytest.raises(ValueError, match="read-only"):
+        array += 1  # the caller's own array is the same array
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+    array += 1  # the graph is gone: the book's in-place update works again
+    assert x.data[0] == 2.0
+
+
+def test_labels_and_index_arrays_are_kept_read_only_too():
+    logits = Tensor(np.zeros((2, 3)), requires_grad=True)
+    labels = np.array([0, 2])
+    index = np.array([1, 1])
+    loss = logits.softmax_cross_entropy(labels) + logits[index].sum()
+    for kept in (labels, index):
+        with pytest.raises(ValueError, match="read-only"):
+            kept[0] = 1
+    loss.backward()
+    labels[0], index[0] = 1, 0  # writable again
+
+
+def test_a_graph_dropped_without_backward_releases_its_arrays():
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = x * 2.0
+    assert not x.data.flags.writeable
+    del y
+    assert x.data.flags.writeable
+
+
+def test_arrays_saved_by_two_live_graphs_stay_read_only_until_both_are_gone():
+    x = Tensor(np.ones(3), requires_grad=True)
+    first, second = (x * x).sum(), (x * 3.0).sum()
+    first.backward()
+    assert not x.data.flags.writeable  # the second graph still needs x
+    second.backward()
+    assert x.data.flags.writeable
+
+
+def test_a_view_of_a_saved_array_protects_its_base():
+    base = np.arange(4.0)
+    x = Tensor(base, requires_grad=True)
+    y = (x.reshape(2, 2) * x.reshape(2, 2)).sum()  # saves views of base
+    with pytest.raises(ValueError, match="read-only"):
+        base[0] = 9
+    y.backward()
+    base[0] = 9
+
+
+def test_an_array_the_user_made_read_only_stays_read_only():
+    array = np.ones(2)
+    array.flags.writeable = False
+    x = Tensor(array, requires_grad=True)
+    (x * x).sum().backward()
+    assert not array.flags.writeable
+
+
+def test_the_books_training_loop_updates_params_in_place_after_gradient():
+    from models.two_layer_net import TwoLayerNet
+
+    net = TwoLayerNet(4, 3, 2, rng=np.random.default_rng(0))
+    x, t = np.random.default_rng(1).random((5, 4)), np.array([0, 1, 1, 0, 1])
+    for _ in range(3):
+        grads = net.gradient(x, t)
+        for key in ("W1", "b1", "W2", "b2"):
+            net.params[key] -= 0.1 * grads[key]

@@ -289,7 +289,7 @@ CASES = [
         "softmax axis",
         lambda: leaf(2, 3).softmax(axis=5),
         DomainError,
-        ["^softmax:", "axis 5", "2 dimension", r"\[-2, 1\] or None"],
+        ["^softmax:", "axis 5", "2 dimension", r"\[-2, 1\]\."],
     ),
     (
         "index out of range",
@@ -374,7 +374,7 @@ CASES = [
         [
             "^cross_entropy_error:",
             r"targets of shape \(3,\)",
-            r"y \(1, 3\)",
+            r"y \(3,\)",
             "not one-hot",
             "pass class labels",
         ],
@@ -465,7 +465,7 @@ CASES = [
         freed_twice,
         GraphError,
         [
-            "^backward through the graph a second time",
+            "^the graph of ",
             "'sum' was freed",
             "retain_graph=True",
         ],

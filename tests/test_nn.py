@@ -471,7 +471,8 @@ def test_load_state_dict_refuses_non_numeric_values_and_non_dicts():
 
 
 def test_name_scope_works_as_a_decorator_too():
-    from tinygrad_edu.engine import name_scope, topological_order
+    from tinygrad_edu.engine import topological_order
+    from tinygrad_edu.recording import name_scope
 
     @name_scope("block")
     def block(t):

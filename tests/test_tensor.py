@@ -5,7 +5,16 @@ import warnings
 import numpy as np
 import pytest
 
-from tinygrad_edu import DomainError, DTypeError, ShapeError, Tensor
+from tinygrad_edu import (
+    DomainError,
+    DTypeError,
+    GraphError,
+    ShapeError,
+    Tensor,
+    grad,
+    gradcheck,
+    gradgradcheck,
+)
 from tinygrad_edu import functional as F
 from tinygrad_edu.nn import Parameter
 
@@ -98,17 +107,6 @@ def test_float32_stays_float32_through_a_mixed_expression():
     loss = (1 - (x * 2.0 + 1) @ w / 3).sigmoid().softmax_cross_entropy(np.array([0, 3]))
     loss.backward()
     assert loss.dtype == x.grad.dtype == w.grad.dtype == np.float32
-
-
-def test_a_python_scalar_operand_becomes_one_shared_read_only_constant():
-    x = Tensor([1.0, 2.0], requires_grad=True)
-    y = x * 0.5 * 0.5
-    first, second = y._node.inputs[1], y._node.inputs[0]._node.inputs[1]
-    assert first is second and first.dtype == np.float64
-    assert not first.data.flags.writeable  # shared, so nobody may change it
-    assert (Tensor(np.ones(2, np.float32)) * 0.5).dtype == np.float32
-    y.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [0.25, 0.25])
 
 
 def test_a_tensor_subclass_operand_is_the_graph_input_itself():
@@ -370,3 +368,236 @@ def test_integer_one_hot_targets_are_read_as_the_labels_they_encode():
 
 def test_mse():
     np.testing.assert_allclose(F.mse([1.0, 2.0], [0.0, 0.0]).item(), 2.5)
+
+
+# -- the wrong gradients an independent check once found (each pinned) -----------
+
+
+@pytest.mark.parametrize("spell", ["method", "functional"])
+@pytest.mark.parametrize(
+    ("shape", "axes"),
+    [
+        ((3, 3), (-1, 0)),
+        ((2, 3), (-1, 0)),
+        ((2, 3, 4), (-1, 0, 1)),
+        ((2, 3, 4), (0, -1, -2)),
+    ],
+)
+def test_transpose_with_negative_axes_sends_the_gradient_back(shape, axes, spell):
+    x = Tensor(
+        np.arange(np.prod(shape), dtype=float).reshape(shape), requires_grad=True
+    )
+    y = x.transpose(*axes) if spell == "method" else F.transpose(x, axes)
+    weights = np.random.default_rng(0).standard_normal(y.shape)
+    (y * weights).sum().backward()
+    expected = np.transpose(weights, np.argsort([a % len(shape) for a in axes]))
+    np.testing.assert_array_equal(x.grad.data, expected)
+
+
+def test_transpose_refuses_axes_that_are_not_a_permutation():
+    with pytest.raises(DomainError, match=r"transpose: axes \(0, 0\) are not a perm"):
+        Tensor(np.ones((2, 2))).transpose(0, -2)
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_softmax_cross_entropy_with_rows_that_do_not_sum_to_one():
+    logits = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0], [2.0, 2.0, 2.0]])
+    rows = np.array([[0.5, 1.0, 0.0], [0.0, 0.0, 0.0], [0.2, 0.1, 0.1]])
+    x = Tensor(logits, requires_grad=True)
+    x.softmax_cross_entropy(rows).backward()
+    p = _softmax(logits)
+    expected = (p * rows.sum(axis=1, keepdims=True) - rows) / 3
+    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-12)
+    assert np.all(x.grad.data[1] == 0)  # an all-zero (masked) row gives nothing
+    assert gradcheck(lambda z: z.softmax_cross_entropy(rows), [Tensor(logits, True)])
+
+
+def test_softmax_cross_entropy_targets_are_differentiable_to_second_order():
+    logits = Tensor(np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]), requires_grad=True)
+    rows = Tensor(np.array([[0.2, 0.7, 0.1], [0.5, 0.25, 0.25]]), requires_grad=True)
+    (grad_x,) = grad(logits.softmax_cross_entropy(rows), [logits], create_graph=True)
+    # d/dt of dL/dx = d/dt [(p Σt - t) / N] = (p - δ) / N, for every row.
+    (mixed,) = grad(grad_x[0, 1], [rows])
+    p = _softmax(logits.data)
+    np.testing.assert_allclose(mixed.data[0], (p[0, 1] - np.eye(3)[1]) / 2)
+    np.testing.assert_array_equal(mixed.data[1], 0)
+    assert gradgradcheck(lambda x, t: x.softmax_cross_entropy(t), [logits, rows])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_softmax_cross_entropy_refuses_non_finite_target_rows(bad):
+    rows = np.array([[0.5, bad, 0.5]])
+    with pytest.raises(DomainError, match="NaN or inf"):
+        Tensor(np.zeros((1, 3))).softmax_cross_entropy(rows)
+
+
+def test_softmax_cross_entropy_takes_a_python_int_label_for_one_sample():
+    loss = Tensor([1.0, 2.0, 3.0]).softmax_cross_entropy(2)
+    assert loss.item() == pytest.approx(
+        Tensor([1.0, 2.0, 3.0]).softmax_cross_entropy(np.int64(2)).item()
+    )
+
+
+def test_softmax_cross_entropy_refuses_an_empty_batch():
+    with pytest.raises(ShapeError, match="empty batch"):
+        Tensor(np.zeros((0, 3))).softmax_cross_entropy(np.zeros(0, dtype=int))
+
+
+def _aliased(make):
+    """(first, second) derivatives of f(a, b) with a and b built by ``make`` from
+    one array, and the same with separate copies: they must be equal."""
+    results = []
+    for share in (True, False):
+        array = np.array([[0.5, -1.5], [2.0, 0.75]])
+        a, b = make(array, array if share else array.copy())
+        out = make.op(a, b)
+        leaves = [t for t in (a, b) if t.requires_grad]
+        firsts = grad(out.sum(), leaves, create_graph=True)
+        total = sum((g * (i + 2.0)).sum() for i, g in enumerate(firsts))
+        seconds = grad(total, leaves) if total.requires_grad else ()
+        results.append([g.data for g in (*firsts, *seconds) if g is not None])
+    return results
+
+
+def _pair(op, detach_second):
+    def make(first, second):
+        a = Tensor(first, requires_grad=True)
+        b = Tensor(second, requires_grad=not detach_second)
+        return a, b
+
+    make.op = op
+    return make
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _pair(lambda a, b: a * b, False),
+        _pair(lambda a, b: a * b, True),
+        _pair(lambda a, b: b / a, True),
+        _pair(lambda a, b: a @ b, True),
+        _pair(lambda a, b: abs_plus_one(a) ** b, True),
+    ],
+    ids=["a*b shared", "x*x.detach()", "x.detach()/x", "x@x.detach()", "x**x.detach()"],
+)
+def test_second_derivatives_are_right_when_operands_share_an_array(make):
+    shared, separate = _aliased(make)
+    for got, expected in zip(shared, separate, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def abs_plus_one(t):
+    return t * t + 1.0  # a positive base for pow, built from t
+
+
+@pytest.mark.parametrize(
+    ("f", "order", "at", "expected"),
+    [
+        (lambda x: x**0, 1, 0.0, 0.0),
+        (lambda x: x**1, 2, 0.0, 0.0),
+        (lambda x: x**2, 3, 0.0, 0.0),
+        (lambda x: x**2, 2, 0.0, 2.0),
+        (lambda x: x**3, 3, 0.0, 6.0),
+        (lambda x: x**2, 1, -1.5, -3.0),
+    ],
+)
+def test_pow_at_zero_and_below_has_finite_derivatives(f, order, at, expected):
+    x = Tensor(at, requires_grad=True)
+    y = f(x)
+    for _ in range(order):
+        (y,) = grad(y, [x], create_graph=True)
+    assert y.item() == expected
+
+
+def test_the_exponent_derivative_of_pow_at_a_zero_base_is_zero():
+    y = Tensor(np.array([0.5, 2.0]), requires_grad=True)
+    (Tensor(np.zeros(2)) ** y).sum().backward()
+    np.testing.assert_array_equal(y.grad.data, [0.0, 0.0])
+
+
+def test_the_exponent_derivative_of_pow_needs_a_non_negative_base():
+    y = Tensor(2.0, requires_grad=True)
+    with pytest.raises(DomainError, match="exponent y needs a base x >= 0"):
+        (Tensor(-1.5) ** y).backward()
+
+
+def test_a_cast_to_an_integer_ends_the_graph():
+    x = Tensor([1.5, 2.5], requires_grad=True)
+    assert not x.astype(np.int64).requires_grad
+    assert not F.cast(x, np.bool_).requires_grad
+    assert x.astype(np.float32).requires_grad
+
+
+def test_requires_grad_cannot_be_switched_on_for_integers():
+    t = Tensor([1, 2])
+    with pytest.raises(DTypeError, match=r"floating-point.*int64"):
+        t.requires_grad = True
+    assert not t.requires_grad
+
+
+def test_requires_grad_of_a_computed_tensor_cannot_be_switched_off():
+    y = Tensor([1.0], requires_grad=True) * 2
+    with pytest.raises(GraphError, match=r"computed by 'mul'.*detach"):
+        y.requires_grad = False
+
+
+@pytest.mark.parametrize("make", [lambda x: x * x, lambda x: x.exp(), lambda x: x])
+def test_the_gradient_of_a_0d_leaf_is_an_ndarray(make):
+    x = Tensor(3.0, requires_grad=True)
+    make(x).backward()
+    assert type(x.grad.data) is np.ndarray and x.grad.shape == ()
+    x.grad.data[...] = 0  # writable, like every gradient
+
+
+# -- Python's protocols, as NumPy answers them ------------------------------------
+
+
+def test_iterating_a_tensor_gives_its_rows_and_stops():
+    t = Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    rows = list(t)
+    assert len(rows) == 3 and all(r.shape == (2,) for r in rows)
+    total = sum(t)  # built-in sum: 0 + t[0] + t[1] + t[2]
+    np.testing.assert_array_equal(total.data, [6.0, 9.0])
+    total.sum().backward()
+    np.testing.assert_array_equal(t.grad.data, np.ones((3, 2)))
+    assert [float(a) for a, _ in zip(Tensor([1.0, 2.0]), "ab")] == [1.0, 2.0]
+    with pytest.raises(DTypeError, match="0-d"):
+        list(Tensor(1.0))
+
+
+def test_comparisons_are_elementwise_and_have_no_gradient():
+    y = Tensor([1, 2, 3, 4])
+    t = np.array([1, 0, 3, 0])
+    assert np.sum(y == t).item() == 2  # the book's accuracy idiom
+    assert np.sum(t == y).item() == 2
+    assert np.sum(y == Tensor(t)).item() == 2
+    x = Tensor([1.0, -2.0], requires_grad=True)
+    for result in (x > 0, x >= 0, x < 0, x <= 0, x == 1.0, x != 1.0):
+        assert result.dtype == np.bool_ and not result.requires_grad
+    np.testing.assert_array_equal((x > 0).data, [True, False])
+    assert {x: 1}[x] == 1  # still hashable, by identity
+
+
+def test_truth_and_numbers_follow_numpy():
+    assert not Tensor([0.0]) and Tensor([2.0]) and float(Tensor([[2.5]])) == 2.5
+    assert int(Tensor(3)) == 3 and 2.0 in Tensor([1.0, 2.0])
+    with pytest.raises(ShapeError, match=r"bool\(\) of a tensor of shape \(2,\)"):
+        bool(Tensor([1.0, 2.0]))
+
+
+def test_np_mean_and_np_max_of_a_tensor():
+    t = Tensor([1.0, 3.0])
+    assert np.mean(t).item() == 2.0 and np.max(t).item() == 3.0
+    with pytest.raises(DTypeError, match="out="):
+        np.sum(t, out=np.zeros(()))
+
+
+def test_a_tensor_shares_memory_with_the_array_it_was_made_from():
+    array = np.zeros(2)
+    t = Tensor(array)
+    array[0] = 5
+    assert t.data[0] == 5 and t.detach().data is array

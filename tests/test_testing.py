@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 from bad_ops import DoubleThatForgetsTheTwo
-from hypothesis import assume, given, settings
+from hypothesis import assume, find, given, settings
 from hypothesis import strategies as st
 
 from tinygrad_edu import DomainError, Function, GradcheckError, Tensor
-from tinygrad_edu.domains import AWAY_FROM, DISTINCT, NONZERO, POSITIVE, REAL
+from tinygrad_edu import functional as F
+from tinygrad_edu.domains import AWAY_FROM, DISTINCT, NONZERO, POSITIVE, REAL, Param
 from tinygrad_edu.ops import REGISTRY
 from tinygrad_edu.testing import (
     OpCase,
@@ -57,15 +58,15 @@ def test_matmul_shapes_fit_matmul(input_shapes):
 
 
 @given(op_inputs(REGISTRY["softmax_cross_entropy"]))
-def test_targets_are_valid_labels_or_probability_rows(case):
+def test_targets_are_valid_labels_or_rows_of_class_weights(case):
     logits, target = case.inputs
     n, c = logits.shape
     if target.dtype.kind == "i":
         assert target.shape == (n,) and np.all((0 <= target.data) & (target.data < c))
         assert not target.requires_grad
-    else:
-        assert target.shape == (n, c)
-        np.testing.assert_allclose(target.data.sum(axis=1), 1.0)
+    elif case.aliasing == "separate":  # (else they are the logits' own array)
+        assert target.shape == (n, c) and np.all(target.data >= 0)
+        assert target.requires_grad  # class weights are differentiable inputs
 
 
 @given(st.sampled_from(sorted(REGISTRY)).flatmap(lambda n: op_inputs(REGISTRY[n])))
@@ -111,9 +112,16 @@ class CubeWithTwoDomains(_Cube):
     signature = "()->()"
 
 
-class CubeWithAnUnknownRecipe(_Cube):
+class CubeWithAnUnknownParamKind(_Cube):
     domain = (REAL,)
-    params = "no_such_recipe"
+    signature = "()->()"
+    params = {"k": Param("no_such_kind", "a made-up parameter")}
+
+
+class CubeWithParamsThatAreNotADict(_Cube):
+    domain = (REAL,)
+    signature = "()->()"
+    params = "reduce"
 
 
 @pytest.mark.parametrize(
@@ -122,7 +130,8 @@ class CubeWithAnUnknownRecipe(_Cube):
         (CubeWithoutDomain, r"CubeWithoutDomain declares no domain.*domain = \(REAL"),
         (CubeWithoutSignature, r"declares no signature.*signature = \"\(\)->\(\)\""),
         (CubeWithTwoDomains, r"has 1 input\(s\) but domain has 2"),
-        (CubeWithAnUnknownRecipe, r"'no_such_recipe' names no recipe.*'reduce'"),
+        (CubeWithAnUnknownParamKind, r"'k' has a Param of unknown kind.*'axes'"),
+        (CubeWithParamsThatAreNotADict, r"params must be a dict"),
     ],
 )
 def test_op_inputs_says_what_an_op_must_declare(op, message):
@@ -132,16 +141,12 @@ def test_op_inputs_says_what_an_op_must_declare(op, message):
         op_inputs(op)
 
 
-def _scale_recipe(draw):
-    """A user's params recipe: one input shape and the keyword ``k``."""
-    return [draw(shapes())], {"k": draw(st.floats(-2.0, 2.0))}
-
-
 class ScaleBy(Function):
     """y = k·x for a keyword k: dy/dx = k."""
 
     domain = (REAL,)
-    params = _scale_recipe
+    signature = "()->()"
+    params = {"k": st.floats(-2.0, 2.0)}  # a parameter of its own: a strategy
 
     @staticmethod
     def forward(ctx, x, *, k):
@@ -160,7 +165,7 @@ class ScaleByForgettingK(ScaleBy):
 
 
 @given(op_inputs(ScaleBy))
-def test_a_users_own_params_recipe_is_used(case):
+def test_a_users_own_parameter_strategy_is_used(case):
     assert set(case.params) == {"k"}
     assert_gradients(ScaleBy, case)
 
@@ -184,3 +189,130 @@ def test_floats_stay_in_the_domain_when_an_avoided_point_lies_outside_it():
         assert 0.5 <= v <= 3.0  # the avoided 0 ± 0.1 lies below low
 
     in_bounds()
+
+
+# -- the strategies draw every form an op accepts --------------------------------
+
+
+def _finds(op, condition):
+    """A drawn case of ``op`` that meets ``condition`` exists (Hypothesis finds it)."""
+    find(op_inputs(op), condition, settings=settings(max_examples=3000, database=None))
+
+
+def _is_int(a):
+    return isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+
+
+@pytest.mark.parametrize(
+    ("name", "condition"),
+    [
+        ("sum", lambda c: c.params["axis"] is None),
+        ("sum", lambda c: _is_int(c.params["axis"]) and c.params["axis"] < 0),
+        (
+            "sum",
+            lambda c: (
+                isinstance(c.params["axis"], tuple)
+                and len(c.params["axis"]) > 1
+                and min(c.params["axis"]) < 0
+            ),
+        ),
+        ("sum", lambda c: c.params["keepdims"]),
+        ("max", lambda c: isinstance(c.params["axis"], tuple) and c.params["keepdims"]),
+        ("transpose", lambda c: c.params["axes"] is None),
+        (
+            "transpose",
+            lambda c: (
+                c.params["axes"]
+                and len(c.params["axes"]) == 3
+                and min(c.params["axes"]) < 0
+            ),
+        ),
+        ("softmax", lambda c: c.params["axis"] < 0),
+        ("getitem", lambda c: _is_int(c.params["index"]) and c.params["index"] < 0),
+        (
+            "getitem",
+            lambda c: (
+                isinstance(c.params["index"], slice)
+                and (c.params["index"].step or 1) < 0
+            ),
+        ),
+        (
+            "getitem",
+            lambda c: (
+                isinstance(c.params["index"], np.ndarray)
+                and c.params["index"].dtype == bool
+            ),
+        ),
+        (
+            "getitem",
+            lambda c: (
+                isinstance(c.params["index"], np.ndarray)
+                and len(set(c.params["index"].tolist())) < c.params["index"].size
+            ),
+        ),
+        ("getitem", lambda c: isinstance(c.params["index"], list)),
+        (
+            "getitem",
+            lambda c: (
+                isinstance(c.params["index"], tuple)
+                and any(i is None for i in c.params["index"])
+                and any(i is Ellipsis for i in c.params["index"])
+            ),
+        ),
+        ("reshape", lambda c: -1 in c.params["shape"]),
+        ("broadcast_to", lambda c: len(c.params["shape"]) > c.inputs[0].ndim),
+        ("cast", lambda c: c.params["dtype"].kind in "iub"),
+        ("concatenate", lambda c: c.params["axis"] < 0),
+        ("stack", lambda c: c.params["axis"] < 0),
+        ("softmax_cross_entropy", lambda c: c.inputs[1].dtype.kind == "i"),
+        (
+            "softmax_cross_entropy",
+            lambda c: (
+                c.inputs[1].ndim == 2 and np.any(np.all(c.inputs[1].data == 0, axis=1))
+            ),
+        ),
+        (
+            "softmax_cross_entropy",
+            lambda c: (
+                c.inputs[1].ndim == 2
+                and np.all(np.isin(c.inputs[1].data, (0, 1)))
+                and c.aliasing == "separate"
+            ),
+        ),
+        (
+            "softmax_cross_entropy",
+            lambda c: (
+                c.inputs[1].ndim == 2
+                and not np.allclose(c.inputs[1].data.sum(axis=1), 1)
+            ),
+        ),
+        ("pow", lambda c: np.any((c.inputs[0].data == 0) & (c.inputs[1].data == 0))),
+        ("pow", lambda c: np.any(c.inputs[0].data < 0)),
+        ("pow", lambda c: all(t.requires_grad for t in c.inputs)),
+        ("mul", lambda c: c.aliasing == "shared"),
+        ("mul", lambda c: c.aliasing == "detached"),
+        ("matmul", lambda c: c.aliasing == "detached"),
+        ("div", lambda c: c.aliasing == "shared"),
+        ("add", lambda c: not c.inputs[0].data.flags.c_contiguous),
+        ("exp", lambda c: any(s < 0 for s in c.inputs[0].data.strides)),
+    ],
+)
+def test_op_inputs_draws_every_form_the_op_accepts(name, condition):
+    _finds(F.ALL_OPS[name], condition)
+
+
+def test_aliased_operands_are_one_array_and_detached_ones_do_not_require_grad():
+    shared = find(
+        op_inputs(F.ALL_OPS["mul"]),
+        lambda c: c.aliasing == "shared",
+        settings=settings(max_examples=1000, database=None),
+    )
+    a, b = shared.inputs
+    assert a.data is b.data and a.requires_grad and b.requires_grad
+    detached = find(
+        op_inputs(F.ALL_OPS["mul"]),
+        lambda c: c.aliasing == "detached",
+        settings=settings(max_examples=1000, database=None),
+    )
+    a, b = detached.inputs
+    assert a.data is b.data and a.requires_grad and not b.requires_grad

@@ -21,7 +21,8 @@ from models.mlp import MLP
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu import DomainError, DTypeError, GraphError, Tensor, TinygradEduError
 from tinygrad_edu import grad as autograd
-from tinygrad_edu.engine import name_scope, topological_order
+from tinygrad_edu.engine import topological_order
+from tinygrad_edu.recording import name_scope
 from tinygrad_edu.viz import (
     GraphvizNotFoundError,
     draw,
@@ -407,7 +408,7 @@ def test_show_order_numbers_ops_as_backward_runs_them():
     source = to_dot(loss, show_order=True).source
     drawn = sorted(ops(source).values(), key=lambda lines: int(lines[-1].split()[-1]))
     assert [lines[0] for lines in drawn] == [
-        t._node.op_name for t in topological_order(loss)
+        t._node.op_name for t in reversed(topological_order(loss))
     ]
     assert ops(source)["op5"] == ["softmax_cross_entropy", "backward step 1"]
     assert ops(source)["op0"] == ["matmul", "backward step 6"]
