@@ -110,6 +110,22 @@ def op_names(source: str) -> list[str]:
     return [lines[0] for lines in ops(source).values()]
 
 
+def nodes_all(source: str) -> list[tuple[str, str]]:
+    """Every node statement: tensors, their copies, ops and collapsed boxes."""
+    return ANY_NODE.findall(source)
+
+
+def copies_of(source: str, name: str) -> dict[str, list[str]]:
+    """The nodes drawing the tensor called ``name``, by DOT node name."""
+    found = {k: label(v) for k, v in nodes_all(source) if k.startswith("t")}
+    return {k: lines for k, lines in found.items() if lines[0] == name}
+
+
+def boxes(source: str) -> dict[str, list[str]]:
+    """Collapsed name scopes: box name -> its label's lines."""
+    return {k: label(v) for k, v in nodes_all(source) if k.startswith("s")}
+
+
 # --------------------------------------------------------- structure of DOT
 def test_a_plus_b_has_one_op_three_tensors_three_edges():
     a = Tensor(np.ones((2, 3)), requires_grad=True, name="a")
@@ -548,12 +564,6 @@ def chain(n: int, by: Tensor | float) -> Tensor:
     return y
 
 
-def copies_of(source: str, name: str) -> dict[str, list[str]]:
-    """The nodes drawing the tensor called ``name``, by DOT node name."""
-    found = {k: label(v) for k, v in nodes_all(source) if k.startswith("t")}
-    return {k: lines for k, lines in found.items() if lines[0] == name}
-
-
 def test_a_tensor_used_by_many_ops_is_drawn_beside_each_of_them():
     w = Tensor(np.array([0.9]), requires_grad=True, name="w")
     source = to_dot(chain(MAX_USES + 1, w)).source
@@ -566,7 +576,7 @@ def test_a_tensor_used_by_many_ops_is_drawn_beside_each_of_them():
         'style="filled,dashed"' in attrs for k, attrs in nodes_all(source) if k in drawn
     )
     # Each copy has exactly one edge, into its own mul, and each mul gets one copy.
-    into = [head for tail, head in all_edges(source) if tail in drawn]
+    into = [head for tail, head in edges(source) if tail in drawn]
     assert len(into) == len(set(into)) == MAX_USES + 1
     assert {ops(source)[op][0] for op in into} == {"mul"}
     assert "drawn beside each of them" in source  # the note says what dashes mean
@@ -574,29 +584,17 @@ def test_a_tensor_used_by_many_ops_is_drawn_beside_each_of_them():
     few = to_dot(chain(MAX_USES, w)).source
     assert list(copies_of(few, "w")) == ["t1"] and "dashed" not in few
     hub = to_dot(chain(MAX_USES + 1, w), max_uses=None).source
-    assert [t for t, _ in all_edges(hub)].count("t1") == MAX_USES + 1
-
-
-def nodes_all(source: str) -> list[tuple[str, str]]:
-    """Every node statement: tensors, their copies, ops and collapsed boxes."""
-    return ANY_NODE.findall(source)
-
-
-def all_edges(source: str) -> list[tuple[str, str]]:
-    return re.findall(r"^\s*(\w+) -> (\w+)$", source, re.M)
+    assert [t for t, _ in edges(hub)].count("t1") == MAX_USES + 1
 
 
 def test_a_python_number_constant_is_drawn_with_its_value_at_each_use():
     source = to_dot(chain(10, 1.0001)).source
-    constants = {k: v for k, v in copies_of_values(source).items() if v[-1] == "1.0001"}
-    assert len(constants) == 10
+    constant = copies_of(source, "() float64")  # unnamed: its shape comes first
+    assert list(constant) == [f"t1_{i}" for i in range(1, 11)]
     assert all(
-        v == ["() float64", "used by 10 ops", "1.0001"] for v in constants.values()
+        lines == ["() float64", "used by 10 ops", "1.0001"]
+        for lines in constant.values()
     )
-
-
-def copies_of_values(source: str) -> dict[str, list[str]]:
-    return {k: label(v) for k, v in nodes_all(source) if k.startswith("t")}
 
 
 def test_every_copy_shows_the_same_values_gradient_and_colour():
@@ -620,8 +618,8 @@ def test_a_computed_tensor_used_by_many_ops_stays_by_its_op_too():
     source = to_dot(y).source
     drawn = copies_of(source, "h")
     assert len(drawn) == 7 and "t1" in drawn  # where it is made, and at 6 uses
-    assert ("op0", "t1") in all_edges(source)  # tanh -> h
-    assert not [head for tail, head in all_edges(source) if tail == "t1"]
+    assert ("op0", "t1") in edges(source)  # tanh -> h
+    assert not [head for tail, head in edges(source) if tail == "t1"]
 
 
 def test_a_parameter_shared_by_modules_is_drawn_per_module_when_collapsed():
@@ -638,15 +636,10 @@ def test_a_parameter_shared_by_modules_is_drawn_per_module_when_collapsed():
     drawn = copies_of(source, "w")
     assert len(drawn) == MAX_USES + 1  # one beside each box, not one per mul
     assert all(lines[-1] == "used by 18 ops" for lines in drawn.values())
-    arrows = all_edges(source)
+    arrows = edges(source)
     assert sorted(head for tail, head in arrows if tail in drawn) == sorted(steps)
     assert len(arrows) == len(set(arrows))  # a box's edges are drawn once
     assert ("t0", "s0") in arrows and ("s0", "s1") in arrows  # h0 -> step 0 -> 1
-
-
-def boxes(source: str) -> dict[str, list[str]]:
-    """Collapsed name scopes: box name -> its label's lines."""
-    return {k: label(v) for k, v in nodes_all(source) if k.startswith("s")}
 
 
 def test_collapse_draws_one_node_per_module_at_the_depth_asked():
@@ -656,7 +649,7 @@ def test_collapse_draws_one_node_per_module_at_the_depth_asked():
     shallow = to_dot(loss, collapse=0).source
     assert boxes(shallow) == {"s0": ["MLP", "8 ops: matmul ×3, add ×3, sigmoid ×2"]}
     assert op_names(shallow) == ["softmax_cross_entropy"]
-    assert all_edges(shallow) == [
+    assert edges(shallow) == [
         ("t0", "s0"),  # x -> the whole network
         ("s0", "op8"),
         ("t15", "op8"),  # the labels
@@ -665,7 +658,7 @@ def test_collapse_draws_one_node_per_module_at_the_depth_asked():
     assert "collapse=0; the whole graph has 9 ops" in shallow
     scores = to_dot(model(x), collapse=0).source  # the output is never folded in
     assert boxes(scores) == {"s0": ["MLP", "8 ops: matmul ×3, add ×3, sigmoid ×2"]}
-    assert all_edges(scores) == [("t0", "s0"), ("s0", "t14")]
+    assert edges(scores) == [("t0", "s0"), ("s0", "t14")]
     assert "#d9ead3" in dict(nodes_all(scores))["t14"]
     deeper = to_dot(loss, collapse=2).source
     assert [lines[0] for lines in boxes(deeper).values()] == [
@@ -678,7 +671,7 @@ def test_collapse_draws_one_node_per_module_at_the_depth_asked():
     assert boxes(deeper)["s1"] == ["Sigmoid", "1 op: sigmoid"]
     assert scopes(deeper)["op8"] == ()
     assert deeper.count("subgraph cluster_") == 2  # MLP and Sequential, around them
-    assert [e for e in all_edges(deeper) if e[0][0] == "s"] == [
+    assert [e for e in edges(deeper) if e[0][0] == "s"] == [
         ("s0", "s1"),
         ("s1", "s2"),
         ("s2", "s3"),
@@ -998,9 +991,15 @@ def test_missing_dot_says_how_to_install_it(tmp_path, monkeypatch):
 
 @needs_dot
 def test_jupyter_displays_the_graph_as_svg():
-    bundle = to_dot(example_loss(4, 3))._repr_mimebundle_()
+    graph = to_dot(example_loss(4, 3))
+    bundle = graph._repr_mimebundle_()
     svg = bundle["image/svg+xml"]
     assert len(svg_nodes(svg.encode("utf-8"))) == 18
+    asked = graph._repr_mimebundle_(
+        include=["image/png", "image/svg+xml"], exclude=["image/svg+xml"]
+    )
+    assert list(asked) == ["image/png"]
+    assert asked["image/png"].startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_jupyter_without_dot_shows_the_install_hint_and_the_source(monkeypatch):
