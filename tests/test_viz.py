@@ -774,11 +774,11 @@ def dot_children() -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            command = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+            text = stat.read_text()  # "pid (command) state ppid ..."
         except OSError:
             continue  # the process ended meanwhile
-        if int(fields[1]) == os.getpid() and command == "dot":
+        command, rest = text.split("(", 1)[1].rsplit(")", 1)
+        if command == "dot" and int(rest.split()[1]) == os.getpid():
             found.append(int(stat.parent.name))
     return found
 
