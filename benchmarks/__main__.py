@@ -15,6 +15,7 @@ import gc
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.drawing import drawing
 from benchmarks.reference import HandDerivedTwoLayerNet
 from models.train_mnist import History, training_iterations
 from models.two_layer_net import TwoLayerNet
@@ -417,7 +419,21 @@ def run_suite(quick: bool, data_dir: Path | None) -> list[Row]:
     _progress(rows[-1])
     rows.extend(gradient_checking(quick))
     rows.append(soak(data, steps=1_000 if quick else 20_000))
+    rows.extend(graph_drawing(quick))
     rows.extend(pytorch_steps(repeats))
+    return rows
+
+
+def graph_drawing(quick: bool) -> list[Row]:
+    """Render time against graph size (see drawing.py), if Graphviz is installed."""
+    if shutil.which("dot") is None:  # the other rows are measured: report, go on
+        print(
+            "warning: no drawing rows; Graphviz's dot is not installed", file=sys.stderr
+        )
+        return []
+    rows = drawing(quick)
+    for row in rows:
+        _progress(row)
     return rows
 
 

@@ -11,8 +11,8 @@ records affine → sigmoid → affine → softmax-cross-entropy and calls
 ``backward()``: chapter 5's hand-derived formulas are not written anywhere here.
 The forward pass runs inside name scopes (``TwoLayerNet``, ``Affine(784→50)``,
 ``Affine(50→10)``), so a drawing of the loss groups the ops as the book's
-layers; ``tinygrad_edu.viz.two_layer_net_loss`` records the same graph for
-users without ``models/`` (tests/test_viz.py checks that they are identical).
+layers: ``python -m tinygrad_edu.viz models.two_layer_net:example_loss
+graph.svg`` draws it from the repository root.
 """
 
 from __future__ import annotations
@@ -109,3 +109,16 @@ class TwoLayerNet(Classifier):
             f"{type(self).__name__}({n_in}, {n_hidden}, {n_out}, "
             f"weight_init_std={self.weight_init_std:g}{extra})"
         )
+
+
+def example_loss(batch_size: int = 100, hidden_size: int = 50) -> Tensor:
+    """The recorded loss of a new 784-``hidden_size``-10 net on a random batch.
+
+    What the graph pictures show (``docs/graphs.md``, ``python -m
+    tinygrad_edu.viz models.two_layer_net:example_loss graph.svg``): a graph
+    needs only shapes, so random numbers stand in for the MNIST images.
+    """
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(784, hidden_size, 10, rng=rng)
+    x, t = rng.random((batch_size, 784)), rng.integers(0, 10, batch_size)
+    return net.loss_graph(x, t)[0]

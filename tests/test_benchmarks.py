@@ -2,6 +2,7 @@
 
 import importlib.util
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from benchmarks.__main__ import (
     float32_vs_float64,
     format_table,
     full_run,
+    graph_drawing,
     interleaved,
     main,
     matmul_limit,
@@ -26,6 +28,7 @@ from benchmarks.__main__ import (
     sgd_step,
     training_step,
 )
+from benchmarks.drawing import once_against_per_use, over_the_budget, render_time
 from benchmarks.reference import HandDerivedTwoLayerNet
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu.datasets import load_mnist
@@ -172,3 +175,30 @@ def test_without_mnist_the_suite_stops_before_it_times_anything(tmp_path, monkey
     monkeypatch.setattr(mnist, "MNIST_MIRRORS", ("http://127.0.0.1:9/",))  # refused
     with pytest.raises(DatasetError, match="could not download"):
         main(["--quick", "--data-dir", str(tmp_path)])
+
+
+@pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz's dot is not installed"
+)
+def test_the_drawing_rows_measure_the_graphs_they_name():
+    weight, constant = render_time(10, "weight"), render_time(10, "constant")
+    # 20 ops, their 20 results and x; the shared tensor beside each of 10 muls.
+    assert weight["nodes"] == constant["nodes"] == 41 + 10
+    assert weight["case"] == "20 ops, a shared weight"
+    assert weight["dot_us_per_node"] == pytest.approx(
+        weight["dot_s"] / weight["nodes"] * 1e6
+    )
+    assert render_time(10, "weight", once=True)["nodes"] == 41 + 1
+    row = once_against_per_use(10)
+    assert row["ratio"] == pytest.approx(row["once_s"] / row["per_use_s"])
+    refused, collapsed = over_the_budget()
+    assert refused["seconds_to_the_error"] > 0
+    assert collapsed["nodes"] == 100 + 100 + 2  # 100 boxes, w beside each, h0, h
+
+
+def test_without_dot_the_suite_goes_on_without_the_drawing_rows(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot anywhere: the real situation
+    assert graph_drawing(quick=True) == []
+    assert "Graphviz's dot is not installed" in capsys.readouterr().err

@@ -8,9 +8,12 @@ missing one is produced for real by emptying ``PATH``.
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
+import threading
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -18,17 +21,26 @@ import numpy as np
 import pytest
 
 from models.mlp import MLP
-from models.two_layer_net import TwoLayerNet
-from tinygrad_edu import DomainError, DTypeError, GraphError, Tensor, TinygradEduError
+from models.two_layer_net import example_loss
+from tinygrad_edu import (
+    DomainError,
+    DTypeError,
+    GraphError,
+    Tensor,
+    TinygradEduError,
+    viz,
+)
 from tinygrad_edu import grad as autograd
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.recording import name_scope
 from tinygrad_edu.viz import (
+    MAX_USES,
+    GraphTooLargeError,
+    GraphvizError,
     GraphvizNotFoundError,
     draw,
     main,
     to_dot,
-    two_layer_net_loss,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +55,8 @@ needs_dot = pytest.mark.skipif(
 )
 
 NODE = re.compile(r"^\s*((?:t|op)\d+) \[(.*)\]$", re.MULTILINE)
+# Also a tensor's copies beside its uses (t1_2) and collapsed name scopes (s0).
+ANY_NODE = re.compile(r"^\s*((?:t|op|s)\d+(?:_\d+)?) \[(.*)\]$", re.MULTILINE)
 EDGE = re.compile(r"^\s*(\w+) -> (\w+)$", re.MULTILINE)
 LABEL = re.compile(r'label=("(?:[^"\\]|\\.)*"|\S+)')
 
@@ -88,13 +102,29 @@ def scopes(source: str) -> dict[str, tuple[str, ...]]:
             path.pop()
         elif path and path[-1] == "?" and "label=" in stripped:
             path[-1] = label(stripped)[0]
-        elif match := NODE.match(line):
+        elif match := ANY_NODE.match(line):
             result[match.group(1)] = tuple(path)
     return result
 
 
 def op_names(source: str) -> list[str]:
     return [lines[0] for lines in ops(source).values()]
+
+
+def nodes_all(source: str) -> list[tuple[str, str]]:
+    """Every node statement: tensors, their copies, ops and collapsed boxes."""
+    return ANY_NODE.findall(source)
+
+
+def copies_of(source: str, name: str) -> dict[str, list[str]]:
+    """The nodes drawing the tensor called ``name``, by DOT node name."""
+    found = {k: label(v) for k, v in nodes_all(source) if k.startswith("t")}
+    return {k: lines for k, lines in found.items() if lines[0] == name}
+
+
+def boxes(source: str) -> dict[str, list[str]]:
+    """Collapsed name scopes: box name -> its label's lines."""
+    return {k: label(v) for k, v in nodes_all(source) if k.startswith("s")}
 
 
 # --------------------------------------------------------- structure of DOT
@@ -112,7 +142,7 @@ def test_a_plus_b_has_one_op_three_tensors_three_edges():
 
 
 def test_two_layer_net_loss_graph_matches_what_was_recorded():
-    loss = two_layer_net_loss(8, 5)
+    loss = example_loss(8, 5)
     source = to_dot(loss).source
     assert op_names(source) == [
         "matmul",
@@ -136,24 +166,13 @@ def test_two_layer_net_loss_graph_matches_what_was_recorded():
     assert len(ops(source)) == len(topological_order(loss))
 
 
-def models_two_layer_net_loss(batch_size: int = 100, hidden_size: int = 50) -> Tensor:
-    """The loss graph of models.TwoLayerNet, as the training command draws it."""
-    rng = np.random.default_rng(1)
-    net = TwoLayerNet(784, hidden_size, 10, rng=rng)
-    x, t = rng.random((batch_size, 784)), rng.integers(0, 10, batch_size)
-    return net.loss_graph(x, t)[0]
-
-
 @pytest.mark.parametrize("batch_size, hidden_size", [(100, 50), (3, 4)])
-def test_the_library_builder_records_the_models_graph(batch_size, hidden_size):
-    """viz.two_layer_net_loss (for users without models/) is models.TwoLayerNet's."""
-    from_models = to_dot(models_two_layer_net_loss(batch_size, hidden_size)).source
-    from_library = to_dot(two_layer_net_loss(batch_size, hidden_size)).source
-    assert from_library == from_models
-    where = scopes(from_models)
-    by_name = {
-        lines[0]: k for k, lines in {**ops(from_models), **tensors(from_models)}.items()
-    }
+def test_the_two_layer_net_is_drawn_in_the_frames_of_its_layers(
+    batch_size, hidden_size
+):
+    source = to_dot(example_loss(batch_size, hidden_size)).source
+    where = scopes(source)
+    by_name = {lines[0]: k for k, lines in {**ops(source), **tensors(source)}.items()}
     affine = f"Affine(784→{hidden_size})"
     assert where[by_name["W1"]] == ("TwoLayerNet", affine)
     assert where[by_name["sigmoid"]] == ("TwoLayerNet",)
@@ -277,8 +296,8 @@ def test_parameters_constants_and_outputs_look_different():
 
 
 def test_same_graph_gives_the_same_text_and_ids_are_walk_numbers():
-    first = to_dot(two_layer_net_loss(4, 3)).source
-    second = to_dot(two_layer_net_loss(4, 3)).source
+    first = to_dot(example_loss(4, 3)).source
+    second = to_dot(example_loss(4, 3)).source
     assert first == second
     ids = list(nodes(first))
     assert all(re.fullmatch(r"(t|op)\d+", i) for i in ids)
@@ -404,7 +423,7 @@ def test_show_values_small_and_large():
 
 
 def test_show_order_numbers_ops_as_backward_runs_them():
-    loss = two_layer_net_loss(4, 3)
+    loss = example_loss(4, 3)
     source = to_dot(loss, show_order=True).source
     drawn = sorted(ops(source).values(), key=lambda lines: int(lines[-1].split()[-1]))
     assert [lines[0] for lines in drawn] == [
@@ -474,6 +493,38 @@ def test_color_by_grad_scale_runs_blue_to_orange_and_marks_bad_gradients():
     assert "color=red" in z_attrs and "grad rms nan" in label(z_attrs)
 
 
+def test_color_by_grad_draws_the_seed_neutral_and_a_legend_of_every_colour():
+    w = Tensor([1.0, 2.0], requires_grad=True, name="w")
+    loss = (w * w).sum()
+    loss.name = "loss"
+    source = to_dot(loss, color_by_grad=True, title="a <title> & more").source
+    seed = next(attrs for k, attrs in nodes_all(source) if label(attrs)[0] == "loss")
+    # d loss / d loss = 1 is where backward starts, not a gradient that explodes.
+    assert label(seed) == ["loss", "() float64", "seed, grad 1"]
+    assert fill(seed) == "#ffffff" and "peripheries=2" in seed
+    assert "#ffe599" not in seed  # the colour of an RMS of 1 elsewhere
+    legend = re.search(r"label=<(<TABLE.*</TABLE>)>", source).group(1)
+    swatches = re.findall(r'<TD BGCOLOR="(#[0-9a-f]{6})">(.*?)</TD>', legend)
+    assert [colour for colour, _ in swatches] == [
+        "#3c78d8",  # the anchors of the scale, vanishing to exploding
+        "#6fa8dc",
+        "#c9daf8",
+        "#b6d7a8",
+        "#ffe599",
+        "#e69138",
+        "#ffffff",  # the seed
+        "#eeeeee",  # no gradient
+        "#f4cccc",  # NaN or inf
+    ]
+    texts = [re.sub(r"<[^>]+>", " ", text).split() for _, text in swatches]
+    assert texts[0] == ["≤", "1e-8", "vanishing"] and texts[3] == ["1e-2"]
+    assert texts[5] == ["≥", "1e2", "exploding"]
+    assert texts[6] == ["the", "output:", "seed,", "grad", "1"]
+    assert texts[8] == ["NaN", "or", "inf"]
+    assert "a &lt;title&gt; &amp; more" in legend  # the title, as text
+    assert "RMS, log scale" in legend
+
+
 def test_color_by_grad_needs_one_scalar_output_and_a_live_graph():
     w = Tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(DomainError, match=r"color_by_grad.*scalar.*\(2,\)"):
@@ -489,7 +540,7 @@ def test_color_by_grad_needs_one_scalar_output_and_a_live_graph():
 
 
 def test_backward_graph_after_create_graph():
-    loss = two_layer_net_loss(4, 3)
+    loss = example_loss(4, 3)
     params = {}
     for node in (t._node for t in topological_order(loss)):
         for t in node.inputs:
@@ -503,6 +554,305 @@ def test_backward_graph_after_create_graph():
     assert "transpose" in names  # x.T @ g and g @ W2.T
     assert "softmax" in names  # d loss / d scores = (softmax - onehot) / N
     assert names[-1] == "matmul"  # the last step: xᵀ @ (delta of layer 1)
+
+
+# --------------------------------------------------------------- large graphs
+def chain(n: int, by: Tensor | float) -> Tensor:
+    """y = tanh(y * by), n times: the unrolled loop of the issue, 2n ops."""
+    y = Tensor(np.array([0.5]), requires_grad=True, name="x")
+    for _ in range(n):
+        y = (y * by).tanh()
+    return y
+
+
+def test_a_tensor_used_by_many_ops_is_drawn_beside_each_of_them():
+    w = Tensor(np.array([0.9]), requires_grad=True, name="w")
+    source = to_dot(chain(MAX_USES + 1, w)).source
+    drawn = copies_of(source, "w")
+    assert list(drawn) == [f"t1_{i}" for i in range(1, MAX_USES + 2)]  # no t1 itself
+    assert all(
+        lines == ["w", "(1,) float64", "used by 6 ops"] for lines in drawn.values()
+    )
+    assert all(
+        'style="filled,dashed"' in attrs for k, attrs in nodes_all(source) if k in drawn
+    )
+    # Each copy has exactly one edge, into its own mul, and each mul gets one copy.
+    into = [head for tail, head in edges(source) if tail in drawn]
+    assert len(into) == len(set(into)) == MAX_USES + 1
+    assert {ops(source)[op][0] for op in into} == {"mul"}
+    assert "drawn beside each of them" in source  # the note says what dashes mean
+    # Once more than max_uses ops, not before: the book's graphs look as they did.
+    few = to_dot(chain(MAX_USES, w)).source
+    assert list(copies_of(few, "w")) == ["t1"] and "dashed" not in few
+    hub = to_dot(chain(MAX_USES + 1, w), max_uses=None).source
+    assert [t for t, _ in edges(hub)].count("t1") == MAX_USES + 1
+
+
+def test_a_python_number_is_a_constant_of_its_own_at_each_use():
+    """The engine makes a constant per use of a number: no hub to draw."""
+    source = to_dot(chain(10, 1.0001)).source
+    constants = copies_of(source, "() float64")  # unnamed: its shape comes first
+    assert len(constants) == 10 and not any("_" in k for k in constants)
+    assert all(lines == ["() float64", "1.0001"] for lines in constants.values())
+
+
+def test_every_copy_shows_the_same_values_gradient_and_colour():
+    w = Tensor(np.array([0.9]), requires_grad=True, name="w")
+    loss = chain(8, w).sum()
+    loss.backward(retain_graph=True)
+    shown = to_dot(loss, show_values=True, show_grads=True).source
+    labels = list(copies_of(shown, "w").values())
+    assert len(labels) == 8 and all(lines == labels[0] for lines in labels)
+    assert labels[0][3:] == ["[0.9]", f"grad: [{w.grad.data[0]:.4f}]"]
+    colored = to_dot(loss, color_by_grad=True).source
+    looks = {attrs for k, attrs in nodes_all(colored) if k.startswith("t1_")}
+    assert len(looks) == 1 and f"grad rms {abs(w.grad.data[0]):.2g}" in looks.pop()
+
+
+def test_a_computed_tensor_used_by_many_ops_stays_by_its_op_too():
+    x = Tensor([1.0, 2.0], requires_grad=True, name="x")
+    h = x.tanh()
+    h.name = "h"
+    y = h * 1.0 + h * 2.0 + h * 3.0 + h * 4.0 + h * 5.0 + h * 6.0
+    source = to_dot(y).source
+    drawn = copies_of(source, "h")
+    assert len(drawn) == 7 and "t1" in drawn  # where it is made, and at 6 uses
+    assert ("op0", "t1") in edges(source)  # tanh -> h
+    assert not [head for tail, head in edges(source) if tail == "t1"]
+
+
+def test_a_parameter_shared_by_modules_is_drawn_per_module_when_collapsed():
+    w = Tensor(np.array([0.9]), requires_grad=True, name="w")
+    h = Tensor(np.array([0.5]), name="h0")
+    for step in range(MAX_USES + 1):
+        with name_scope(f"step {step}"):
+            for _ in range(3):
+                h = (h * w).tanh()
+    source = to_dot(h.sum(), collapse=0).source
+    steps = boxes(source)
+    assert len(steps) == MAX_USES + 1
+    assert steps["s0"] == ["step 0", "6 ops: mul ×3, tanh ×3"]
+    drawn = copies_of(source, "w")
+    assert len(drawn) == MAX_USES + 1  # one beside each box, not one per mul
+    assert all(lines[-1] == "used by 18 ops" for lines in drawn.values())
+    arrows = edges(source)
+    assert sorted(head for tail, head in arrows if tail in drawn) == sorted(steps)
+    assert len(arrows) == len(set(arrows))  # a box's edges are drawn once
+    assert ("t0", "s0") in arrows and ("s0", "s1") in arrows  # h0 -> step 0 -> 1
+
+
+def test_collapse_draws_one_node_per_module_at_the_depth_asked():
+    model = MLP(4, [3, 3], 2, rng=np.random.default_rng(0))
+    x = Tensor(np.ones((2, 4)), name="x")
+    loss = model(x).softmax_cross_entropy(np.arange(2))
+    shallow = to_dot(loss, collapse=0).source
+    assert boxes(shallow) == {"s0": ["MLP", "8 ops: matmul ×3, add ×3, sigmoid ×2"]}
+    assert op_names(shallow) == ["softmax_cross_entropy"]
+    assert edges(shallow) == [
+        ("t0", "s0"),  # x -> the whole network
+        ("s0", "op8"),
+        ("t15", "op8"),  # the labels
+        ("op8", "t16"),
+    ]
+    assert "collapse=0; the whole graph has 9 ops" in shallow
+    scores = to_dot(model(x), collapse=0).source  # the output is never folded in
+    assert boxes(scores) == {"s0": ["MLP", "8 ops: matmul ×3, add ×3, sigmoid ×2"]}
+    assert edges(scores) == [("t0", "s0"), ("s0", "t14")]
+    assert "#d9ead3" in dict(nodes_all(scores))["t14"]
+    deeper = to_dot(loss, collapse=2).source
+    assert [lines[0] for lines in boxes(deeper).values()] == [
+        "Linear(4→3)",
+        "Sigmoid",
+        "Linear(3→3)",
+        "Sigmoid",
+        "Linear(3→2)",
+    ]
+    assert boxes(deeper)["s1"] == ["Sigmoid", "1 op: sigmoid"]
+    assert scopes(deeper)["op8"] == ()
+    assert deeper.count("subgraph cluster_") == 2  # MLP and Sequential, around them
+    assert [e for e in edges(deeper) if e[0][0] == "s"] == [
+        ("s0", "s1"),
+        ("s1", "s2"),
+        ("s2", "s3"),
+        ("s3", "s4"),
+        ("s4", "op8"),
+    ]
+    assert to_dot(loss, collapse=3).source == to_dot(loss).source  # nothing that deep
+
+
+def test_a_box_holding_nan_is_red():
+    w = Tensor([np.nan], requires_grad=True, name="w")
+    with name_scope("block"):
+        y = (w * 2.0).sum()
+    source = to_dot(y.exp(), collapse=0).source
+    assert boxes(source)["s0"] == ["block", "2 ops: mul, sum", "holds NaN"]
+    assert "color=red" in dict(nodes_all(source))["s0"]
+
+
+def test_a_graph_over_the_budget_is_collapsed_as_little_as_fits():
+    model = MLP(4, [3] * 20, 2, rng=np.random.default_rng(0))
+    loss = model(np.ones((2, 4))).softmax_cross_entropy(np.arange(2))
+    full = to_dot(loss, max_nodes=None).source
+    n_full = len(nodes_all(full))
+    # 21 layers of matmul and add, 20 sigmoids and the loss; x, t, 42 parameters
+    # and the 63 results.
+    assert n_full == 63 + 107 and "box3d" not in full
+    assert to_dot(loss, max_nodes=n_full).source == full
+    # One node per layer (x, t, the loss and its op besides) fits in 45; the
+    # whole network in one node in 5.
+    fitted = to_dot(loss, max_nodes=45).source
+    assert len(nodes_all(fitted)) == 45 and len(boxes(fitted)) == 41
+    assert (
+        "because the whole graph (63 ops) has more than max_nodes=45 nodes; "
+        "collapse=3 or a larger max_nodes draws more"
+    ) in fitted
+    smaller = to_dot(loss, max_nodes=44).source  # Sequential, in the MLP frame
+    assert boxes(smaller) == {
+        "s0": ["Sequential", "62 ops: matmul ×21, add ×21, sigmoid ×20"]
+    }
+    assert scopes(smaller)["s0"] == ("MLP",)
+    with pytest.raises(GraphTooLargeError) as caught:
+        to_dot(loss, max_nodes=4)
+    message = str(caught.value)
+    for part in (
+        "170 nodes to draw (63 ops, 107 tensors)",
+        "max_nodes=4",
+        "collapse=0 (one node per name scope 0 levels deep) it still has 5",
+        "name_scope",
+        "an intermediate tensor",
+        "max_nodes=170",
+    ):
+        assert part in message
+    with pytest.raises(GraphTooLargeError, match=r"collapse=2 .* still has 45\."):
+        to_dot(loss, max_nodes=44, collapse=2)
+
+
+def test_a_20000_op_graph_is_refused_or_collapsed_at_once(tmp_path):
+    """The issue's sizes: never handed to dot whole."""
+    y = chain(10_000, 1.0001)
+    with pytest.raises(GraphTooLargeError) as caught:
+        draw(y, tmp_path / "chain.svg")
+    assert "50,001 nodes to draw (20,000 ops" in str(caught.value)
+    assert "records no name scopes" in str(caught.value)
+    assert not list(tmp_path.iterdir())
+
+    w = Tensor(np.array([0.9]), requires_grad=True, name="w")
+    h = Tensor(np.array([0.5]), name="h0")
+    for step in range(100):
+        with name_scope(f"step {step}"):
+            for _ in range(100):
+                h = (h * w).tanh()
+    source = to_dot(h).source
+    assert len(boxes(source)) == 100 and len(copies_of(source, "w")) == 100
+    if shutil.which("dot"):
+        svg = draw(h, tmp_path / "steps.svg", timeout=120).read_bytes()
+        assert len(svg_nodes(svg)) == len(nodes_all(source))
+
+
+@needs_dot
+@pytest.mark.parametrize("by", ["weight", "constant"])
+def test_a_1000_op_chain_with_a_shared_tensor_renders(tmp_path, by):
+    """Drawn once, the shared tensor made dot run for minutes (a hub of 500 edges);
+    timeout=120 turns a hang into a failure instead of a stuck suite."""
+    w = Tensor(np.array([0.9]), requires_grad=True, name="w")
+    y = chain(500, w if by == "weight" else 1.0001)
+    path = draw(y, tmp_path / "chain.svg", timeout=120)
+    source = to_dot(y).source
+    # 1,000 ops, their results and x; the shared tensor beside each of 500 muls
+    assert len(svg_nodes(path.read_bytes())) == len(nodes_all(source)) == 2001 + 500
+
+
+# ------------------------------------------------------- the dot program
+def hub(n: int = 100) -> Tensor:
+    """A chain whose shared constant is drawn once: dot runs for minutes on it."""
+    return chain(n, Tensor(np.array([1.0001]), name="c"))
+
+
+def dot_children() -> list[int]:
+    """Process ids of this process's children that run dot (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()  # "pid (command) state ppid ..."
+        except OSError:
+            continue  # the process ended meanwhile
+        command, rest = text.split("(", 1)[1].rsplit(")", 1)
+        if command == "dot" and int(rest.split()[1]) == os.getpid():
+            found.append(int(stat.parent.name))
+    return found
+
+
+@needs_dot
+def test_dot_past_its_timeout_is_stopped_with_a_clear_error(tmp_path):
+    with pytest.raises(GraphvizError) as caught:
+        draw(hub(), tmp_path / "hub.svg", max_uses=None, timeout=1)
+    message = str(caught.value)
+    assert "still laying out the graph after 1 s and was stopped" in message
+    for hint in ("collapse=0", "timeout=600", "to_dot(...).source", "'graph.dot'"):
+        assert hint in message
+    assert isinstance(caught.value, RuntimeError)
+    assert dot_children() == []  # killed and reaped, not left running
+    assert not list(tmp_path.iterdir())  # no picture, no temporary file
+    assert draw(hub(), tmp_path / "hub.dot", max_uses=None).exists()  # DOT text still
+
+
+@needs_dot
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_crash_of_dot_is_a_clear_error(tmp_path):
+    """A real dot, laying out the hub graph, killed by a real SIGSEGV."""
+    caught: list[BaseException] = []
+
+    def render() -> None:
+        try:
+            draw(hub(), tmp_path / "hub.svg", max_uses=None, timeout=120)
+        except BaseException as error:  # handed to the test's thread
+            caught.append(error)
+
+    thread = threading.Thread(target=render)
+    thread.start()
+    for _ in range(600):  # until dot runs: the walk and the DOT text come first
+        if pids := dot_children():
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("dot did not start")
+    os.kill(pids[0], signal.SIGSEGV)
+    thread.join(timeout=120)
+    (error,) = caught
+    assert isinstance(error, GraphvizError)
+    assert "crashed (SIGSEGV) while laying out the graph" in str(error)
+    assert "collapse=0" in str(error) and "to_dot(...).source" in str(error)
+    assert not list(tmp_path.iterdir())
+
+
+@needs_dot
+def test_a_notebook_shows_why_dot_failed_and_the_dot_text(monkeypatch):
+    graph = to_dot(Tensor([1.0], requires_grad=True) * 2.0)
+    graph.body.append("this is not DOT {")  # dot refuses it: exit code 1
+    bundle = graph._repr_mimebundle_()
+    assert list(bundle) == ["text/plain"]
+    assert "'dot' program failed (exit code 1)" in bundle["text/plain"]
+    assert "syntax error" in bundle["text/plain"]  # dot's own message
+    assert bundle["text/plain"].endswith(graph.source)
+    monkeypatch.setattr(viz, "TIMEOUT", 1)  # the notebook's limit, shortened
+    slow = to_dot(hub(), max_uses=None)._repr_mimebundle_()
+    assert "was stopped" in slow["text/plain"]
+
+
+def test_bad_limits_are_clear_errors(tmp_path):
+    y = Tensor([1.0], requires_grad=True) * 2.0
+    for kwargs, says in [
+        ({"max_uses": 0}, "max_uses=0 (too small); use an integer ≥ 1"),
+        ({"max_nodes": 2.5}, "max_nodes=2.5 (float)"),
+        ({"collapse": -1}, "collapse=-1 (too small); use an integer ≥ 0"),
+        ({"collapse": True}, "collapse=True (bool)"),
+    ]:
+        with pytest.raises(DomainError, match=re.escape(says)):
+            to_dot(y, **kwargs)
+    for timeout in (0, -1, "5", True):
+        with pytest.raises(DomainError, match="timeout="):
+            draw(y, tmp_path / "g.svg", timeout=timeout)
+    assert not list(tmp_path.iterdir())
 
 
 # --------------------------------------------------------------- arguments
@@ -545,7 +895,7 @@ def svg_nodes(svg: bytes) -> list[str]:
 
 @needs_dot
 def test_svg_has_one_node_group_per_dot_node(tmp_path):
-    loss = two_layer_net_loss(4, 3)
+    loss = example_loss(4, 3)
     path = draw(loss, tmp_path / "loss.svg", show_values=True)
     assert path == tmp_path / "loss.svg"
     assert sorted(svg_nodes(path.read_bytes())) == sorted(nodes(to_dot(loss).source))
@@ -555,7 +905,7 @@ def test_svg_has_one_node_group_per_dot_node(tmp_path):
 
 @needs_dot
 def test_png_has_the_signature_and_a_plausible_size(tmp_path):
-    path = draw(two_layer_net_loss(4, 3), tmp_path / "loss.png")
+    path = draw(example_loss(4, 3), tmp_path / "loss.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert data[12:16] == b"IHDR"
@@ -566,9 +916,9 @@ def test_png_has_the_signature_and_a_plausible_size(tmp_path):
 
 @needs_dot
 def test_pdf_and_explicit_format(tmp_path):
-    path = draw(two_layer_net_loss(4, 3), tmp_path / "loss.pdf")
+    path = draw(example_loss(4, 3), tmp_path / "loss.pdf")
     assert path.read_bytes()[:5] == b"%PDF-"
-    other = draw(two_layer_net_loss(4, 3), tmp_path / "picture", format="SVG")
+    other = draw(example_loss(4, 3), tmp_path / "picture", format="SVG")
     assert ET.fromstring(other.read_bytes()).tag == f"{SVG_NS}svg"
 
 
@@ -640,16 +990,22 @@ def test_missing_dot_says_how_to_install_it(tmp_path, monkeypatch):
 
 @needs_dot
 def test_jupyter_displays_the_graph_as_svg():
-    bundle = to_dot(two_layer_net_loss(4, 3))._repr_mimebundle_()
+    graph = to_dot(example_loss(4, 3))
+    bundle = graph._repr_mimebundle_()
     svg = bundle["image/svg+xml"]
     assert len(svg_nodes(svg.encode("utf-8"))) == 18
+    asked = graph._repr_mimebundle_(
+        include=["image/png", "image/svg+xml"], exclude=["image/svg+xml"]
+    )
+    assert list(asked) == ["image/png"]
+    assert asked["image/png"].startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_jupyter_without_dot_shows_the_install_hint_and_the_source(monkeypatch):
     """A notebook shows text instead of raising graphviz's ExecutableNotFound."""
     import graphviz
 
-    graph = to_dot(two_layer_net_loss(4, 3))
+    graph = to_dot(example_loss(4, 3))
     assert isinstance(graph, graphviz.Digraph)  # still the documented type
     monkeypatch.setenv("PATH", "")  # no dot anywhere: the real failure
     bundle = graph._repr_mimebundle_()
@@ -668,7 +1024,7 @@ def test_ipythons_own_display_formatter(has_dot, monkeypatch):
         pytest.skip("Graphviz's dot program is not installed")
     if not has_dot:
         monkeypatch.setenv("PATH", "")
-    graph = to_dot(two_layer_net_loss(4, 3))
+    graph = to_dot(example_loss(4, 3))
     data, _ = formatters.DisplayFormatter().format(graph)
     if has_dot:
         assert len(svg_nodes(data["image/svg+xml"].encode("utf-8"))) == 18
@@ -680,7 +1036,7 @@ def test_ipythons_own_display_formatter(has_dot, monkeypatch):
 
 # ------------------------------------------------- golden file and the docs
 def test_golden_dot_of_the_two_layer_net_loss():
-    source = to_dot(models_two_layer_net_loss()).source
+    source = to_dot(example_loss()).source
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN.write_text(source, encoding="utf-8")
@@ -706,7 +1062,8 @@ def svg_structure(svg: bytes) -> dict[str, list]:
 def test_the_docs_picture_is_current(tmp_path, capsys):
     # Compared by content, not bytes: coordinates depend on the fonts installed.
     fresh = tmp_path / "two_layer_net_loss.svg"
-    assert main([str(fresh)]) == 0
+    argv = ["models.two_layer_net:example_loss", str(fresh), "--rankdir", "TB"]
+    assert main([*argv, "--title", "TwoLayerNet loss (batch 100, hidden 50)"]) == 0
     assert capsys.readouterr().out.strip() == str(fresh)
     current = svg_structure(fresh.read_bytes())
     assert len(current["node"]) == 18 and len(current["cluster"]) == 3
@@ -718,19 +1075,97 @@ def test_the_docs_picture_is_current(tmp_path, capsys):
 
 @needs_dot
 def test_rendering_is_deterministic(tmp_path):
-    assert main([str(tmp_path / "a.svg")]) == 0
-    assert main([str(tmp_path / "b.svg")]) == 0
+    for name in ("a.svg", "b.svg"):
+        assert main(["models.two_layer_net:example_loss", str(tmp_path / name)]) == 0
     assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
 
 
-def test_cli_options_and_errors(tmp_path, capsys):
-    out = tmp_path / "g.dot"  # DOT text: works with or without dot
-    assert main([str(out), "--batch", "3", "--hidden", "4", "--show-grads"]) == 0
+# ------------------------------------------------------------ command line
+MYNET = """
+import numpy as np
+from tinygrad_edu import Tensor
+
+def loss():
+    w = Tensor(np.array([[0.5, -1.0], [2.0, 0.1]]), requires_grad=True, name="w")
+    return (Tensor(np.ones((3, 2)), name="x") @ w).tanh().sum()
+
+def pair():
+    return loss(), loss()
+
+def vector():
+    return Tensor([1.0, 2.0], requires_grad=True) * 2.0
+
+size = 1
+"""
+
+
+def run_viz(*args, cwd):
+    """The real command, as a user runs it, in a folder that holds mynet.py."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "tinygrad_edu.viz", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a guard: a hang fails the test instead of the suite
+    )
+
+
+def test_the_command_draws_what_a_function_in_the_current_folder_returns(tmp_path):
+    (tmp_path / "mynet.py").write_text(MYNET)
+    done = run_viz("mynet:loss", "g.dot", "--show-grads", "--show-order", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "g.dot"
+    source = (tmp_path / "g.dot").read_text(encoding="utf-8")
+    assert "grad: [[" in source  # backward() ran: w's gradient is shown
+    assert "backward step 3" in source
+    colored = run_viz(
+        "mynet:loss", "c.dot", "--color-by-grad", "--title", "Mine", cwd=tmp_path
+    )
+    assert colored.returncode == 0, colored.stderr
+    text = (tmp_path / "c.dot").read_text(encoding="utf-8")
+    assert "grad rms" in text and "vanishing" in text and "Mine" in text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["mynet", "g.dot"], "write MODULE:FUNCTION"),
+        (["nomodule:loss", "g.dot"], "cannot import 'nomodule'"),
+        (["mynet:missing", "g.dot"], "has no function 'missing'"),
+        (["mynet:size", "g.dot"], "mynet.size is not a function"),
+        (["mynet:vector", "g.dot", "--show-grads"], "one scalar Tensor"),
+        (["mynet:vector", "g.dot", "--color-by-grad"], "scalar output"),
+        (["mynet:loss", "g.bmp"], "supported formats"),
+        (["mynet:loss", "g.dot", "--max-nodes", "0"], "max_nodes=0"),
+    ],
+)
+def test_command_errors_are_one_line_and_status_1(tmp_path, args, message):
+    (tmp_path / "mynet.py").write_text(MYNET)
+    done = run_viz(*args, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("g.*"))  # nothing written
+
+
+def test_command_options_reach_to_dot(tmp_path, capsys, monkeypatch):
+    (tmp_path / "mynet.py").write_text(MYNET)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "g.dot"
+    argv = ["mynet:pair", str(out), "--show-values", "--rankdir", "TB", "--no-clusters"]
+    assert main(argv) == 0
     source = out.read_text(encoding="utf-8")
-    assert "x\\n(3, 784) float64" in source
-    assert "grad: norm" in source  # W1's gradient after backward()
-    assert "TwoLayerNet loss (batch 3, hidden 4)" in source
-    assert main([str(tmp_path / "g.bmp")]) == 1
-    assert "supported formats" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main([str(out), "--batch", "0"])
+    assert "rankdir=TB" in source and "[[1., 1.]," in source
+    assert len(ops(source)) == 6  # both outputs of the pair
+    with pytest.raises(SystemExit):  # argparse: a bad number is a usage error
+        main(["mynet:loss", str(out), "--collapse", "x"])
+    assert "--collapse" in capsys.readouterr().err
+
+
+def test_an_import_error_inside_the_users_module_is_not_hidden(tmp_path, monkeypatch):
+    (tmp_path / "broken.py").write_text("import no_such_package\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_package"):
+        main(["broken:loss", str(tmp_path / "g.dot")])
