@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from tinygrad_edu._files import atomic_write
+from tinygrad_edu._files import atomic_write, cannot_write
 from tinygrad_edu.errors import DomainError, DTypeError, FileError
 from tinygrad_edu.tensor import Tensor
 
@@ -73,14 +73,7 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
 
 def unwritable(caller: str, path: Path, error: OSError) -> FileError:
     """The error for a file that could not be written, with the likely fix."""
-    fixes = {
-        errno.ENOSPC: "the disk is full; free some space or write elsewhere",
-        errno.EDQUOT: "the disk quota is used up; free some space or write elsewhere",
-        errno.EROFS: "the file system is read-only; choose a writable folder",
-        errno.EACCES: "permission denied; choose a folder you can write to",
-        errno.EPERM: "permission denied; choose a folder you can write to",
-    }
-    fix = fixes.get(error.errno, "choose another path")
+    fix = cannot_write(error) or "choose another path"
     return file_error(
         error.errno,
         f"{caller}: cannot write {str(path)!r}: {error.strerror or error} ({fix}).",
