@@ -401,8 +401,9 @@ def _download_into(
     directory: Path, names: list[str], bases: Sequence[str], progress: bool
 ) -> None:
     """Fetch ``names`` into ``directory``; a folder made for them that ends up
-    empty is removed again, and the error says the folder did not exist."""
-    existed = directory.is_dir()
+    empty is removed again, and, unless it is the user cache, the error says
+    that it did not exist (a mistyped path is the usual cause)."""
+    existed = directory.is_dir() or directory == user_cache_dir()
     _remove_stale_temporaries(directory)
     try:
         for name in names:
