@@ -3,7 +3,8 @@
 Training iterations per second of the training command's loop with 1 and 2
 BLAS threads (set with threadpoolctl, as ``--threads`` does), first on the
 machine as it is, then with one core kept busy by another process (a Python
-busy loop, what a second program or a notebook kernel does to a laptop).
+busy loop, what a second program or a notebook kernel does to a laptop). The
+load average printed with each row says how quiet "as it is" was.
 Each block of iterations alternates the thread counts, so that a change in
 the machine's speed weighs on both; the medians and their ratio are printed.
 OpenBLAS's threads spin while they wait for work: on a core that another
@@ -54,8 +55,8 @@ def measure(iters: int, repeats: int) -> list[dict[str, Any]]:
     (x, t), (xt, tt) = load_mnist(progress=False)
     data = ((x.astype(np.float64), t), (xt.astype(np.float64), tt))
     rows = []
-    for load in ("quiet", "one core busy"):
-        other = busy_core() if load != "quiet" else None
+    for load in ("as it is", "plus one busy core"):
+        other = busy_core() if load != "as it is" else None
         try:
             for name, argv in CONFIGS.items():
                 args = parse_args([*argv, "--iters", str(iters)])
