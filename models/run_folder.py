@@ -147,7 +147,9 @@ def publish(run: RunFolder) -> None:
     aside first and deleted once the new one is in place."""
     aside = None
     if run.target.exists():
-        aside = run.target.with_name(f".{run.target.name}.replaced-{os.getpid()}")
+        aside = run.target.with_name(
+            f".{run.target.name}.replaced-{secrets.token_hex(4)}"
+        )
         os.replace(run.target, aside)
     os.replace(run.work, run.target)
     if aside is not None:

@@ -91,7 +91,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: What --resume may still change: how the run is watched and run, never
 #: what it computes (the rest comes from the checkpoint).
-RESUME_OPTIONS = ("quiet", "threads", "checkpoint_every", "data_dir", "no_download")
+RESUME_OPTIONS = (
+    "quiet",
+    "threads",
+    "checkpoint_every",
+    "data_dir",
+    "no_download",
+    "overwrite",
+)
 #: What --eval uses besides the run's own configuration.
 EVAL_OPTIONS = ("quiet", "threads", "data_dir", "no_download", "confusion")
 
@@ -794,6 +801,11 @@ def run(args: argparse.Namespace, say: Callable[..., None]) -> int:
     checkpointed: dict[str, Any] | None = None
     if args.resume is not None:
         run_dir = RunFolder.of_partial(args.resume)
+        if run_dir.target.exists() and not args.overwrite:
+            raise RunFolderError(
+                f"{run_dir.target} exists, and the resumed run would end there; "
+                f"move it away, or add --overwrite to replace it"
+            )
         args, checkpointed = _resumed(args, run_dir)
     elif args.out is not None:
         run_dir = run_folder.explicit(args.out, args.overwrite)
@@ -817,7 +829,7 @@ def _resumed(
     for name in ("data_dir", "out", "graph"):
         config[name] = None if config[name] is None else Path(config[name])
     resumed = argparse.Namespace(
-        **config, resume=args.resume, eval=None, confusion=None, overwrite=True
+        **config, resume=args.resume, eval=None, confusion=None
     )
     return resumed, {"params": params, "optimizer": optimizer_state, "meta": meta}
 
@@ -860,7 +872,7 @@ def _train_in(
 
     last_checkpoint = len(history.loss) if checkpointed else None
 
-    def save_checkpoint(iteration: int) -> None:
+    def checkpoint(iteration: int) -> None:
         nonlocal last_checkpoint
         problem = _parameter_problem(model)
         if problem:
@@ -897,14 +909,14 @@ def _train_in(
                 progress=not args.quiet,
                 history=history,
                 checkpoint_every=args.checkpoint_every,
-                checkpoint=save_checkpoint,
+                checkpoint=checkpoint,
                 stop=stop,
             )
             problem = _parameter_problem(model)
             if problem:
                 raise DivergenceError(args.iters, problem)
         except InterruptionError as interrupted:
-            save_checkpoint(interrupted.iteration)
+            checkpoint(interrupted.iteration)
             print(
                 f"interrupted at iteration {interrupted.iteration}; saved to "
                 f"{run_dir.checkpoint}; resume with: python -m models.train_mnist "

@@ -183,6 +183,13 @@ def test_an_interrupted_run_resumes_to_the_same_bits(tmp_path, stop, optimizer):
     _, _, meta = train_mnist.run_folder.load_checkpoint(checkpoint)
     assert meta["iteration"] == done and len(meta["history"]["loss"]) == done
 
+    (tmp_path / "cut").mkdir()  # made meanwhile: resuming must not replace it
+    (tmp_path / "cut" / "mine.txt").write_text("keep")
+    code, _, err = finished("--resume", "cut.partial", "--quiet", cwd=tmp_path)
+    assert code == 2 and "cut exists, and the resumed run would end there" in err
+    assert (tmp_path / "cut" / "mine.txt").read_text() == "keep"
+    (tmp_path / "cut" / "mine.txt").unlink()
+    (tmp_path / "cut").rmdir()
     code, _, err = finished("--resume", "cut.partial", "--quiet", cwd=tmp_path)
     assert code == 0, err
     assert not (tmp_path / "cut.partial").exists()
