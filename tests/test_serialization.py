@@ -279,3 +279,13 @@ def test_a_real_deflate_bomb_is_held_to_max_bytes(tmp_path):
 
     assert peak_traced_bytes(refused) < 4 << 20
     assert load(path)["W"].shape == (1 << 23,)  # under the default 1 GiB: read
+
+
+def test_max_bytes_must_be_a_count(tmp_path):
+    save({"a": np.ones(2)}, tmp_path / "a.npz")
+    for wrong in ("1GB", -1, 1.5, True):
+        with pytest.raises(DTypeError, match=r"^load: max_bytes must be a number"):
+            load(tmp_path / "a.npz", max_bytes=wrong)
+    assert load(tmp_path / "a.npz", max_bytes=16)["a"].shape == (2,)
+    with pytest.raises(FileError, match="declares at least 16 bytes"):
+        load(tmp_path / "a.npz", max_bytes=15)

@@ -123,6 +123,13 @@ def load(
     raises ``FileError``; pass a larger ``max_bytes``, or None, for a file you
     trust.
     """
+    if max_bytes is not None and (
+        not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 0
+    ):
+        raise DTypeError(
+            f"load: max_bytes must be a number of bytes (an int >= 0) or None, got "
+            f"{max_bytes!r}."
+        )
     shown = str(path)
     with open(path, "rb") as f:  # FileNotFoundError names the path
         if f.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
