@@ -2,26 +2,41 @@
 
     python -m models.train_mnist                  # the book's experiment
     python -m models.train_mnist --preset best    # ReLU, He init, Adam: >= 97.5%
+    python -m models.train_mnist --resume runs/mnist/3.partial
+    python -m models.train_mnist --eval runs/mnist/3 --confusion confusion.png
     python -m models.train_mnist --help
 
 The defaults are the book's (chapter 4.5): TwoLayerNet 784-50-10 with sigmoid,
 mini-batches of 100 drawn with replacement, SGD with learning rate 0.1, 10,000
 iterations, train and test accuracy once per epoch. Gradients come from our
-autograd. The output directory receives the parameters (``params.npz``), the
-metrics (``metrics.json``), the curves (``curves.png``) and the loss's graph
-(``loss_graph.svg``). Problems the user can fix (missing MNIST files, no
-``dot``) are one ``error:`` line and exit code 1, never a traceback.
+autograd.
+
+Nothing a user trained is lost or replaced silently. Each run gets its own
+folder (``runs/mnist/1``, ``2``, ... unless ``--out`` names one), checked
+before the data is loaded; it works in ``<folder>.partial``, where a
+checkpoint is written every ``--checkpoint-every`` iterations and on Ctrl-C
+or SIGTERM, and becomes ``<folder>`` when the run is complete, holding the
+parameters (``params.npz``), the metrics (``metrics.json``, strict JSON), the
+curves (``curves.png``) and the loss's graph (``loss_graph.svg``). A run that
+diverges (a loss or parameter that is not finite, or a loss 100 times the
+first one) stops. Exit codes: 0 done, 1 an error in the data or files,
+2 unusable options or paths, 3 diverged, 130 interrupted (resume it with
+``--resume``). Errors are one ``error:`` line, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import itertools
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +44,14 @@ from typing import Any
 import numpy as np
 
 import tinygrad_edu
+from models import run_folder
 from models.classifier import Classifier
 from models.mlp import ACTIVATIONS, MLP
+from models.run_folder import RunFolder, RunFolderError
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu import optim, viz
 from tinygrad_edu._files import atomic_write
-from tinygrad_edu.datasets import load_mnist, sample_batch
+from tinygrad_edu.datasets import MNIST_SIZES, load_mnist, mnist_dir, sample_batch
 from tinygrad_edu.errors import DatasetError, TinygradEduError
 
 OPTIMIZERS = {
@@ -44,6 +61,16 @@ OPTIMIZERS = {
     "rmsprop": optim.RMSprop,
     "adam": optim.Adam,
 }
+
+EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+#: Where runs go unless --out names a folder: runs/mnist/1, 2, ...
+RUNS = Path("runs/mnist")
+
+#: A loss this many times the first iteration's counts as divergence: the
+#: first is about ln 10 = 2.3 (a guess among ten classes), and a learning
+#: rate that is too large sends it to millions within a few steps.
+DIVERGENCE_FACTOR = 100
 
 
 def _default_lr(name: str) -> float:
@@ -62,6 +89,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     "best": {"hidden": 256, "activation": "relu", "init": "he", "optimizer": "adam"},
 }
 
+#: What --resume may still change: how the run is watched and run, never
+#: what it computes (the rest comes from the checkpoint).
+RESUME_OPTIONS = (
+    "quiet",
+    "threads",
+    "checkpoint_every",
+    "data_dir",
+    "no_download",
+    "overwrite",
+)
+#: What --eval uses besides the run's own configuration.
+EVAL_OPTIONS = ("quiet", "threads", "data_dir", "no_download", "confusion")
+
 
 @dataclass
 class History:
@@ -76,6 +116,22 @@ class History:
     epochs: list[dict[str, float]] = field(default_factory=list)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+
+
+class DivergenceError(Exception):
+    """Training produced a loss or parameter that cannot be trained on."""
+
+    def __init__(self, iteration: int, what: str) -> None:
+        super().__init__(f"iteration {iteration}: {what}")
+        self.iteration, self.what = iteration, what
+
+
+class InterruptionError(Exception):
+    """SIGINT or SIGTERM arrived; ``iteration`` steps are complete."""
+
+    def __init__(self, iteration: int) -> None:
+        super().__init__(f"interrupted at iteration {iteration}")
+        self.iteration = iteration
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -94,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a multilayer perceptron on MNIST with tinygrad_edu's "
         "autograd. The defaults are the book's experiment (TwoLayerNet 784-50-10, "
         "sigmoid, SGD lr 0.1, batch 100, 10,000 iterations).",
+        epilog="Each run gets its own folder, checked before the data is loaded. "
+        "While it trains it is OUT.partial, holding a checkpoint (every "
+        "--checkpoint-every iterations, and on Ctrl-C or SIGTERM); a complete run "
+        "is renamed to OUT. A run whose loss or parameters stop being finite, or "
+        "whose loss grows to 100 times the first, is stopped as diverged. Exit "
+        "codes: 0 done, 1 data or file error, 2 unusable options or paths, "
+        "3 diverged, 130 interrupted (continue with --resume OUT.partial).",
         formatter_class=_HelpFormatter,
     )
     model = parser.add_argument_group("model")
@@ -152,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=_positive_int,
         default=100,
-        help="samples per mini-batch, drawn with replacement as in the book",
+        help="samples per mini-batch, drawn with replacement as in the book "
+        f"(at most the {MNIST_SIZES['train']} training images)",
     )
     length = training.add_mutually_exclusive_group()
     length.add_argument(
@@ -165,26 +229,98 @@ def build_parser() -> argparse.ArgumentParser:
         "instead of --iters",
     )
     training.add_argument(
-        "--seed", type=int, default=0, help="makes a run reproducible"
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        help="makes a run reproducible (0 or more)",
+    )
+    training.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="BLAS threads for the matrix products. One is never far from the "
+        "best at these sizes, and does not collapse when another program keeps a "
+        "core busy, where two spin-waiting threads can be several times slower "
+        "(docs/performance.md)",
     )
 
     files = parser.add_argument_group("files")
     files.add_argument(
         "--data-dir",
         type=Path,
-        help="the folder that holds the four MNIST .gz files, and where missing "
-        "ones are downloaded (default: the first of $TINYGRAD_EDU_DATA and the "
-        "user cache ~/.cache/tinygrad_edu/mnist that holds all four; downloads "
-        "go to $TINYGRAD_EDU_DATA if set, else the user cache)",
+        help="the folder that holds the four MNIST .gz files, or a data root "
+        "holding them in mnist/, and where missing ones are downloaded (default: "
+        "the first of $TINYGRAD_EDU_DATA and the user cache "
+        "~/.cache/tinygrad_edu/mnist that holds all four; downloads go to "
+        "$TINYGRAD_EDU_DATA if set, else the user cache)",
     )
     files.add_argument(
-        "--out", type=Path, default=Path("runs/mnist"), help="output directory"
+        "--no-download",
+        action="store_true",
+        help="never download: missing MNIST files are an error at once",
+    )
+    files.add_argument(
+        "--out",
+        type=Path,
+        help=f"the run's folder (default: {RUNS}/<n>, the next free number); "
+        "refused if it already holds a run, unless --overwrite",
+    )
+    files.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --out replace the run it holds, once the new run has finished",
+    )
+    files.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        default=1000,
+        help="write a checkpoint (parameters, optimizer state, iteration, RNG "
+        "state, metrics) to OUT.partial every this many iterations",
+    )
+    files.add_argument(
+        "--resume",
+        type=Path,
+        metavar="PARTIAL",
+        help="continue an interrupted run from its OUT.partial folder, with its "
+        "own configuration; the result is bit for bit the uninterrupted run's",
     )
     files.add_argument(
         "--graph",
         type=_graph_path,
         help="where to draw the loss's computation graph: .svg, .png or .pdf, or "
         ".dot for the DOT text (default: OUT/loss_graph.svg)",
+    )
+    files.add_argument(
+        "--graph-color-by-grad",
+        action="store_true",
+        help="colour the graph's tensors by the size of their gradient "
+        "(vanishing blue ... exploding orange)",
+    )
+    files.add_argument(
+        "--graph-values",
+        action="store_true",
+        help="print values (or a mean/min/max summary) in the graph",
+    )
+    files.add_argument(
+        "--graph-grads",
+        action="store_true",
+        help="print each parameter's gradient (norm and range) in the graph",
+    )
+
+    evaluation = parser.add_argument_group("evaluating a saved run")
+    evaluation.add_argument(
+        "--eval",
+        type=Path,
+        metavar="RUN",
+        help="instead of training, evaluate the run in RUN (a finished run "
+        "folder or an OUT.partial one) on the test set: accuracy, loss and "
+        "accuracy per class",
+    )
+    evaluation.add_argument(
+        "--confusion",
+        type=Path,
+        metavar="PNG",
+        help="with --eval: also draw the confusion matrix to this .png",
     )
 
     parser.add_argument(
@@ -194,12 +330,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="a named configuration; explicit options override it. "
         "best = hidden 256, ReLU, He init, Adam (lr 0.001)",
     )
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print nothing but errors (and the results of --eval)",
+    )
     return parser
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The options, with the preset applied and every default filled in."""
+    """The options, with the preset applied and every default filled in.
+
+    Combinations that cannot work are refused here, before anything runs.
+    """
     # A first pass reads only --preset, so that the preset's values become the
     # defaults (and --preset best --help shows them); the full parser then
     # reports any error, including an unknown preset.
@@ -209,11 +352,51 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     parser.set_defaults(**PRESETS.get(preset, {}))
     args = parser.parse_args(argv)
+    given = _given_options(argv)
+    for mode, allowed in (("resume", RESUME_OPTIONS), ("eval", EVAL_OPTIONS)):
+        if getattr(args, mode) is not None:
+            others = sorted(given - {mode, *allowed})
+            if others:
+                parser.error(
+                    f"--{mode} takes the run's own configuration; "
+                    f"{', '.join(_flag(o) for o in others)} cannot be given with "
+                    f"it (allowed: {', '.join(_flag(o) for o in allowed)})"
+                )
+    if args.confusion is not None and args.eval is None:
+        parser.error("--confusion draws the confusion matrix of --eval RUN")
+    if args.confusion is not None and args.confusion.suffix.lower() != ".png":
+        parser.error(f"--confusion {args.confusion}: the file must end in .png")
+    if args.batch_size > MNIST_SIZES["train"]:
+        parser.error(
+            f"--batch-size {args.batch_size} is larger than the "
+            f"{MNIST_SIZES['train']} MNIST training images"
+        )
+    if args.data_dir is not None and not args.data_dir.expanduser().is_dir():
+        parent = args.data_dir.expanduser().parent
+        if args.no_download or not parent.is_dir():
+            missing = "is not a folder" if parent.exists() else "does not exist"
+            why = "--no-download" if args.no_download else f"{parent} {missing}"
+            parser.error(
+                f"--data-dir {args.data_dir} does not exist, and nothing can be "
+                f"downloaded into it ({why}); check the path"
+            )
     if args.lr is None:
         args.lr = DEFAULT_LR[args.optimizer]
-    if args.graph is None:
-        args.graph = args.out / "loss_graph.svg"
+    if args.epochs is not None:  # the config in metrics.json records what ran
+        args.iters = args.epochs * max(MNIST_SIZES["train"] // args.batch_size, 1)
     return args
+
+
+def _given_options(argv: Sequence[str] | None) -> set[str]:
+    """The destinations of the options that were typed, not defaulted."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
 
 
 def _graph_path(text: str) -> Path:
@@ -227,25 +410,40 @@ def _graph_path(text: str) -> Path:
     return path
 
 
+def _integer(text: str, smallest: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if value < smallest:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return _integer(text, 1, "a positive integer")
+
+
+def _non_negative_int(text: str) -> int:
+    return _integer(text, 0, "zero or a positive integer")
+
+
+def _real(text: str, ok: Callable[[float], bool], what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if not (math.isfinite(value) and ok(value)):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+    return _real(text, lambda v: v > 0, "a positive number")
 
 
 def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be zero or positive, got {text}")
-    return value
+    return _real(text, lambda v: v >= 0, "zero or positive")
 
 
 def build_model(args: argparse.Namespace, rng: np.random.Generator) -> Classifier:
@@ -281,11 +479,14 @@ def training_iterations(
     batch_size: int,
     rng: np.random.Generator,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    start: int = 0,
 ) -> Iterator[float]:
     """The book's loop, one iteration per ``next()``: sample a batch, backprop,
     update; yields the batch's loss. Every epoch, and once after the last
     iteration, the accuracies go into ``history`` (their time into
-    ``eval_seconds``) and to ``on_epoch``.
+    ``eval_seconds``) and to ``on_epoch``; ``epoch`` counts whole and partial
+    epochs (0.5 after half of one). ``start`` > 0 continues a run that has
+    done that many iterations.
 
     ``train`` runs it to the end. A generator, so that the benchmark can run
     two models' loops in lockstep, one iteration of each in turn.
@@ -297,7 +498,7 @@ def training_iterations(
         started = time.perf_counter()
         recent = history.loss[-iter_per_epoch:]
         row = {
-            "epoch": math.ceil(iteration / iter_per_epoch),
+            "epoch": round(iteration / iter_per_epoch, 4),
             "iteration": iteration,
             "loss": float(np.mean(recent)) if recent else None,
             "train_acc": model.accuracy(*data[0]),
@@ -308,7 +509,7 @@ def training_iterations(
         if on_epoch is not None:
             on_epoch(row)
 
-    for i in range(iters):
+    for i in range(start, iters):
         if i % iter_per_epoch == 0:
             evaluate(i)
         x_batch, t_batch = sample_batch(x_train, t_train, batch_size, rng)
@@ -317,6 +518,30 @@ def training_iterations(
         history.loss.append(loss)
         yield loss
     evaluate(iters)
+
+
+class StopRequest:
+    """A signal handler that only takes note: the loop finishes its step first."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.signal = signum
+
+
+@contextmanager
+def deferred_signals(stop: StopRequest) -> Iterator[StopRequest]:
+    """SIGINT and SIGTERM go to ``stop`` instead of interrupting mid-step."""
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # only the main thread may set handlers; nothing to defer
+        return
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def train(
@@ -328,25 +553,36 @@ def train(
     batch_size: int,
     rng: np.random.Generator,
     progress: bool = True,
+    history: History | None = None,
+    checkpoint_every: int = 0,
+    checkpoint: Callable[[int], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> History:
     """The book's loop with a progress bar; evaluate every epoch.
 
-    The accuracies are measured with the clock paused for training: they go
-    to ``History.eval_seconds``, everything else to ``train_seconds``.
+    Continues ``history`` if given (a resumed run). Every ``checkpoint_every``
+    iterations ``checkpoint(iteration)`` is called; once ``stop`` has seen a
+    signal, the step under way finishes and ``InterruptionError`` is raised; a loss
+    that is not finite or is ``DIVERGENCE_FACTOR`` times the first one raises
+    ``DivergenceError``. The accuracies are measured with the clock paused for
+    training: they go to ``History.eval_seconds``, the rest to ``train_seconds``.
     """
     from tqdm.auto import tqdm
 
-    history = History()
-    bar = tqdm(total=iters, desc="training", unit="it", disable=not progress)
+    history = History() if history is None else history
+    start = len(history.loss)
+    bar = tqdm(
+        total=iters, initial=start, desc="training", unit="it", disable=not progress
+    )
 
     def report(row: dict[str, Any]) -> None:
         if progress:
             bar.write(
-                f"epoch {row['epoch']:>3}  iteration {row['iteration']:>6}  "
+                f"epoch {row['epoch']:>6g}  iteration {row['iteration']:>6}  "
                 f"train acc {row['train_acc']:.4f}  test acc {row['test_acc']:.4f}"
             )
 
-    start = time.perf_counter()
+    started, eval_before = time.perf_counter(), history.eval_seconds
     iterations = training_iterations(
         model,
         optimizer,
@@ -356,47 +592,136 @@ def train(
         batch_size=batch_size,
         rng=rng,
         on_epoch=report,
+        start=start,
     )
-    for i, loss in enumerate(iterations):
-        bar.update()
-        if progress and i % 10 == 0:
-            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-    history.train_seconds = time.perf_counter() - start - history.eval_seconds
-    bar.close()
+    try:
+        for loss in iterations:
+            done = len(history.loss)
+            problem = _loss_problem(loss, history.loss[0])
+            if problem:
+                raise DivergenceError(done, problem)
+            bar.update()
+            if progress and done % 10 == 0:
+                bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if done < iters:
+                if checkpoint is not None and done % checkpoint_every == 0:
+                    checkpoint(done)
+                if stop is not None and stop.signal is not None:
+                    raise InterruptionError(done)
+    finally:
+        elapsed = time.perf_counter() - started
+        history.train_seconds += elapsed - (history.eval_seconds - eval_before)
+        bar.close()
     return history
+
+
+def _loss_problem(loss: float, first: float) -> str | None:
+    """Why this loss means the run diverged, or None."""
+    if not math.isfinite(loss):
+        return f"the loss is {loss}"
+    if loss > DIVERGENCE_FACTOR * first:
+        return (
+            f"the loss {loss:.4g} is more than {DIVERGENCE_FACTOR} times the "
+            f"first iteration's {first:.4g}"
+        )
+    return None
+
+
+def _parameter_problem(model: Classifier) -> str | None:
+    """Which parameter holds NaN or inf, or None."""
+    for name, array in model.params.items():
+        if not np.isfinite(array).all():
+            return f"parameter {name} holds NaN or inf"
+    return None
+
+
+# -- outputs ------------------------------------------------------------------------
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float as None: JSON has no NaN or inf."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
+
+
+def run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """What a run computes with, as JSON values (paths as text)."""
+    skip = {"resume", "eval", "confusion", "overwrite", "no_download"}
+    return {
+        k: str(v) if isinstance(v, Path) else v
+        for k, v in vars(args).items()
+        if k not in skip
+    }
+
+
+def write_metrics(
+    path: Path, args: argparse.Namespace, history: History, **extra: Any
+) -> Path:
+    metrics = {"config": run_config(args), **asdict(history), **extra}
+    with atomic_write(path, "w") as f:
+        json.dump(strict_json(metrics), f, indent=1, allow_nan=False)
+    return path
 
 
 def save_outputs(
     args: argparse.Namespace,
+    run: RunFolder,
     model: Classifier,
     history: History,
     sample: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, Path]:
-    """Write parameters, metrics, curves and graph; return what went where."""
-    args.out.mkdir(parents=True, exist_ok=True)
-    written = {"params": args.out / "params.npz", "metrics": args.out / "metrics.json"}
+    """Write parameters, metrics, curves and graph into the run's working
+    folder (the graph directly where ``--graph`` says, if outside the run);
+    return where each will be once the folder is published."""
+    work = run.work
+    written = {"params": work / "params.npz"}
     tinygrad_edu.save(model.params, written["params"])
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    metrics = {"config": config, **asdict(history)}
-    with atomic_write(written["metrics"], "w") as f:
-        json.dump(metrics, f, indent=1)
-    written["curves"] = plot_curves(history, args.out / "curves.png")
-    loss, _ = model.loss_graph(*sample)
+    written["metrics"] = write_metrics(work / "metrics.json", args, history)
+    written["curves"] = plot_curves(history, work / "curves.png")
+    graph = run.target / "loss_graph.svg" if args.graph is None else args.graph
+    inside = graph.is_relative_to(run.target)
+    where = work / graph.relative_to(run.target) if inside else graph
+    written["graph"], note = draw_graph(args, model, sample, where)
+    final = {
+        what: run.target / path.relative_to(work) if path.is_relative_to(work) else path
+        for what, path in written.items()
+    }
+    if note:
+        print(f"note: {note} The DOT source is in {final['graph']}.", file=sys.stderr)
+    return final
+
+
+def draw_graph(
+    args: argparse.Namespace,
+    model: Classifier,
+    sample: tuple[np.ndarray, np.ndarray],
+    path: Path,
+) -> tuple[Path, str | None]:
+    """The loss's graph on one batch, in the views the options ask for; the
+    DOT text, and why, when the ``dot`` program is missing."""
+    loss, params = model.loss_graph(*sample)
+    if args.graph_grads:
+        for tensor in params.values():  # the last training step's, until now
+            tensor.grad = None
+        loss.backward(retain_graph=True)  # the gradients to print; keep the graph
+    views = {
+        "color_by_grad": args.graph_color_by_grad,
+        "show_values": args.graph_values,
+        "show_grads": args.graph_grads,
+    }
     try:
-        written["graph"] = viz.draw(loss, args.graph)
+        return viz.draw(loss, path, **views), None
     except viz.GraphvizNotFoundError as error:  # the DOT text needs no binary
-        written["graph"] = viz.draw(loss, args.graph.with_suffix(".dot"))
-        print(
-            f"note: {error} The DOT source is in {written['graph']}.", file=sys.stderr
-        )
-    return written
+        return viz.draw(loss, path.with_suffix(".dot"), **views), str(error)
 
 
 def plot_curves(history: History, path: Path) -> Path:
     """Loss per iteration and accuracy per epoch, side by side, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no screen needed
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(10, 4), layout="constrained")
@@ -423,11 +748,21 @@ def plot_curves(history: History, path: Path) -> Path:
     return path
 
 
+# -- the command ------------------------------------------------------------------
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Train, write the outputs, print a summary; 0 on success, 1 on an error."""
+    """Train (or evaluate), print a summary; the exit code says how it ended."""
     args = parse_args(argv)
+    say = (lambda *_: None) if args.quiet else print
     try:
-        return run(args)
+        with _sigterm_as_interrupt():
+            if args.eval is not None:
+                return evaluate_run(args, say)
+            return run(args, say)
+    except RunFolderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         print(
@@ -438,48 +773,338 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except TinygradEduError as error:
         print(f"error: {error}", file=sys.stderr)
-    return 1
+    except KeyboardInterrupt:  # before training started: nothing to keep
+        print("interrupted before training started; nothing was saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR
 
 
-def run(args: argparse.Namespace) -> int:
-    """The whole job for parsed options; errors are main's to report."""
-    rng = np.random.default_rng(args.seed)
-    (x_train, t_train), (x_test, t_test) = load_mnist(
-        data_dir=args.data_dir, progress=not args.quiet
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the command as Ctrl-C does (training defers both)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace, say: Callable[..., None]) -> int:
+    """Train for parsed options; errors are main's to report."""
+    checkpointed: dict[str, Any] | None = None
+    if args.resume is not None:
+        run_dir = RunFolder.of_partial(args.resume)
+        if run_dir.target.exists() and not args.overwrite:
+            raise RunFolderError(
+                f"{run_dir.target} exists, and the resumed run would end there; "
+                f"move it away, or add --overwrite to replace it"
+            )
+        args, checkpointed = _resumed(args, run_dir)
+    elif args.out is not None:
+        run_dir = run_folder.explicit(args.out, args.overwrite)
+    else:
+        run_dir = run_folder.numbered(RUNS)
+    try:
+        return _train_in(run_dir, args, checkpointed, say)
+    finally:
+        run_folder.discard_if_empty(run_dir)
+
+
+def _resumed(
+    args: argparse.Namespace, run_dir: RunFolder
+) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """The checkpoint's configuration, with the options --resume may change
+    taken from ``args``; and the checkpoint itself."""
+    params, optimizer_state, meta = run_folder.load_checkpoint(run_dir.checkpoint)
+    config = {**meta["config"], **{k: getattr(args, k) for k in RESUME_OPTIONS}}
+    if args.data_dir is None:  # the folder the run read before
+        config["data_dir"] = meta["config"]["data_dir"]
+    for name in ("data_dir", "out", "graph"):
+        config[name] = None if config[name] is None else Path(config[name])
+    resumed = argparse.Namespace(
+        **config, resume=args.resume, eval=None, confusion=None
     )
+    return resumed, {"params": params, "optimizer": optimizer_state, "meta": meta}
+
+
+def _needed_bytes(args: argparse.Namespace) -> int:
+    """A generous estimate of the disk a run needs: parameters, two optimizer
+    slots, their checkpoint, the metrics, the pictures, each written twice
+    for a moment (atomic replace)."""
+    sizes = [784, *[args.hidden] * args.depth, 10]
+    count = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    arrays = count * np.dtype(args.dtype).itemsize * 4
+    return 2 * (arrays + 40 * args.iters) + (2 << 20)
+
+
+def _train_in(
+    run_dir: RunFolder,
+    args: argparse.Namespace,
+    checkpointed: dict[str, Any] | None,
+    say: Callable[..., None],
+) -> int:
+    run_folder.check_space(run_dir, _needed_bytes(args))
+    if args.graph is not None and not args.graph.is_relative_to(run_dir.target):
+        _check_graph_folder(args.graph)
+    say(f"run folder: {run_dir.target} (working in {run_dir.work})")
+
+    data_dir = mnist_dir(args.data_dir)
+    (x_train, t_train), (x_test, t_test) = load_mnist(
+        data_dir=data_dir, download=not args.no_download, progress=not args.quiet
+    )
+    args.data_dir = data_dir  # metrics.json records the folder actually read
     dtype = np.dtype(args.dtype)
     data = ((x_train.astype(dtype), t_train), (x_test.astype(dtype), t_test))
-    iter_per_epoch = max(len(x_train) // args.batch_size, 1)
-    iters = args.iters if args.epochs is None else args.epochs * iter_per_epoch
-    args.iters = iters  # the config in metrics.json records what ran
 
+    rng = np.random.default_rng(args.seed)
     model = build_model(args, rng)
     optimizer = build_optimizer(args)
-    say = (lambda *_: None) if args.quiet else print
-    say(f"model: {model!r}; optimizer: {optimizer!r}; {iters} iterations")
-    history = train(
-        model,
-        optimizer,
-        data,
-        iters=iters,
-        batch_size=args.batch_size,
-        rng=rng,
-        progress=not args.quiet,
-    )
-    x_test, t_test = data[1]
-    # The graph of one training-sized batch: the shapes the training used.
-    sample = (x_test[: args.batch_size], t_test[: args.batch_size])
-    written = save_outputs(args, model, history, sample)
+    history = History()
+    if checkpointed is not None:
+        _restore(model, optimizer, rng, history, checkpointed)
+
+    last_checkpoint = len(history.loss) if checkpointed else None
+
+    def checkpoint(iteration: int) -> None:
+        nonlocal last_checkpoint
+        problem = _parameter_problem(model)
+        if problem:
+            raise DivergenceError(iteration, problem)
+        meta = {
+            "iteration": iteration,
+            "rng": rng.bit_generator.state,
+            "config": run_config(args),
+            "history": asdict(history),
+        }
+        run_folder.save_checkpoint(
+            run_dir.checkpoint, model.params, optimizer.state_dict(), strict_json(meta)
+        )
+        last_checkpoint = iteration
+
+    with (
+        deferred_signals(StopRequest()) as stop,
+        blas_threads(args.threads) as threads,
+        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+    ):  # a run that overflows is caught as diverged, without NumPy's warnings
+        say(
+            f"model: {model!r}; optimizer: {optimizer!r}; {args.iters} iterations"
+            + (f", resuming after {len(history.loss)}" if history.loss else "")
+            + f"; BLAS threads: {threads}"
+        )
+        try:
+            train(
+                model,
+                optimizer,
+                data,
+                iters=args.iters,
+                batch_size=args.batch_size,
+                rng=rng,
+                progress=not args.quiet,
+                history=history,
+                checkpoint_every=args.checkpoint_every,
+                checkpoint=checkpoint,
+                stop=stop,
+            )
+            problem = _parameter_problem(model)
+            if problem:
+                raise DivergenceError(args.iters, problem)
+        except InterruptionError as interrupted:
+            checkpoint(interrupted.iteration)
+            print(
+                f"interrupted at iteration {interrupted.iteration}; saved to "
+                f"{run_dir.checkpoint}; resume with: python -m models.train_mnist "
+                f"--resume {run_dir.work}",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        except DivergenceError as diverged:
+            return _report_divergence(args, run_dir, history, diverged, last_checkpoint)
+        # The graph of one training-sized batch: the shapes the training used.
+        x_test, t_test = data[1]
+        sample = (x_test[: args.batch_size], t_test[: args.batch_size])
+        written = save_outputs(args, run_dir, model, history, sample)
+        run_folder.publish(run_dir)
+        (run_dir.target / run_folder.CHECKPOINT).unlink(missing_ok=True)
+
     final = history.epochs[-1]
     train_s, eval_s = history.train_seconds, history.eval_seconds
     say(f"final: train acc {final['train_acc']:.4f}, test acc {final['test_acc']:.4f}")
     say(
         f"time: {train_s + eval_s:.1f} s = training {train_s:.1f} s "
-        f"({iters / train_s:.0f} it/s) + evaluation {eval_s:.1f} s"
+        f"({args.iters / train_s:.0f} it/s) + evaluation {eval_s:.1f} s"
     )
     for what, path in written.items():
         say(f"{what:>8}: {path}")
+    say(f"run folder: {run_dir.target}")
     return 0
+
+
+@contextmanager
+def blas_threads(count: int) -> Iterator[str]:
+    """Limit the BLAS library's threads (threadpoolctl, so that the limit holds
+    whatever the environment says); yield the counts now in force."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=count, user_api="blas"):
+        counts = {
+            i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"
+        }
+        yield ", ".join(map(str, sorted(counts))) or "none found"
+
+
+def _restore(
+    model: Classifier,
+    optimizer: optim.Optimizer,
+    rng: np.random.Generator,
+    history: History,
+    checkpointed: dict[str, Any],
+) -> None:
+    """Put a checkpoint's parameters, optimizer state, RNG state and metrics
+    back, so that the next iteration is the one the interrupted run would
+    have taken."""
+    _load_params(model, checkpointed["params"], "the checkpoint")
+    optimizer.load_state_dict(checkpointed["optimizer"])
+    meta = checkpointed["meta"]
+    rng.bit_generator.state = meta["rng"]
+    for name, value in meta["history"].items():
+        setattr(history, name, value)
+
+
+def _load_params(model: Classifier, params: dict[str, np.ndarray], source: str) -> None:
+    if params.keys() != model.params.keys():
+        raise RunFolderError(
+            f"{source} holds the parameters {sorted(params)}, but the model "
+            f"{model!r} has {sorted(model.params)}"
+        )
+    for name, array in model.params.items():
+        np.copyto(array, params[name])  # in place: optimizers keep the arrays
+
+
+def _check_graph_folder(path: Path) -> None:
+    folder = path.parent
+    if not folder.is_dir():
+        raise RunFolderError(f"--graph {path}: the folder {folder} does not exist")
+    probe = folder / f".{path.name}.probe"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise RunFolderError(
+            f"--graph {path}: cannot write to {folder}: {error.strerror or error}"
+        ) from error
+
+
+def _report_divergence(
+    args: argparse.Namespace,
+    run_dir: RunFolder,
+    history: History,
+    diverged: DivergenceError,
+    kept: int | None,
+) -> int:
+    metrics = write_metrics(
+        run_dir.work / "metrics.json",
+        args,
+        history,
+        diverged={"iteration": diverged.iteration, "reason": diverged.what},
+    )
+    saved = (
+        f"the last finite checkpoint (iteration {kept}) is kept in {run_dir.checkpoint}"
+        if kept is not None
+        else f"no checkpoint was written before it (every {args.checkpoint_every} "
+        f"iterations)"
+    )
+    print(
+        f"error: training diverged at iteration {diverged.iteration}: "
+        f"{diverged.what}. The learning rate {args.lr:g} is the likely cause; try "
+        f"a smaller one, e.g. --lr {args.lr / 10:g}. {saved[0].upper()}{saved[1:]}; "
+        f"the metrics so far are in {metrics}.",
+        file=sys.stderr,
+    )
+    return EXIT_DIVERGED
+
+
+# -- evaluating a saved run ----------------------------------------------------------
+
+
+def evaluate_run(args: argparse.Namespace, say: Callable[..., None]) -> int:
+    """Test accuracy, loss and accuracy per class of a saved run."""
+    config, params = _saved_run(args.eval)
+    saved = argparse.Namespace(**config)
+    model = build_model(saved, np.random.default_rng(0))
+    _load_params(model, params, str(args.eval))
+    if args.confusion is not None:
+        _check_graph_folder(args.confusion)
+    data_dir = mnist_dir(args.data_dir)
+    _, (x_test, t_test) = load_mnist(
+        data_dir=data_dir, download=not args.no_download, progress=not args.quiet
+    )
+    x_test = x_test.astype(np.dtype(saved.dtype))
+    with blas_threads(args.threads):
+        predicted = np.argmax(model.predict(x_test), axis=1)
+        loss = model.loss(x_test, t_test)
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (t_test, predicted), 1)
+    per_class = confusion.diagonal() / confusion.sum(axis=1)
+    print(f"run: {args.eval} ({model!r})")
+    print(
+        f"test accuracy {confusion.trace() / len(t_test):.4f}, loss {loss:.4f} "
+        f"({len(t_test)} images)"
+    )
+    classes = ", ".join(f"{digit}: {acc:.4f}" for digit, acc in enumerate(per_class))
+    print(f"accuracy per class: {classes}")
+    if args.confusion is not None:
+        say(f"confusion matrix: {plot_confusion(confusion, args.confusion)}")
+    return 0
+
+
+def _saved_run(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The configuration and parameters of a finished or interrupted run."""
+    if (path / "params.npz").is_file() and (path / "metrics.json").is_file():
+        try:
+            config = json.loads((path / "metrics.json").read_text())["config"]
+        except (ValueError, KeyError) as error:
+            raise RunFolderError(
+                f"--eval {path}: metrics.json is not the training command's ({error})"
+            ) from error
+        return config, tinygrad_edu.load(path / "params.npz")
+    if (path / run_folder.CHECKPOINT).is_file():
+        params, _, meta = run_folder.load_checkpoint(path / run_folder.CHECKPOINT)
+        return meta["config"], params
+    raise RunFolderError(
+        f"--eval {path}: not a run folder (it needs params.npz and metrics.json, "
+        f"or {run_folder.CHECKPOINT})"
+    )
+
+
+def plot_confusion(confusion: np.ndarray, path: Path) -> Path:
+    """The confusion matrix (true class by row) with counts, as a PNG."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 5.5), layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(confusion, cmap="Blues")
+    for (true, guess), count in np.ndenumerate(confusion):
+        light = count > confusion.max() / 2
+        axes.text(guess, true, str(count), ha="center", va="center", fontsize=7,
+                  color="white" if light else "black")  # fmt: skip
+    axes.set(
+        xlabel="predicted digit",
+        ylabel="true digit",
+        xticks=range(10),
+        yticks=range(10),
+        title="confusion matrix (test set)",
+    )
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    with atomic_write(path, "wb") as f:
+        figure.savefig(f, format="png", dpi=100)
+    return path
 
 
 if __name__ == "__main__":

@@ -14,10 +14,14 @@ import http.server
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +33,7 @@ from tinygrad_edu.datasets import (
     default_data_dir,
     load_mnist,
     minibatches,
+    mnist_dir,
     sample_batch,
     search_path,
     spiral,
@@ -39,6 +44,9 @@ from tinygrad_edu.errors import DatasetError, DomainError, DTypeError, ShapeErro
 
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
 TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
+#: A 1 MB gzip file that expands to 1 GiB of zeros: 1024 members of 1 MiB
+#: (a gzip file may hold several members; readers join them).
+BOMB = gzip.compress(bytes(1 << 20)) * 1024
 # Class counts of the canonical MNIST, digits 0..9.
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -229,6 +237,60 @@ def test_a_changed_file_is_read_again(data_dir, tmp_path):
         load_mnist(data_dir=tmp_path)
 
 
+def test_a_data_root_holding_mnist_is_accepted(data_dir, tmp_path, monkeypatch):
+    """As torchvision's root: the variable (or data_dir) may name the folder
+    above mnist/, so that other data sets can live beside it."""
+    root = tmp_path / "data"
+    copy_mnist(data_dir, root / "mnist")
+    monkeypatch.setenv("TINYGRAD_EDU_DATA", str(root))
+    assert mnist_dir() == root / "mnist"
+    assert search_path()[0] == root / "mnist"
+    (x, _), _ = load_mnist(download=False)
+    assert x.shape == (60000, 784)
+    assert mnist_dir(root) == root / "mnist"
+    # A folder that holds the files itself is read as before, mnist/ or not.
+    copy_mnist(data_dir, root)
+    assert mnist_dir(root) == root
+
+
+def test_mnist_dir_is_the_folder_read(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("TINYGRAD_EDU_DATA", str(tmp_path / "empty"))
+    cache = copy_mnist(data_dir, tmp_path / "xdg" / "tinygrad_edu" / "mnist")
+    assert mnist_dir() == cache  # the first that holds all four
+    shutil.rmtree(cache)
+    assert mnist_dir() == tmp_path / "empty"  # else where downloads go
+
+
+def peak_traced_bytes(call):
+    """The peak of Python and NumPy allocations while call() runs."""
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize(
+    ("name", "limit"),
+    [(TEST_LABELS, 10_008), ("t10k-images-idx3-ubyte.gz", 7_840_016)],
+)
+def test_a_decompression_bomb_is_read_no_further_than_mnists_size(
+    data_dir, tmp_path, name, limit
+):
+    copy_mnist(data_dir, tmp_path)
+    (tmp_path / name).write_bytes(BOMB)  # 1 MB expanding to 1 GiB
+
+    def refused():
+        with pytest.raises(DatasetError, match=rf"expands to more than {limit} bytes"):
+            load_mnist(data_dir=tmp_path, download=False)
+
+    # The files read before it count too (train images: 47 MB, the largest).
+    assert peak_traced_bytes(refused) < 2.5 * 47_040_016
+
+
 # -- broken local files ---------------------------------------------------------------
 
 
@@ -383,6 +445,12 @@ class Mirrors(http.server.ThreadingHTTPServer):
         good = (self.source / name).read_bytes()
         if behaviour == "corrupt":  # valid gzip, but a second member adds bytes
             return good + gzip.compress(b"\0")
+        if behaviour == "changed":  # valid gzip of the right size, one byte off
+            content = bytearray(gzip.decompress(good))
+            content[-1] ^= 1
+            return gzip.compress(bytes(content))
+        if behaviour == "bomb":  # 1 MB that expands to 1 GiB
+            return BOMB
         if behaviour == "short":  # a truncated file, served completely
             return good[: len(good) // 2]
         if behaviour == "html":  # a captive portal or an error page with 200
@@ -472,14 +540,17 @@ def test_no_progress_output_when_asked_for_none(server, tmp_path, capsys):
 
 
 def test_fetch_reports_every_failed_mirror(server, tmp_path, closed_port_url):
-    urls = [server.url(b) for b in ("missing", "corrupt", "short", "cut", "html")]
+    kinds = ("missing", "corrupt", "changed", "short", "cut", "html", "bomb")
+    urls = [server.url(b) for b in kinds]
     urls.append(closed_port_url)
     with pytest.raises(DatasetError) as caught:
         mnist_module._fetch(TEST_LABELS, tmp_path, urls)
     message = str(caught.value)
     reasons = {
         "missing": "HTTP 404",
-        "corrupt": "wrong content: SHA-256",
+        "corrupt": "expands to more than 10008 bytes",
+        "changed": "wrong content: SHA-256",
+        "bomb": f"{len(BOMB)} bytes announced, more than {TEST_LABELS} can be",
         "short": "not a complete gzip file",
         "cut": "received",
         "html": "not a complete gzip file",
@@ -575,6 +646,66 @@ def test_an_uncreatable_directory(server, tmp_path):
 
 def test_the_default_mirrors_are_https():
     assert MNIST_MIRRORS and all(url.startswith("https://") for url in MNIST_MIRRORS)
+
+
+def test_a_full_disk_is_reported_at_once_not_as_a_network_problem(server, full_disk):
+    with pytest.raises(DatasetError) as caught:  # 64 KiB cannot take 9.9 MB
+        load_mnist(
+            data_dir=full_disk,
+            mirrors=[server.url("good"), server.url("good")],
+            progress=False,
+        )
+    message = str(caught.value)
+    assert f"cannot write the MNIST files to {full_disk}: No space left" in message
+    assert "the disk is full" in message and "could not download" not in message
+    # The first file did not fit, and the second mirror was not tried.
+    assert server.requests == ["/good/train-images-idx3-ubyte.gz"]
+    assert os.listdir(full_disk) == []
+
+
+def test_a_killed_downloads_temporary_file_is_removed_next_time(
+    server, data_dir, tmp_path
+):
+    """A real child process, killed with SIGKILL while it downloads."""
+    target = tmp_path / "mnist"
+    code = (
+        "from tinygrad_edu.datasets import mnist; from pathlib import Path; "
+        f"mnist._fetch({TEST_LABELS!r}, Path({str(target)!r}), "
+        f"[{server.url('stall')!r}])"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
+    deadline = time.monotonic() + 60
+    while not list(target.glob(".*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    (left,) = target.glob(f".{TEST_LABELS}.*.tmp")
+    fresh = target / f".{TRAIN_LABELS}.0123abcd.tmp"  # a download still running
+    fresh.write_bytes(b"partial")
+    hour_ago = time.time() - 3600  # what time does to a file nobody writes
+    os.utime(left, (hour_ago, hour_ago))
+    load_mnist(data_dir=target, mirrors=[server.url("good")], progress=False)
+    assert not left.exists()
+    assert fresh.exists()  # not stale: another process may still be writing it
+
+
+def test_the_failed_mirrors_are_listed_once(server, tmp_path, closed_port_url, capsys):
+    urls = [closed_port_url, server.url("missing")]
+    with pytest.raises(DatasetError) as caught:
+        load_mnist(data_dir=tmp_path, mirrors=urls, progress=True)
+    shown = capsys.readouterr().err + str(caught.value)
+    first = next(iter(MNIST_FILES))  # the first file fetched stops the load
+    for url in urls:
+        assert shown.count(f"{url}{first}") == 1, shown
+
+
+def test_a_data_dir_that_did_not_exist_is_named_when_downloads_fail(server, tmp_path):
+    typo = tmp_path / "mnsit"
+    with pytest.raises(DatasetError) as caught:
+        load_mnist(data_dir=typo, mirrors=[server.url("missing")], progress=False)
+    assert f"{typo} did not exist before this call" in str(caught.value)
+    assert "check the path" in str(caught.value)
+    assert not typo.exists()  # the folder made for the download is gone again
 
 
 # -- spiral ----------------------------------------------------------------------

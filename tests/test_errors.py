@@ -20,6 +20,7 @@ from tinygrad_edu import (
     AnomalyError,
     DomainError,
     DTypeError,
+    FileError,
     GraphError,
     ShapeError,
     StateDictError,
@@ -133,6 +134,12 @@ def inf_gradient_of_sqrt_at_zero():
     with detect_anomaly():
         y = (x**0.5).sum()  # the anomaly: finite forward, d/dx sqrt(x) = inf at 0
         y.backward()
+
+
+def step_with_a_row_gradient():
+    w = leaf(2, 3)
+    w.grad = Tensor(np.ones(3))  # fits by broadcasting, wrong all the same
+    optim.SGD([w], lr=0.1).step()
 
 
 def model():
@@ -615,6 +622,72 @@ CASES = [
         lambda: optim.Adam([], lr=0.1),
         DomainError,
         ["^Adam:", "params is empty", "nn.Parameter", "generator"],
+    ),
+    (
+        "update given lists",
+        lambda: optim.SGD(lr=0.1).update([np.ones(2)], [np.ones(2)]),
+        DTypeError,
+        [r"^SGD\.update:", "params must be a dict", r"got list \[array"],
+    ),
+    (
+        "update given strings",
+        lambda: optim.Momentum(lr=0.1).update({"W": np.ones(2)}, "grads"),
+        DTypeError,
+        [r"^Momentum\.update:", "grads must be a dict", "got str 'grads'"],
+    ),
+    (
+        "update given a list of Tensors",
+        lambda: optim.Adam(lr=0.1).update([leaf(2)], {}),
+        DTypeError,
+        [r"^Adam\.update:", r"got list \[Tensor", r"Adam\(params, lr=...\)"],
+    ),
+    (
+        "step with a .grad that would broadcast",
+        step_with_a_row_gradient,
+        ShapeError,
+        [r"^SGD\.step:", r"params\[0\]\.grad has shape \(3,\)", r"\(2, 3\)"],
+    ),
+    (
+        "optimizer state of another optimizer",
+        lambda: optim.Adam([leaf(2)]).load_state_dict({"state.0.h": np.ones(2)}),
+        StateDictError,
+        [r"^Adam\.load_state_dict:", "unexpected key 'state.0.h'", "another"],
+    ),
+    (
+        "ragged value in a state dict",
+        lambda: model().load_state_dict(
+            {**model().state_dict(), "0.bias": [[1.0], [1.0, 2.0]]}
+        ),
+        DTypeError,
+        [
+            r"^Sequential\.load_state_dict:",
+            "'0.bias' is not an array of one",
+            "inhomogeneous",
+        ],
+    ),
+    (
+        "save to an empty path",
+        lambda: tg.save({"W": np.ones(2)}, ""),
+        FileError,
+        ["^save:", "the path '' is empty", "give a file name"],
+    ),
+    (
+        "save to a directory",
+        lambda: tg.save({"W": np.ones(2)}, Path(__file__).parent),
+        FileError,
+        ["^save:", "is a directory", "net.npz"],
+    ),
+    (
+        "mirrors holding None",
+        lambda: load_mnist(data_dir=Path(__file__).parent, mirrors=[None]),
+        DTypeError,
+        ["^load_mnist:", r"got None in \[None\]", "base URLs"],
+    ),
+    (
+        "data_dir a number",
+        lambda: load_mnist(data_dir=123),
+        DTypeError,
+        ["^load_mnist:", "got int 123", "folder path"],
     ),
 ]
 

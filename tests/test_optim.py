@@ -351,3 +351,157 @@ def test_zero_grad_and_repr():
         repr(opt) == "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01)"
     )
     assert repr(optim.SGD(lr=0.1)) == "SGD(lr=0.1, weight_decay=0.0)"
+
+
+# ------------------------------------------------------------ state dicts
+
+
+def train_steps(opt, params, grads_seq, style):
+    """Apply one gradient per step, the PyTorch way or the book's."""
+    for g in grads_seq:
+        if style == "step":
+            for p, gi in zip(params, g):
+                p.grad = Tensor(gi)
+            opt.step()
+        else:
+            opt.update(params, dict(zip(params, g)))
+
+
+def fresh_params(style, seed=1):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal((3, 2)), rng.standard_normal(2)]
+    if style == "step":
+        return [Tensor(a, requires_grad=True) for a in arrays]
+    return dict(zip(["layers.0.weight", "b"], arrays))
+
+
+def values(params):
+    return (
+        [p.data for p in params] if isinstance(params, list) else list(params.values())
+    )
+
+
+def gradients(steps, seed=2):
+    rng = np.random.default_rng(seed)
+    return [[rng.standard_normal((3, 2)), rng.standard_normal(2)] for _ in range(steps)]
+
+
+@pytest.mark.parametrize("style", ["step", "update"])
+@pytest.mark.parametrize(("make", "_", "hyper"), CASES, ids=IDS)
+def test_a_resumed_optimizer_takes_the_uninterrupted_steps(
+    make, _, hyper, style, tmp_path
+):
+    """Save after 6 of 12 steps, load into a new optimizer: the same bits."""
+    grads_seq = gradients(12)
+    whole = fresh_params(style)
+    opt = make(whole if style == "step" else None, **hyper)
+    train_steps(opt, whole, grads_seq, style)
+
+    first = fresh_params(style)
+    opt = make(first if style == "step" else None, **hyper)
+    train_steps(opt, first, grads_seq[:6], style)
+    path = tmp_path / "opt.npz"
+    from tinygrad_edu import load, save
+
+    save(opt.state_dict(), path)
+    # The parameters come back as arrays and the optimizer is new: a real resume.
+    resumed = fresh_params(style)
+    for target, source in zip(values(resumed), values(first)):
+        target[...] = source
+    opt = make(resumed if style == "step" else None, **hyper)
+    opt.load_state_dict(load(path))
+    train_steps(opt, resumed, grads_seq[6:], style)
+    for a, b in zip(values(resumed), values(whole)):
+        assert np.array_equal(a, b)
+    keys = set(load(path))
+    if make is optim.SGD:
+        assert keys == set()
+    else:
+        assert keys and all(k.startswith("state.") for k in keys)
+
+
+def test_dropping_adams_state_is_detectable():
+    """The check above can fail: without the state, the steps differ."""
+    grads_seq = gradients(12)
+    whole, dropped = fresh_params("update"), fresh_params("update")
+    train_steps(optim.Adam(lr=0.1), whole, grads_seq, "update")
+    train_steps(optim.Adam(lr=0.1), dropped, grads_seq[:6], "update")
+    train_steps(optim.Adam(lr=0.1), dropped, grads_seq[6:], "update")  # new state
+    moved = max(np.abs(a - b).max() for a, b in zip(values(whole), values(dropped)))
+    assert moved > 1e-3
+
+
+def test_state_dict_keys_and_copies():
+    w = Tensor(np.ones(2), requires_grad=True)
+    opt = optim.Adam([w], lr=0.1)
+    w.grad = Tensor(np.ones(2))
+    opt.step()
+    state = opt.state_dict()
+    assert sorted(state) == ["state.0.m", "state.0.step", "state.0.v"]
+    assert state["state.0.step"] == 1 and state["state.0.step"].dtype.kind == "i"
+    state["state.0.m"][...] = 99.0  # a copy: the optimizer is unchanged
+    assert opt.state[0]["m"][0] != 99.0
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "fragment"),
+    [
+        ([1, 2], DTypeError, r"^Adam.load_state_dict: expects a dict.*got list"),
+        ({"state.0.q": np.ones(2)}, "StateDictError", r"unexpected key 'state.0.q'"),
+        ({"m": np.ones(2)}, "StateDictError", r"'state.<parameter>.<slot>'"),
+        ({"state.5.m": np.ones(2)}, "StateDictError", r"params\[0..0\]"),
+        ({"state.0.m": np.ones(2)}, "StateDictError", r"slots \['m'\], Adam keeps"),
+        (
+            {"state.0.m": np.ones(3), "state.0.v": np.ones(3), "state.0.step": 1},
+            "StateDictError",
+            r"parameter's is \(2,\)",
+        ),
+        (
+            {"state.0.m": [[1.0], [1.0, 2.0]], "state.0.v": 0, "state.0.step": 1},
+            DTypeError,
+            r"'state.0.m' is list .* not a numeric array",
+        ),
+        (
+            {"state.0.m": np.ones(2), "state.0.v": np.ones(2), "state.0.step": 1.5},
+            "StateDictError",
+            r"'state.0.step' must be a count",
+        ),
+    ],
+)
+def test_load_state_dict_refuses_what_does_not_fit(state, error, fragment):
+    from tinygrad_edu import StateDictError
+
+    error = StateDictError if error == "StateDictError" else error
+    w = Tensor(np.ones(2), requires_grad=True)
+    opt = optim.Adam([w], lr=0.1)
+    with pytest.raises(error, match=fragment):
+        opt.load_state_dict(state)
+    assert opt.state == {}  # nothing changed
+
+
+def test_loaded_state_for_update_is_checked_against_the_parameter():
+    from tinygrad_edu import StateDictError
+
+    opt = optim.Momentum(lr=0.1)
+    opt.load_state_dict({"state.W.v": np.ones(3)})
+    with pytest.raises(StateDictError, match=r"'state.W.v' has shape \(3,\).*\(2,\)"):
+        opt.update({"W": np.ones(2)}, {"W": np.ones(2)})
+
+
+def test_update_and_step_refuse_what_would_broadcast_or_crash():
+    opt = optim.SGD(lr=0.1)
+    w = Tensor(np.ones((3, 3)), requires_grad=True)
+    for params, grads, fragment in [
+        ([np.ones(2)], [np.ones(2)], r"params must be a dict.*got list"),
+        ("ab", "cd", r"params must be a dict.*got str 'ab'"),
+        ([w], {}, r"got list .*create SGD\(params, lr=...\) and call step\(\)"),
+        ({"W": np.ones(2)}, [np.ones(2)], r"grads must be a dict.*got list"),
+        ({"W": np.ones(2)}, {"W": "ab"}, r"gradient of 'W' is str 'ab'"),
+    ]:
+        with pytest.raises(DTypeError, match=fragment):
+            opt.update(params, grads)
+    stepper = optim.SGD([w], lr=0.1)
+    w.grad = Tensor(np.ones(3))  # would broadcast over the rows
+    with pytest.raises(ShapeError, match=r"params\[0\].grad has shape \(3,\)"):
+        stepper.step()
+    assert np.array_equal(w.data, np.ones((3, 3)))

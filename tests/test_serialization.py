@@ -1,12 +1,18 @@
-"""save/load: round trips, exact file names, atomic writes, refusing pickles."""
+"""save/load: round trips, exact file names, atomic writes, refusing pickles,
+unusable targets (a real read-only and a real full file system) and bombs."""
 
+import errno
+import io
 import os
 import pickle
+import struct
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
 
-from tinygrad_edu import DomainError, DTypeError, Tensor, nn
+from tinygrad_edu import DomainError, DTypeError, FileError, Tensor, nn
 from tinygrad_edu.serialization import load, save
 
 
@@ -179,3 +185,107 @@ def test_a_single_npy_array_is_not_a_state_dict(tmp_path):
 def test_a_missing_file_raises_file_not_found_with_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nowhere\.npz"):
         load(tmp_path / "nowhere.npz")
+
+
+# ------------------------------------------------------------ targets save cannot use
+
+
+def test_an_empty_path_or_a_directory_is_refused(tmp_path):
+    for path, fragment in [("", "'' is empty"), (tmp_path, "is a directory")]:
+        with pytest.raises(FileError, match=rf"^save: the path .*{fragment}"):
+            save({"a": np.ones(1)}, path)
+    with pytest.raises(DTypeError, match=r"^save: path must be a str or Path"):
+        save({"a": np.ones(1)}, 123)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_read_only_folder_is_a_file_error(read_only_dir):
+    with pytest.raises(FileError, match=r"^save: cannot write .*(read-only|permiss)"):
+        save({"a": np.ones(1)}, read_only_dir / "p.npz")
+    assert os.listdir(read_only_dir) == []
+
+
+def test_a_full_disk_is_a_file_error_and_leaves_nothing(full_disk):
+    with pytest.raises(FileError, match=r"^save: cannot write .*disk is full") as e:
+        save({"a": np.ones(100_000)}, full_disk / "p.npz")  # 800 kB on 64 kB
+    assert e.value.errno == errno.ENOSPC
+    assert os.listdir(full_disk) == []
+
+
+# ------------------------------------------------------------ bombs
+
+
+def npy_header(shape, dtype="<f8"):
+    """The bytes np.save writes before the data of an array of this shape."""
+    buffer = io.BytesIO()
+    header = {"descr": dtype, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
+def peak_traced_bytes(call):
+    """The peak of Python and NumPy allocations while call() runs."""
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_header_declaring_1_gib_in_a_1_mb_file_allocates_nothing(tmp_path):
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("W.npy", npy_header((1 << 27,)) + bytes(1 << 20))
+    assert path.stat().st_size < 1.1e6
+
+    def refused():
+        with pytest.raises(DomainError, match=r"declares 1073741824 bytes.*holds"):
+            load(path)
+
+    assert peak_traced_bytes(refused) < 4 << 20  # far below the 1 GiB declared
+
+
+def test_a_zip_entry_claiming_more_than_it_occupies_is_refused(tmp_path):
+    """A forged central directory: the member says 1 GiB, the file has 1 MB."""
+    path = tmp_path / "forged.npz"
+    data = npy_header((1 << 27,)) + bytes(1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("W.npy", data)
+    raw = bytearray(path.read_bytes())
+    declared = struct.pack("<I", len(data))
+    forged = struct.pack("<I", len(npy_header((1 << 27,))) + (1 << 30))
+    central = raw.rindex(b"PK\x01\x02")  # the central directory's file_size field
+    assert raw[central + 24 : central + 28] == declared
+    raw[central + 24 : central + 28] = forged
+    path.write_bytes(bytes(raw))
+
+    def refused():
+        with pytest.raises(DomainError, match=r"occupies 1048704 in the file"):
+            load(path)
+
+    assert peak_traced_bytes(refused) < 4 << 20
+
+
+def test_a_real_deflate_bomb_is_held_to_max_bytes(tmp_path):
+    path = tmp_path / "zeros.npz"
+    np.savez_compressed(path, W=np.zeros(1 << 23))  # 64 MiB of zeros, ~65 kB file
+    assert path.stat().st_size < 200_000
+
+    def refused():
+        with pytest.raises(FileError, match=r"at least 67108864 bytes.*max_bytes"):
+            load(path, max_bytes=1 << 20)
+
+    assert peak_traced_bytes(refused) < 4 << 20
+    assert load(path)["W"].shape == (1 << 23,)  # under the default 1 GiB: read
+
+
+def test_max_bytes_must_be_a_count(tmp_path):
+    save({"a": np.ones(2)}, tmp_path / "a.npz")
+    for wrong in ("1GB", -1, 1.5, True):
+        with pytest.raises(DTypeError, match=r"^load: max_bytes must be a number"):
+            load(tmp_path / "a.npz", max_bytes=wrong)
+    assert load(tmp_path / "a.npz", max_bytes=16)["a"].shape == (2,)
+    with pytest.raises(FileError, match="declares at least 16 bytes"):
+        load(tmp_path / "a.npz", max_bytes=15)

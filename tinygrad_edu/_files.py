@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -35,3 +36,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+#: Why a write failed, for the errors that say what to do about it.
+_WRITE_FIXES = {
+    errno.ENOSPC: "the disk is full; free some space or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up; free some space or write elsewhere",
+    errno.EROFS: "the file system is read-only; choose a writable folder",
+    errno.EACCES: "permission denied; choose a folder you can write to",
+    errno.EPERM: "permission denied; choose a folder you can write to",
+}
+
+
+def cannot_write(error: OSError) -> str | None:
+    """What to do about ``error`` if it means the place cannot take the file
+    (full, read-only, not permitted), else None: retrying elsewhere, such as
+    another download mirror, cannot help with these."""
+    return _WRITE_FIXES.get(error.errno) if isinstance(error, OSError) else None

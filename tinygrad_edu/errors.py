@@ -38,5 +38,10 @@ class StateDictError(TinygradEduError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class FileError(TinygradEduError, OSError):
+    """A file that cannot be written or safely read: a path that is a directory,
+    a read-only or full file system, a file larger than it may be."""
+
+
 class DatasetError(TinygradEduError, OSError):
     """Dataset files that are missing, corrupt or could not be downloaded."""

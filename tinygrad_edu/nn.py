@@ -259,7 +259,14 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            try:
+                value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            except (ValueError, TypeError) as error:  # a ragged nested list
+                raise DTypeError(
+                    f"{type(self).__name__}.load_state_dict: {name!r} is not an "
+                    f"array of one shape ({error}); a state dict holds the number "
+                    f"arrays that state_dict() returned."
+                ) from None
             if value.dtype.kind not in "biuf":
                 raise DTypeError(
                     f"{type(self).__name__}.load_state_dict: {name!r} has dtype "

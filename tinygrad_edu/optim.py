@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_edu.errors import DomainError, DTypeError, ShapeError
+from tinygrad_edu.errors import DomainError, DTypeError, ShapeError, StateDictError
 from tinygrad_edu.tensor import Tensor
 
 __all__ = ["SGD", "AdaGrad", "Adam", "Momentum", "Optimizer", "RMSprop"]
@@ -70,6 +70,8 @@ class Optimizer:
         #: Per-parameter state (running averages), keyed by the parameter's
         #: position in ``params`` for ``step`` and by its name for ``update``.
         self.state: dict[int | str, dict[str, Any]] = {}
+        #: Keys of state loaded for ``update`` whose shapes are not checked yet.
+        self._unverified: set[int | str] = set()
 
     # -- the PyTorch-style loop -------------------------------------------------
     def zero_grad(self) -> None:
@@ -89,6 +91,13 @@ class Optimizer:
             if s is None:
                 s = state[i] = self._first_state(p.data, f"params[{i}]")
             g = grad.data
+            if g.shape != p.shape:  # in-place updates would broadcast silently
+                raise ShapeError(
+                    f"{type(self).__name__}.step: params[{i}].grad has shape "
+                    f"{g.shape}, the parameter {p.shape}; they must match. A .grad "
+                    f"set by hand must have the parameter's shape (backward() "
+                    f"always gives it)."
+                )
             if weight_decay:
                 g = g + weight_decay * p.data
             self._update(p.data, g, s)
@@ -102,6 +111,7 @@ class Optimizer:
         >>> params["W"]
         array([0.5, 1.5])
         """
+        self._check_dicts(params, grads)
         state = self.state
         weight_decay = self.weight_decay
         for key, p in params.items():
@@ -117,9 +127,17 @@ class Optimizer:
                 p = p.data
             if isinstance(g, Tensor):
                 g = g.data
+            if not isinstance(g, np.ndarray) or g.dtype.kind not in "biuf":
+                raise DTypeError(
+                    f"{type(self).__name__}.update: the gradient of {key!r} is "
+                    f"{_describe(g)}; it must be a numeric ndarray or Tensor, such "
+                    f"as the dict that the model's gradient() returns."
+                )
             s = state.get(key)
             if s is None:
                 s = state[key] = self._first_state(p, repr(key))
+            elif key in self._unverified:
+                self._verify_loaded(key, p, s)
             if np.shape(g) != p.shape:  # a wrong shape would broadcast silently
                 raise ShapeError(
                     f"{type(self).__name__}.update: the gradient of {key!r} has "
@@ -128,6 +146,145 @@ class Optimizer:
             if weight_decay:
                 g = g + weight_decay * p
             self._update(p, g, s)
+
+    # -- saving and resuming ----------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The running state as flat named arrays, which ``tinygrad_edu.save`` stores.
+
+        Keys are ``state.<parameter>.<slot>``: the parameter's position in
+        ``params`` for ``step``, its name for ``update``; slots are the
+        optimizer's running values (``v``, ``h``, ``m``, ``step``). Arrays
+        are copies. Hyperparameters (``lr``, ...) are the constructor's and
+        are not included. Without this state a resumed Adam or Momentum
+        restarts its averages from zero and takes other steps.
+
+        >>> opt = Momentum(lr=0.1)
+        >>> opt.update({"w": np.ones(2)}, {"w": np.ones(2)})
+        >>> opt.state_dict()
+        {'state.w.v': array([-0.1, -0.1])}
+        """
+        return {
+            f"state.{key}.{slot}": np.array(value)
+            for key, slots in self.state.items()
+            for slot, value in slots.items()
+        }
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore what ``state_dict()`` returned (e.g. read back with ``load``).
+
+        Everything is checked before anything changes: the keys and slots must
+        be this optimizer's, the slots of one parameter must share a shape,
+        and, when the optimizer holds ``params``, that shape must be the
+        parameter's. For the book's ``update`` the shapes are checked against
+        the parameters at their next update.
+        """
+        name = type(self).__name__
+        if not isinstance(state_dict, Mapping):
+            raise DTypeError(
+                f"{name}.load_state_dict: expects a dict of name → array (what "
+                f"state_dict() or load() return), got {_describe(state_dict)}."
+            )
+        template = self._new_state(np.zeros(1))
+        loaded: dict[int | str, dict[str, Any]] = {}
+        for full_key, value in state_dict.items():
+            key, slot = self._parse_state_key(full_key, template)
+            loaded.setdefault(key, {})[slot] = self._state_value(
+                full_key, value, template[slot]
+            )
+        for key, slots in loaded.items():
+            self._check_loaded_slots(key, slots, template)
+        self.state = loaded
+        self._unverified = set(loaded) if self.params is None else set()
+
+    def _parse_state_key(
+        self, full_key: Any, template: dict[str, Any]
+    ) -> tuple[int | str, str]:
+        name = type(self).__name__
+        parts = full_key.split(".") if isinstance(full_key, str) else []
+        if len(parts) < 3 or parts[0] != "state" or parts[-1] not in template:
+            raise StateDictError(
+                f"{name}.load_state_dict: unexpected key {full_key!r}; {name} "
+                f"keeps the slots {sorted(template) or '(none)'} as "
+                f"'state.<parameter>.<slot>'. Was the state saved by another "
+                f"optimizer?"
+            )
+        key: int | str = ".".join(parts[1:-1])
+        if self.params is not None:
+            last = len(self.params) - 1
+            if not (key.isdigit() and int(key) <= last):
+                raise StateDictError(
+                    f"{name}.load_state_dict: key {full_key!r} names parameter "
+                    f"{key!r}, but this optimizer holds params[0..{last}]; the "
+                    f"state must come from an optimizer over the same params."
+                )
+            key = int(key)
+        return key, parts[-1]
+
+    def _state_value(self, full_key: str, value: Any, like: Any) -> Any:
+        """A fresh, writable copy of one saved slot, of the kind the slot holds."""
+        name = type(self).__name__
+        try:
+            array = np.array(value.data if isinstance(value, Tensor) else value)
+        except (ValueError, TypeError):
+            array = np.empty(0, dtype=object)  # reported just below
+        if array.dtype.kind not in "biuf":
+            raise DTypeError(
+                f"{name}.load_state_dict: {full_key!r} is {_describe(value)}, not "
+                f"a numeric array; a state dict holds what state_dict() returned."
+            )
+        if isinstance(like, int):  # a counter, such as Adam's step
+            if array.shape != () or array.dtype.kind not in "iu" or array < 0:
+                raise StateDictError(
+                    f"{name}.load_state_dict: {full_key!r} must be a count (a "
+                    f"non-negative integer), got {array!r}."
+                )
+            return int(array)
+        if array.dtype.kind != "f":
+            raise DTypeError(
+                f"{name}.load_state_dict: {full_key!r} has dtype {array.dtype}; a "
+                f"running average is a floating-point array."
+            )
+        return array
+
+    def _check_loaded_slots(
+        self, key: int | str, slots: dict[str, Any], template: dict[str, Any]
+    ) -> None:
+        name = type(self).__name__
+        if slots.keys() != template.keys():
+            raise StateDictError(
+                f"{name}.load_state_dict: parameter {key!r} has the slots "
+                f"{sorted(slots)}, {name} keeps {sorted(template)}; the state dict "
+                f"is incomplete or from another optimizer."
+            )
+        shapes = {s: v.shape for s, v in slots.items() if isinstance(v, np.ndarray)}
+        parameter = None if self.params is None else self.params[int(key)]
+        expected = None if parameter is None else parameter.shape
+        if len(set(shapes.values())) > 1 or (
+            expected is not None and any(sh != expected for sh in shapes.values())
+        ):
+            shown = "" if expected is None else f" (the parameter's is {expected})"
+            raise StateDictError(
+                f"{name}.load_state_dict: the slots of parameter {key!r} have the "
+                f"shapes {shapes}{shown}; they must all be the parameter's shape."
+            )
+        if parameter is not None:
+            for slot in shapes:
+                slots[slot] = slots[slot].astype(parameter.dtype, copy=False)
+
+    def _verify_loaded(self, key: str, p: np.ndarray, state: dict[str, Any]) -> None:
+        """At the first update after ``load_state_dict``: does the state fit ``p``?"""
+        self._first_state(p, repr(key))  # the same checks as a fresh parameter
+        for slot, value in state.items():
+            if isinstance(value, np.ndarray):
+                if value.shape != p.shape:
+                    raise StateDictError(
+                        f"{type(self).__name__}.update: the loaded state "
+                        f"'state.{key}.{slot}' has shape {value.shape}, the "
+                        f"parameter {key!r} {p.shape}; load the state saved with "
+                        f"these parameters."
+                    )
+                state[slot] = value.astype(p.dtype, copy=False)
+        self._unverified.discard(key)
 
     # -- what subclasses write --------------------------------------------------
     def _new_state(self, p: np.ndarray) -> dict[str, Any]:
@@ -156,6 +313,21 @@ class Optimizer:
                 f"cannot be updated in place; give the optimizer a writable copy."
             )
         return self._new_state(p)
+
+    def _check_dicts(self, params: Any, grads: Any) -> None:
+        name = type(self).__name__
+        for what, value in (("params", params), ("grads", grads)):
+            if not isinstance(value, Mapping):
+                hint = (
+                    f" For a list of Tensors, create {name}(params, lr=...) and "
+                    f"call step()."
+                    if what == "params" and _holds_tensors(value)
+                    else ""
+                )
+                raise DTypeError(
+                    f"{name}.update: {what} must be a dict of name → array (the "
+                    f"book's params and gradient()), got {_describe(value)}.{hint}"
+                )
 
     def _require_params(self, method: str) -> list[Tensor]:
         if self.params is None:
@@ -239,6 +411,18 @@ class Optimizer:
         if not (math.isfinite(value) and ok(value)):
             raise DomainError(f"{name}: {arg}={value!r} is invalid; it needs {valid}.")
         return value
+
+
+def _describe(value: Any) -> str:
+    """A short description of an argument for messages: its type and a glimpse."""
+    text = " ".join(repr(value).split())  # one line, even for an array's repr
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _holds_tensors(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and any(
+        isinstance(v, Tensor) for v in value
+    )
 
 
 class SGD(Optimizer):

@@ -10,8 +10,10 @@ from tinygrad_edu.datasets.batching import minibatches, sample_batch
 from tinygrad_edu.datasets.mnist import (
     MNIST_FILES,
     MNIST_MIRRORS,
+    MNIST_SIZES,
     default_data_dir,
     load_mnist,
+    mnist_dir,
     search_path,
     user_cache_dir,
 )
@@ -20,9 +22,11 @@ from tinygrad_edu.datasets.spiral import spiral
 __all__ = [
     "MNIST_FILES",
     "MNIST_MIRRORS",
+    "MNIST_SIZES",
     "default_data_dir",
     "load_mnist",
     "minibatches",
+    "mnist_dir",
     "sample_batch",
     "search_path",
     "spiral",

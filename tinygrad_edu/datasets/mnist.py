@@ -2,15 +2,20 @@
 
 The four gzip IDX files are read from ``data_dir`` if one is given; else from
 the first of ``$TINYGRAD_EDU_DATA`` and a user cache directory that holds all
-four. Missing files are downloaded from public mirrors, one mirror after
-another, into a temporary file beside the target that only replaces it once its
-checksum is right, so an interrupted or bad download never leaves a file the
-loader would read.
+four. Each of these may also be a data root holding an ``mnist/`` folder (as
+torchvision's ``root`` and scikit-learn's ``data_home``), so that more data
+sets can live under one root. Missing files are downloaded from public
+mirrors, one mirror after another, into a temporary file beside the target
+that only replaces it once its checksum is right, so an interrupted or bad
+download never leaves a file the loader would read; the temporary files of a
+download that was killed are removed by the next one.
 
 Every load checks each file's gzip CRC, its IDX header and, because a wrong
 file that parses is worse than one that fails, the SHA-256 of its content.
-Nothing is kept in memory between calls: a load reads the files again (about
-0.3 s here), so a changed file is always noticed.
+MNIST's sizes are known, so no file is ever decompressed (or downloaded)
+beyond them: a small file that expands to gigabytes is refused after reading
+at most MNIST's size. Nothing is kept in memory between calls: a load reads
+the files again (about 0.3 s here), so a changed file is always noticed.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 import http.client
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -30,8 +36,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from tinygrad_edu._files import atomic_write
-from tinygrad_edu.errors import DatasetError
+from tinygrad_edu._files import atomic_write, cannot_write
+from tinygrad_edu.errors import DatasetError, DTypeError
 
 #: The environment variable naming the directory that holds the MNIST files.
 DATA_ENV_VAR = "TINYGRAD_EDU_DATA"
@@ -60,6 +66,9 @@ MNIST_MIRRORS: tuple[str, ...] = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 
+#: Images (and labels) in each split.
+MNIST_SIZES: Mapping[str, int] = MappingProxyType({"train": 60_000, "test": 10_000})
+
 _SPLITS = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -68,6 +77,17 @@ _IMAGE_MAGIC, _LABEL_MAGIC = 0x803, 0x801
 _ROWS = _COLS = 28
 _TIMEOUT = 30.0  # seconds without data before a mirror counts as failed
 _CHUNK = 1 << 16
+#: A download's temporary file untouched this long belongs to a dead process
+#: (a live one writes at least every _TIMEOUT seconds or gives up).
+_STALE_SECONDS = 10 * _TIMEOUT
+
+
+def _uncompressed_size(name: str) -> int:
+    """The bytes of a canonical MNIST file once decompressed: header + payload."""
+    split = next(s for s, names in _SPLITS.items() if name in names)
+    if "images" in name:
+        return 16 + MNIST_SIZES[split] * _ROWS * _COLS
+    return 8 + MNIST_SIZES[split]
 
 
 def default_data_dir() -> Path:
@@ -97,16 +117,46 @@ def search_path(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     ``[data_dir]`` alone when it is given; else ``$TINYGRAD_EDU_DATA`` (if
     set) followed by ``user_cache_dir()``.
 
+    A folder that holds none of the four files but has an ``mnist/``
+    subfolder is a data root: its ``mnist/`` is searched instead.
+
     >>> search_path("~/mnist") == [Path.home() / "mnist"]
     True
     """
     if data_dir is not None:
-        return [Path(data_dir).expanduser()]
+        if not isinstance(data_dir, (str, os.PathLike)):
+            raise DTypeError(
+                f"load_mnist: data_dir must be a folder path (str or Path), got "
+                f"{type(data_dir).__name__} {data_dir!r}."
+            )
+        return [_data_folder(Path(data_dir).expanduser())]
     found = [user_cache_dir()]
     chosen = os.environ.get(DATA_ENV_VAR)
-    if chosen and Path(chosen).expanduser() != found[0]:
-        found.insert(0, Path(chosen).expanduser())
+    if chosen and _data_folder(Path(chosen).expanduser()) != found[0]:
+        found.insert(0, _data_folder(Path(chosen).expanduser()))
     return found
+
+
+def _data_folder(directory: Path) -> Path:
+    """``directory``, or its ``mnist/`` when it is a data root holding that."""
+    if (directory / "mnist").is_dir() and not any(
+        (directory / name).exists() for name in MNIST_FILES
+    ):
+        return directory / "mnist"
+    return directory
+
+
+def mnist_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder ``load_mnist(data_dir=data_dir)`` reads, or downloads into.
+
+    The first folder of ``search_path`` that holds all four files, else the
+    first one searched. The training command records it in its metrics.
+    """
+    searched = search_path(data_dir)
+    return next(
+        (d for d in searched if all((d / name).exists() for name in MNIST_FILES)),
+        searched[0],
+    )
 
 
 def load_mnist(
@@ -140,15 +190,21 @@ def load_mnist(
     installed. Raises ``DatasetError`` saying what is wrong and how to fix it
     when files are missing, corrupt or cannot be downloaded.
     """
-    searched = search_path(data_dir)
-    missing = {
-        d: [name for name in MNIST_FILES if not (d / name).exists()] for d in searched
-    }
-    directory = next((d for d in searched if not missing[d]), searched[0])
-    if missing[directory] and not download:
-        raise DatasetError(_missing_message(missing))
-    for name in missing[directory]:
-        _fetch(name, directory, mirrors, progress=progress)
+    bases = _mirror_urls(mirrors)
+    directory = mnist_dir(data_dir)
+    absent = [name for name in MNIST_FILES if not (directory / name).exists()]
+    if absent and not download:
+        searched = search_path(data_dir)
+        raise DatasetError(
+            _missing_message(
+                {
+                    d: [name for name in MNIST_FILES if not (d / name).exists()]
+                    for d in searched
+                }
+            )
+        )
+    if absent:
+        _download_into(directory, absent, bases, progress)
     raw = _read_all(directory)
     train, test = (
         (_images(raw[images], normalize, flatten), _labels(raw[labels], one_hot_label))
@@ -208,21 +264,39 @@ def _read_all(directory: Path) -> dict[str, np.ndarray]:
 
 
 def _decompress(path: Path) -> bytes:
+    """The file's content, read no further than MNIST's size for it (plus one
+    byte, to notice a larger file): a small file that expands to gigabytes
+    costs at most that much memory."""
+    limit = _uncompressed_size(path.name)
     try:
-        compressed = path.read_bytes()
+        stream = gzip.open(path, "rb")
     except OSError as error:
-        raise DatasetError(
-            f"cannot read the MNIST file {path}: {error.strerror or error}. "
-            f"Check that it is a readable file, or delete it to download it again."
-        ) from error
+        raise _unreadable(path, error) from error
     try:  # gzip checks its CRC-32 and length, so this catches truncation too
-        return gzip.decompress(compressed)
-    except (OSError, EOFError, zlib.error) as error:
+        with stream:
+            content = stream.read(limit + 1)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise DatasetError(
             f"{path} is truncated or corrupt: it is not a complete gzip file "
             f"({error}). Delete it and load_mnist() downloads it again, or "
             f"replace it with an intact copy."
         ) from error
+    except OSError as error:
+        raise _unreadable(path, error) from error
+    if len(content) > limit:
+        raise DatasetError(
+            f"{path} expands to more than {limit} bytes, the size of this MNIST "
+            f"file; it is another file (or a decompression bomb) and was not read "
+            f"further. Delete it and load_mnist() downloads the real one."
+        )
+    return content
+
+
+def _unreadable(path: Path, error: OSError) -> DatasetError:
+    return DatasetError(
+        f"cannot read the MNIST file {path}: {error.strerror or error}. "
+        f"Check that it is a readable file, or delete it to download it again."
+    )
 
 
 def _parse_idx(content: bytes, path: Path) -> np.ndarray:
@@ -304,6 +378,61 @@ class _MirrorError(Exception):
     """A mirror answered, but with something that is not the file we want."""
 
 
+def _mirror_urls(mirrors: Sequence[str] | str | None) -> tuple[str, ...]:
+    """The mirrors' base URLs, checked before anything is downloaded."""
+    if mirrors is None:
+        return MNIST_MIRRORS
+    # A lone string is one URL, not a sequence of one-letter URLs.
+    bases = (mirrors,) if isinstance(mirrors, str) else mirrors
+    try:
+        bases = tuple(bases)
+    except TypeError:
+        bases = (mirrors,)  # reported just below
+    wrong = [base for base in bases if not isinstance(base, str) or not base]
+    if wrong:
+        raise DTypeError(
+            f"load_mnist: mirrors must be base URLs (non-empty str) such as "
+            f"{MNIST_MIRRORS[0]!r}, got {wrong[0]!r} in {mirrors!r}."
+        )
+    return bases
+
+
+def _download_into(
+    directory: Path, names: list[str], bases: Sequence[str], progress: bool
+) -> None:
+    """Fetch ``names`` into ``directory``; a folder made for them that ends up
+    empty is removed again, and, unless it is the user cache, the error says
+    that it did not exist (a mistyped path is the usual cause)."""
+    existed = directory.is_dir() or directory == user_cache_dir()
+    _remove_stale_temporaries(directory)
+    try:
+        for name in names:
+            _fetch(name, directory, bases, progress=progress)
+    except DatasetError as error:
+        if existed or not directory.is_dir() or any(directory.iterdir()):
+            raise
+        directory.rmdir()
+        raise DatasetError(
+            f"{error}\nNote: {directory} did not exist before this call; it was "
+            f"created for the download and removed again. If the files are "
+            f"elsewhere, check the path."
+        ) from error
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Delete what downloads killed mid-way (SIGKILL, power loss) left behind."""
+    if not directory.is_dir():
+        return
+    now = time.time()
+    for name in MNIST_FILES:
+        for temp in directory.glob(f".{name}.*.tmp"):
+            try:
+                if now - temp.stat().st_mtime > _STALE_SECONDS:
+                    temp.unlink()
+            except FileNotFoundError:  # another process cleaned it first
+                pass
+
+
 def _fetch(
     name: str,
     directory: Path,
@@ -315,13 +444,13 @@ def _fetch(
 
     Each attempt writes to its own temporary file beside the target, checks the
     SHA-256 of the uncompressed content, and only then renames it into place;
-    on any failure the temporary file is removed and the next mirror is tried.
+    on any failure the temporary file is removed and the next mirror is tried,
+    except when the disk cannot take the file (full, read-only): another
+    mirror cannot help, so that is reported at once. With ``progress``, the
+    mirrors that failed before one served the file are listed; when all fail,
+    the error lists them (once).
     """
-    expected = MNIST_FILES[name]
-    if mirrors is None:
-        bases: Sequence[str] = MNIST_MIRRORS
-    else:  # a lone string is one URL, not a sequence of one-letter URLs
-        bases = (mirrors,) if isinstance(mirrors, str) else tuple(mirrors)
+    bases = _mirror_urls(mirrors)
     _make_directory(directory)
     target = directory / name
     tried: list[tuple[str, str]] = []
@@ -333,7 +462,9 @@ def _fetch(
             with atomic_write(target, "wb") as out:
                 _download(url, out, name, progress)
                 out.flush()
-                _check_download(Path(out.name), expected)  # before the rename
+                _check_download(Path(out.name), name)  # before the rename
+            for failed, reason in tried if progress else ():
+                print(f"{failed}: {reason}", file=sys.stderr)
             return target
         except (
             OSError,
@@ -343,11 +474,9 @@ def _fetch(
             http.client.HTTPException,
             _MirrorError,
         ) as error:
-            if out is None:  # not even the temporary file could be created
+            if out is None or cannot_write(error):  # the disk, not the mirror
                 raise _unwritable(directory, error) from error
             tried.append((url, _reason(error)))
-            if progress:
-                print(f"{url}: {tried[-1][1]}", file=sys.stderr)
     attempts = "\n".join(f"  {url}: {reason}" for url, reason in tried) or "  (none)"
     raise DatasetError(
         f"could not download {name}; tried:\n{attempts}\n"
@@ -366,24 +495,33 @@ def _make_directory(directory: Path) -> None:
 
 
 def _unwritable(directory: Path, error: OSError) -> DatasetError:
+    fix = cannot_write(error)
+    why = f" ({fix}; MNIST needs about 12 MB)" if fix else ""
     return DatasetError(
-        f"cannot write the MNIST files to {directory}: {error.strerror or error}. "
-        f"Choose a writable directory with load_mnist(data_dir=...) or the "
-        f"{DATA_ENV_VAR} environment variable, or fix the directory's permissions."
+        f"cannot write the MNIST files to {directory}: "
+        f"{error.strerror or error}{why}. Choose a writable directory with "
+        f"load_mnist(data_dir=...) or the {DATA_ENV_VAR} environment variable, or "
+        f"fix the directory's permissions."
     )
 
 
 def _download(url: str, out: IO[bytes], name: str, progress: bool) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "tinygrad_edu"})
+    # A gzip file is never much larger than its content; more is not MNIST.
+    limit = _uncompressed_size(name) + (1 << 20)
     with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        if total is not None and total > limit:
+            raise _MirrorError(f"{total} bytes announced, more than {name} can be")
         bar = _progress_bar(name, total) if progress else None
         received = 0
         try:
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
                 received += len(chunk)
+                if received > limit:
+                    raise _MirrorError(f"more than {limit} bytes sent; not {name}")
                 if bar is not None:
                     bar.update(len(chunk))
         finally:
@@ -401,11 +539,15 @@ def _progress_bar(name: str, total: int | None) -> Any:
     return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024)
 
 
-def _check_download(path: Path, expected: str) -> None:
-    digest = hashlib.sha256()
+def _check_download(path: Path, name: str) -> None:
+    expected, limit = MNIST_FILES[name], _uncompressed_size(name)
+    digest, size = hashlib.sha256(), 0
     with gzip.open(path, "rb") as stream:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise _MirrorError(f"expands to more than {limit} bytes; not {name}")
     if digest.hexdigest() != expected:
         raise _MirrorError(
             f"wrong content: SHA-256 {digest.hexdigest()}, expected {expected}"
