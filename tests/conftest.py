@@ -1,8 +1,11 @@
-"""Shared test set-up: Hypothesis profiles and where the real MNIST files are."""
+"""Shared test set-up: Hypothesis profiles, where the real MNIST files are, and
+the ``dot`` fixture for tests that render with Graphviz."""
 
 import os
+import shutil
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # ci: deterministic and thorough; default: quick enough to run on every edit.
@@ -27,3 +30,41 @@ settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
 _SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 if "TINYGRAD_EDU_DATA" not in os.environ and _SHARED_MNIST.is_dir():
     os.environ["TINYGRAD_EDU_DATA"] = str(_SHARED_MNIST)
+
+# pip cannot install Graphviz's dot program, so on a fresh machine the tests
+# that render skip, counted in one line of the summary. .ci/run sets
+# TINYGRAD_EDU_REQUIRE_DOT=1: there a missing dot fails those tests instead,
+# so CI can never silently stop testing rendering.
+DOT_MISSING = "Graphviz's dot is not installed"
+INSTALL_DOT = "apt install graphviz / brew install graphviz"
+REQUIRE_DOT = "TINYGRAD_EDU_REQUIRE_DOT"
+
+
+@pytest.fixture
+def dot() -> str:
+    """The path of the real dot program, for a test that renders with it."""
+    path = shutil.which("dot")
+    if path is None:
+        if os.environ.get(REQUIRE_DOT) == "1":
+            pytest.fail(
+                f"{DOT_MISSING}, and {REQUIRE_DOT}=1 says rendering must be "
+                f"tested here: {INSTALL_DOT}",
+                pytrace=False,
+            )
+        pytest.skip(f"{DOT_MISSING}; {INSTALL_DOT}")
+    return path
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line for all the tests skipped for want of dot, whatever -r says."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and DOT_MISSING in report.longrepr[2]
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"{DOT_MISSING}: {len(skipped)} rendering tests skipped; {INSTALL_DOT}",
+            yellow=True,
+            bold=True,
+        )

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tinygrad_edu.viz import GraphvizNotFoundError
+
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(
     "make_figures", ROOT / "docs" / "make_figures.py"
@@ -27,10 +29,17 @@ def test_the_tutorial_pages_have_code():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_page_code_runs_and_draws_the_figures_it_shows(page, tmp_path, monkeypatch):
+def test_page_code_runs_and_draws_the_figures_it_shows(
+    page, tmp_path, monkeypatch, request
+):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(ROOT))
-    make_figures.run_page(page)
+    try:
+        make_figures.run_page(page)
+    except RuntimeError as error:
+        if isinstance(error.__cause__, GraphvizNotFoundError):
+            request.getfixturevalue("dot")  # the page renders: skip without dot
+        raise
     for name in make_figures.shown_images(page):
         assert (tmp_path / name).exists(), f"{page.name} shows {name}; no code made it"
         assert (ROOT / "docs" / "img" / name).exists(), f"run make_figures for {name}"
