@@ -145,9 +145,11 @@ _VJP = "a vector-Jacobian product: no per-element factor"
 _NOT_UPSTREAM_SHAPED = "not the shape of the gradient from above: no per-element factor"
 
 
-@dataclass
+@dataclass(repr=False)
 class Explanation:
-    """The backward pass, step by step; text with ``str()``, HTML in notebooks."""
+    """The backward pass, step by step: text with ``str()`` and ``repr()``, HTML in
+    notebooks. The repr is the text too, so that ``explain(loss)`` typed at a
+    prompt shows the steps, not the fields of a dataclass."""
 
     steps: list[Step] = field(default_factory=list)
 
@@ -158,6 +160,8 @@ class Explanation:
             lines.append(f"    gradient from above: {summarize(step.upstream)}")
             lines.extend(f"    → {line}" for line in step.input_lines())
         return "\n".join(lines)
+
+    __repr__ = __str__
 
     def _repr_html_(self) -> str:
         rows = "".join(
@@ -246,7 +250,7 @@ def explain(
 
     >>> from tinygrad_edu import Tensor
     >>> x = Tensor([2.0], requires_grad=True)
-    >>> print(explain((x * x).sum() * 3.0))  # doctest: +NORMALIZE_WHITESPACE
+    >>> explain((x * x).sum() * 3.0)  # doctest: +NORMALIZE_WHITESPACE
     step 1: mul  (Multiplication: z = x * y; dz/dx = y, dz/dy = x.)
         gradient from above: 1.
         → input 0: local factor 3. → gradient 3.
