@@ -313,6 +313,13 @@ def test_step_sweep_plot_is_written(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_step_sweep_plot_draws_h_growing_to_the_right():
+    """The convention of the tutorial's error-vs-h plot: one direction in the docs."""
+    ax = step_size_sweep(lambda x: x.exp().sum(), np.array([0.5])).plot()
+    left, right = ax.get_xlim()
+    assert not ax.xaxis_inverted() and left < right
+
+
 def test_default_step_depends_on_dtype_and_refuses_integers():
     assert default_step(np.float64) == 1e-4
     assert 4e-3 < default_step(np.float32) < 6e-3
