@@ -7,6 +7,7 @@ figure the docs show is checked to be the output of its page's code.
 """
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,53 @@ def test_the_collectors_find_blocks_and_images(tmp_path):
     )
     assert make_figures.blocks(page) == ["x = 1\n", "y = x + 1\n"]
     assert make_figures.shown_images(page) == {"curve.png", "g.svg"}
+
+
+# -------------------------------------------- what the pages say, pinned
+DOCS = ROOT / "docs"
+TEXT_BLOCK = re.compile(r"^```text\n(.*?)^```", re.DOTALL | re.MULTILINE)
+SPEEDUP = re.compile(r"backprop is (?:about )?\**([\d,]+(?:–[\d,]+)?)(?:×| times)")
+
+
+def test_one_backprop_speedup_figure_everywhere():
+    """The numerical-gradient-vs-backprop figure comes from performance.md's table."""
+    texts = {p: p.read_text(encoding="utf-8") for p in DOCS.glob("**/*.md")}
+    texts[ROOT / "README.md"] = (ROOT / "README.md").read_text(encoding="utf-8")
+    claims = {p: SPEEDUP.findall(text) for p, text in texts.items()}
+    (measured,) = claims[DOCS / "performance.md"]
+    quoting = {p.name for p, found in claims.items() if found}
+    assert {"README.md", "05_two_layer_net.md", "performance.md"} <= quoting
+    for page, found in claims.items():
+        assert set(found) <= {measured}, f"{page.name} says {found}, not {measured}"
+
+
+def test_tutorial_07_quotes_the_message_the_code_raises(tmp_path, monkeypatch):
+    page = DOCS / "tutorial" / "07_higher_order.md"
+    monkeypatch.chdir(tmp_path)
+    raised = make_figures.run_page(page)["message"]
+    (quoted,) = TEXT_BLOCK.findall(page.read_text(encoding="utf-8"))
+    assert quoted.split() == raised.split(), (
+        f"{page.name} quotes an error message the code no longer raises; "
+        f"the message now is:\n{raised}"
+    )
+
+
+def test_pages_that_import_the_repositorys_folders_say_where_to_run_them():
+    """models/ and benchmarks/ import only from the repository root."""
+    importing = {}
+    for page in make_figures.pages():
+        text = page.read_text(encoding="utf-8")
+        found = re.search(r"^(?:from|import) (?:models|benchmarks)\b", text, re.M)
+        if found:
+            importing[page.name] = "repository root" in text[: found.start()]
+    assert {"05_two_layer_net.md", "gradient_flow.md", "graphs.md"} <= set(importing)
+    assert all(importing.values()), importing
+
+
+def test_tutorial_06_says_what_backward_works_on_at_the_first_op():
+    text = (DOCS / "tutorial" / "06_gradient_checking.md").read_text(encoding="utf-8")
+    first_op = text.index("(Function):")
+    prose_before = text[:first_op].rsplit("```python", 1)[0].rsplit("```", 1)[1]
+    words = " ".join(prose_before.split())
+    for point in ("`ctx.saved_tensors`", "Tensor operations", "`create_graph=True`"):
+        assert point in words, point
