@@ -63,8 +63,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
         if isinstance(report.longrepr, tuple) and DOT_MISSING in report.longrepr[2]
     ]
     if skipped:
+        tests = "test" if len(skipped) == 1 else "tests"
         terminalreporter.write_line(
-            f"{DOT_MISSING}: {len(skipped)} rendering tests skipped; {INSTALL_DOT}",
+            f"{DOT_MISSING}: {len(skipped)} rendering {tests} skipped; {INSTALL_DOT}",
             yellow=True,
             bold=True,
         )

@@ -3,30 +3,32 @@
 The blocks of one page share a namespace, in order, like a notebook, and run
 in a temporary directory so that the files they write go nowhere. The runner
 is docs/make_figures.py, the script that makes the docs' figures, so a
-figure the docs show is checked to be the output of its page's code.
+figure the docs show is checked to be the output of its page's code. The
+tutorial pages run as the notebooks made from them, in
+tests/test_notebooks.py; this file runs the others.
 """
 
-import importlib.util
 import re
 from pathlib import Path
 
+import make_figures
+import notebooks
 import pytest
 
 from tinygrad_edu.viz import GraphvizNotFoundError
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "make_figures", ROOT / "docs" / "make_figures.py"
-)
-make_figures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_figures)
-
-PAGES = make_figures.pages()
+PAGES = [
+    page for page in make_figures.pages() if page not in notebooks.tutorial_pages()
+]
 
 
-def test_the_tutorial_pages_have_code():
+def test_every_page_with_code_runs_here_or_as_a_notebook():
     names = {page.name for page in PAGES}
-    assert {"README.md", "06_gradient_checking.md"} <= names
+    assert {"README.md", "graphs.md", "diagnostics.md"} <= names
+    tutorial = set(notebooks.tutorial_pages())
+    assert set(make_figures.pages()) == set(PAGES) | tutorial
+    assert all(make_figures.blocks(page) for page in tutorial)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
