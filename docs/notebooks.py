@@ -19,6 +19,10 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS))  # make_figures, beside this file, reads the pages
@@ -64,7 +68,7 @@ def link(page: Path) -> str:
     return LINK.format(notebook=page.with_suffix(".ipynb").name)
 
 
-def notebook(page: Path):
+def notebook(page: Path) -> NotebookNode:
     """The page as an nbformat notebook, without outputs."""
     from nbformat import v4
 
@@ -88,10 +92,13 @@ def notebook(page: Path):
             start = image.end()
         cells.append(v4.new_markdown_cell(segment[start:]))
 
+    code = list(BLOCK.finditer(text))
     start = 0
-    for number, block in enumerate(BLOCK.finditer(text)):
+    for block in code:
         markdown(text[start : block.start()])
-        if number == 0 and IMPORTS_THE_REPOSITORY.search(text):
+        if block is code[0] and any(
+            IMPORTS_THE_REPOSITORY.search(b.group(1)) for b in code
+        ):
             up = "/".join([".."] * (len(page.relative_to(ROOT).parts) - 1))
             cells.append(v4.new_code_cell(REPOSITORY_ON_THE_PATH.format(up=up)))
         cells.append(v4.new_code_cell(block.group(1)))

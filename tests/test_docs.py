@@ -93,7 +93,7 @@ def test_pages_that_import_the_repositorys_folders_say_where_to_run_them():
     importing = {}
     for page in make_figures.pages():
         text = page.read_text(encoding="utf-8")
-        found = re.search(r"^(?:from|import) (?:models|benchmarks)\b", text, re.M)
+        found = notebooks.IMPORTS_THE_REPOSITORY.search(text)
         if found:
             importing[page.name] = "repository root" in text[: found.start()]
     assert {"05_two_layer_net.md", "gradient_flow.md", "graphs.md"} <= set(importing)
