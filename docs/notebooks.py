@@ -1,7 +1,7 @@
 """Write every tutorial page as a Jupyter notebook beside it.
 
-    python docs/notebooks.py          # docs/tutorial/*.ipynb, docs/performance.ipynb
-    python docs/notebooks.py 05_two   # pages whose path ends like this
+    python docs/notebooks.py                       # every page of the tutorial
+    python docs/notebooks.py 05_two_layer_net.md   # pages whose path ends so
 
 The page is the one source. Its ```python blocks become the code cells, in the
 order the docs tests run them, and the text between them the markdown cells.
@@ -133,6 +133,9 @@ def main(argv: list[str]) -> int:
     chosen = [
         p for p in tutorial_pages() if not argv or any(str(p).endswith(a) for a in argv)
     ]
+    if not chosen:
+        print(f"no tutorial page's path ends with {' or '.join(argv)}", file=sys.stderr)
+        return 1
     for page in chosen:
         target = page.with_suffix(".ipynb")
         with atomic_write(target, "w") as f:
