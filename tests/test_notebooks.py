@@ -108,6 +108,10 @@ def test_the_notebook_runs_and_shows_its_figures_inline(
     # The kernel imports this checkout's tinygrad_edu and models/, and writes
     # the page's files into tmp_path.
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    # One BLAS thread: on two cores shared with this client, two threads kept
+    # waiting for each other and made tutorial 05's training six times slower.
+    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(threads, "1")
     notebook = notebooks.notebook(page)
     client = NotebookClient(
         notebook,
