@@ -45,8 +45,8 @@ def pages() -> list[Path]:
     return [page for page in candidates if blocks(page)]
 
 
-def run_page(page: Path) -> None:
-    """Run the page's blocks in one namespace, in the current directory."""
+def run_page(page: Path) -> dict:
+    """Run the page's blocks in one namespace, in the current directory; return it."""
     import matplotlib
 
     matplotlib.use("Agg")  # figures are files here, never windows
@@ -59,6 +59,7 @@ def run_page(page: Path) -> None:
     import matplotlib.pyplot as plt
 
     plt.close("all")
+    return namespace
 
 
 def make_figures(page: Path) -> list[Path]:

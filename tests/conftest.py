@@ -1,7 +1,9 @@
 """Shared test set-up: Hypothesis profiles, where the real MNIST files are, and
-real file systems that are full or read-only."""
+real file systems that are full or read-only, and the ``dot`` fixture for tests
+that render with Graphviz."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -65,3 +67,43 @@ def read_only_dir(tmp_path):
         path.chmod(0o555)
         yield path
         path.chmod(0o755)
+
+
+# pip cannot install Graphviz's dot program, so on a fresh machine the tests
+# that render skip, counted in one line of the summary. .ci/run sets
+# TINYGRAD_EDU_REQUIRE_DOT=1: there a missing dot fails those tests instead,
+# so CI can never silently stop testing rendering.
+DOT_MISSING = "Graphviz's dot is not installed"
+INSTALL_DOT = "apt install graphviz / brew install graphviz"
+REQUIRE_DOT = "TINYGRAD_EDU_REQUIRE_DOT"
+
+
+@pytest.fixture
+def dot() -> str:
+    """The path of the real dot program, for a test that renders with it."""
+    path = shutil.which("dot")
+    if path is None:
+        if os.environ.get(REQUIRE_DOT) == "1":
+            pytest.fail(
+                f"{DOT_MISSING}, and {REQUIRE_DOT}=1 says rendering must be "
+                f"tested here: {INSTALL_DOT}",
+                pytrace=False,
+            )
+        pytest.skip(f"{DOT_MISSING}; {INSTALL_DOT}")
+    return path
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line for all the tests skipped for want of dot, whatever -r says."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and DOT_MISSING in report.longrepr[2]
+    ]
+    if skipped:
+        tests = "test" if len(skipped) == 1 else "tests"
+        terminalreporter.write_line(
+            f"{DOT_MISSING}: {len(skipped)} rendering {tests} skipped; {INSTALL_DOT}",
+            yellow=True,
+            bold=True,
+        )

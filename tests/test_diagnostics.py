@@ -1,5 +1,9 @@
 """Diagnostics: blame names the broken op, explain shows the walk, step sweeps."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from bad_ops import SquareThatForgetsTheTwo
@@ -14,6 +18,8 @@ from tinygrad_edu.diagnostics import (
     summarize,
 )
 from tinygrad_edu.errors import DTypeError, GraphError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def twenty_ops(x, w):
@@ -251,6 +257,28 @@ def test_explain_summarizes_large_arrays_and_marks_unneeded_inputs():
     assert all(len(line) < 200 for line in text.splitlines())
 
 
+def test_explain_at_a_plain_python_prompt_shows_the_steps():
+    """The REPL echoes repr(): it must be the text, not a dataclass's fields."""
+    typed = (
+        "from tinygrad_edu import Tensor\n"
+        "from tinygrad_edu.diagnostics import explain\n"
+        "x = Tensor([2.0], requires_grad=True)\n"
+        "explain((x * x).sum())\n"
+    )
+    repl = subprocess.run(
+        [sys.executable, "-i", "-q"],
+        input=typed,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    x = Tensor([2.0], requires_grad=True)
+    assert repl.stdout == str(explain((x * x).sum())) + "\n"
+    assert repl.stdout.startswith("step 1: sum")
+    assert "Explanation(" not in repl.stdout and "array(" not in repl.stdout
+
+
 def test_explain_refuses_a_graph_without_gradients():
     with pytest.raises(GraphError, match="does not require grad"):
         explain(Tensor([1.0]).sum())
@@ -283,6 +311,13 @@ def test_step_sweep_plot_is_written(tmp_path):
     path = tmp_path / "v.png"
     sweep.plot(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_step_sweep_plot_draws_h_growing_to_the_right():
+    """The convention of the tutorial's error-vs-h plot: one direction in the docs."""
+    ax = step_size_sweep(lambda x: x.exp().sum(), np.array([0.5])).plot()
+    left, right = ax.get_xlim()
+    assert not ax.xaxis_inverted() and left < right
 
 
 def test_default_step_depends_on_dtype_and_refuses_integers():

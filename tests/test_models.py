@@ -349,14 +349,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture
-def dot():
-    """The real dot program: these tests draw with it (.ci/run installs Graphviz)."""
-    path = shutil.which("dot")
-    assert path, "these tests need Graphviz's dot program: apt install graphviz"
-    return path
-
-
 def svg_structure(svg: bytes) -> dict[str, list]:
     """Node, edge and cluster titles and texts of a picture, without positions."""
     found: dict[str, list] = {"node": [], "edge": [], "cluster": []}

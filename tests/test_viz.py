@@ -48,11 +48,8 @@ GOLDEN = ROOT / "tests" / "golden" / "two_layer_net_loss.dot"
 DOCS_SVG = ROOT / "docs" / "img" / "two_layer_net_loss.svg"
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
-# In CI the dot program must be there (.ci/run installs it); elsewhere, skip.
-needs_dot = pytest.mark.skipif(
-    shutil.which("dot") is None and os.environ.get("CI") != "true",
-    reason="Graphviz's dot program is not installed",
-)
+# Rendering tests skip without dot, or fail where it is required (conftest.py).
+needs_dot = pytest.mark.usefixtures("dot")
 
 NODE = re.compile(r"^\s*((?:t|op)\d+) \[(.*)\]$", re.MULTILINE)
 # Also a tensor's copies beside its uses (t1_2) and collapsed name scopes (s0).
@@ -866,13 +863,17 @@ def test_bad_arguments_are_clear_errors():
         to_dot(x * 2.0, rankdir="up")
 
 
-def test_names_with_special_characters_stay_text(tmp_path):
+def test_names_with_special_characters_stay_text():
     x = Tensor([1.0], requires_grad=True, name='<b>a\\b "q"</b>')
     source = to_dot(x * 2.0).source
     assert tensors(source)["t0"][0] == '<b>a\\b "q"</b>'
-    if shutil.which("dot"):
-        svg = draw(x * 2.0, tmp_path / "g.svg").read_text(encoding="utf-8")
-        assert "&lt;b&gt;a\\b &quot;q&quot;&lt;/b&gt;" in svg
+
+
+@needs_dot
+def test_names_with_special_characters_are_escaped_in_svg(tmp_path):
+    x = Tensor([1.0], requires_grad=True, name='<b>a\\b "q"</b>')
+    svg = draw(x * 2.0, tmp_path / "g.svg").read_text(encoding="utf-8")
+    assert "&lt;b&gt;a\\b &quot;q&quot;&lt;/b&gt;" in svg
 
 
 def test_importing_the_package_does_not_import_graphviz():
@@ -1018,11 +1019,11 @@ def test_jupyter_without_dot_shows_the_install_hint_and_the_source(monkeypatch):
 
 
 @pytest.mark.parametrize("has_dot", [True, False], ids=["dot", "no dot"])
-def test_ipythons_own_display_formatter(has_dot, monkeypatch):
+def test_ipythons_own_display_formatter(has_dot, monkeypatch, request):
     formatters = pytest.importorskip("IPython.core.formatters")
-    if has_dot and shutil.which("dot") is None:
-        pytest.skip("Graphviz's dot program is not installed")
-    if not has_dot:
+    if has_dot:
+        request.getfixturevalue("dot")
+    else:
         monkeypatch.setenv("PATH", "")
     graph = to_dot(example_loss(4, 3))
     data, _ = formatters.DisplayFormatter().format(graph)

@@ -146,9 +146,11 @@ _VJP = "a vector-Jacobian product: no per-element factor"
 _NOT_UPSTREAM_SHAPED = "not the shape of the gradient from above: no per-element factor"
 
 
-@dataclass
+@dataclass(repr=False)
 class Explanation:
-    """The backward pass, step by step; text with ``str()``, HTML in notebooks."""
+    """The backward pass, step by step: text with ``str()`` and ``repr()``, HTML in
+    notebooks. The repr is the text too, so that ``explain(loss)`` typed at a
+    prompt shows the steps, not the fields of a dataclass."""
 
     steps: list[Step] = field(default_factory=list)
 
@@ -159,6 +161,8 @@ class Explanation:
             lines.append(f"    gradient from above: {summarize(step.upstream)}")
             lines.extend(f"    → {line}" for line in step.input_lines())
         return "\n".join(lines)
+
+    __repr__ = __str__
 
     def _repr_html_(self) -> str:
         rows = "".join(
@@ -247,7 +251,7 @@ def explain(
 
     >>> from tinygrad_edu import Tensor
     >>> x = Tensor([2.0], requires_grad=True)
-    >>> print(explain((x * x).sum() * 3.0))  # doctest: +NORMALIZE_WHITESPACE
+    >>> explain((x * x).sum() * 3.0)  # doctest: +NORMALIZE_WHITESPACE
     step 1: mul  (Multiplication: z = x * y; dz/dx = y, dz/dy = x.)
         gradient from above: 1.
         → input 0: local factor 3. → gradient 3.
@@ -337,7 +341,8 @@ class StepSweep:
         return float(self.steps[np.argmin(self.errors)])
 
     def plot(self, path: str | Path | None = None, ax: Any = None) -> Any:
-        """Draw the V-curve (log-log); save it to ``path`` if given; return the axes."""
+        """Draw the V-curve (log-log, h growing to the right as on the tutorial's
+        error-vs-h plot); save it to ``path`` if given; return the axes."""
         from matplotlib.figure import Figure
 
         figure = None
@@ -351,7 +356,6 @@ class StepSweep:
             ylabel="|numerical - backprop|",
             title=f"central difference error ({self.dtype})",
         )
-        ax.invert_xaxis()
         if path is not None:
             (figure or ax.figure).savefig(path, dpi=100)
         return ax
@@ -368,8 +372,8 @@ def step_size_sweep(
 
     The error falls like h² (truncation) until rounding, which grows like
     eps/h, takes over: a V on a log-log plot whose bottom is the best h. The
-    differences run in ``x``'s own dtype, so float32's V sits far to the left
-    of float64's.
+    differences run in ``x``'s own dtype, so float32's V sits at far larger
+    steps than float64's.
 
     >>> import numpy as np
     >>> sweep = step_size_sweep(lambda x: x.exp().sum(), np.array([1.0, 2.0]))

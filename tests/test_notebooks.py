@@ -1,0 +1,141 @@
+"""Every tutorial page is also a notebook, generated from the page and run here.
+
+The notebooks run in a real Jupyter kernel (nbclient, ipykernel), in a
+temporary directory, so a tutorial page's code is executed here rather than by
+tests/test_docs.py; what its figures and explain() show must come out as the
+cells' outputs, as a reader of the notebook sees them.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import make_figures
+import nbformat
+import notebooks
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIAL = notebooks.tutorial_pages()
+page_ids = {"ids": lambda page: str(page.relative_to(ROOT))}
+
+# Outputs a notebook must show besides the images its page shows.
+SHOWN_AS_HTML = {"04_backprop.md": "<table>"}  # explain()'s steps as a table
+
+
+def test_the_tutorial_is_the_sites_tutorial_section():
+    names = [page.name for page in TUTORIAL]
+    assert names[0] == "01_loss_functions.md" and names[-1] == "performance.md"
+    assert len(names) == 8 and all(page.exists() for page in TUTORIAL)
+
+
+@pytest.mark.parametrize("page", TUTORIAL, **page_ids)
+def test_the_notebook_is_generated_from_the_page_and_linked(page):
+    text = page.read_text(encoding="utf-8")
+    assert text.count(notebooks.link(page)) == 1
+    assert text.splitlines()[2] == notebooks.link(page)  # right under the title
+    committed = page.with_suffix(".ipynb")
+    assert committed.read_text(encoding="utf-8") == notebooks.serialized(page), (
+        f"{committed.name} is out of date; regenerate it with python docs/notebooks.py"
+    )
+    nbformat.validate(nbformat.reads(committed.read_text(encoding="utf-8"), 4))
+
+
+def test_a_page_without_its_link_is_refused(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# A page\n\n```python\nx = 1\n```\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"(?s)lacks its notebook link.*page\.ipynb"):
+        notebooks.notebook(page)
+
+
+def test_the_cells_are_the_pages_blocks_and_text_in_order(tmp_path, monkeypatch):
+    page = tmp_path / "tutorial" / "page.md"
+    page.parent.mkdir()
+    page.write_text(
+        f"# Title\n\n{notebooks.link(page)}\n\nIntro.\n\n```python\n"
+        "from models.mlp import MLP\n```\n\nA figure:\n\n![the curve](../img/c.png)\n"
+        "\nAfter it.\n\n```python\ny = 2\n```\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)  # the page: one folder down
+    cells = notebooks.notebook(page).cells
+    assert [cell.cell_type for cell in cells] == [
+        "markdown",  # title, provenance, intro
+        "code",  # the repository root on the path: the page imports models/
+        "code",
+        "markdown",
+        "code",  # the image, displayed from the file the code wrote
+        "markdown",
+        "code",
+    ]
+    assert cells[0].source.startswith("# Title\n\n*This notebook is generated from")
+    assert 'Path("..").resolve()' in cells[1].source
+    assert cells[2].source == "from models.mlp import MLP"
+    assert cells[3].source == "A figure:"
+    assert cells[4].source.endswith('Image(filename="c.png")  # the curve')
+    assert (cells[5].source, cells[6].source) == ("After it.", "y = 2")
+    assert [cell.id for cell in cells] == [f"cell-{i}" for i in range(7)]
+
+
+def test_the_first_cell_makes_models_importable_from_the_notebooks_folder():
+    """As Jupyter runs it: in docs/tutorial/, without the repository on the path."""
+    (page,) = [p for p in TUTORIAL if p.name == "05_two_layer_net.md"]
+    setup = notebooks.notebook(page).cells[1].source
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run(
+        [sys.executable, "-c", f"{setup}\nimport models.two_layer_net"],
+        cwd=page.parent,
+        env=env,
+        check=True,
+    )
+    with pytest.raises(subprocess.CalledProcessError):  # and without it, it fails
+        subprocess.run(
+            [sys.executable, "-c", "import models.two_layer_net"],
+            cwd=page.parent,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+
+
+@pytest.mark.parametrize("page", TUTORIAL, **page_ids)
+def test_the_notebook_runs_and_shows_its_figures_inline(
+    page, tmp_path, monkeypatch, request
+):
+    # The kernel imports this checkout's tinygrad_edu and models/, and writes
+    # the page's files into tmp_path.
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    # One BLAS thread: on two cores shared with this client, two threads kept
+    # waiting for each other and made tutorial 05's training six times slower.
+    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(threads, "1")
+    notebook = notebooks.notebook(page)
+    client = NotebookClient(
+        notebook,
+        timeout=1800,  # per cell: tutorial 05 trains on MNIST
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        if error.ename == "GraphvizNotFoundError":
+            request.getfixturevalue("dot")  # the page renders: skip without dot
+        raise
+    for name in make_figures.shown_images(page):
+        assert (tmp_path / name).exists(), f"{page.name} shows {name}; no code made it"
+        assert (ROOT / "docs" / "img" / name).exists(), f"run make_figures for {name}"
+        (cell,) = [c for c in notebook.cells if f'filename="{name}"' in c.source]
+        mime = "image/svg+xml" if name.endswith(".svg") else "image/png"
+        assert [mime in output.get("data", {}) for output in cell.outputs] == [True]
+    if page.name in SHOWN_AS_HTML:
+        html = [
+            output["data"]["text/html"]
+            for cell in notebook.cells
+            for output in cell.get("outputs", [])
+            if "text/html" in output.get("data", {})
+        ]
+        assert any(SHOWN_AS_HTML[page.name] in text for text in html)
