@@ -49,9 +49,6 @@ class TwoLayerNet(Classifier):
     ) -> None:
         # rng=None draws from np.random, so the book's np.random.seed() applies.
         self.weight_init_std = weight_init_std
-        self._scope_cache: tuple = (None, ())
-        #: The arrays of params and the Tensors that wrap them, by name.
-        self._wrapped: dict[str, tuple[np.ndarray, Tensor]] = {}
         randn = (rng or np.random).standard_normal
         w1 = weight_init_std * randn((input_size, hidden_size))
         w2 = weight_init_std * randn((hidden_size, output_size))
@@ -63,42 +60,20 @@ class TwoLayerNet(Classifier):
         }
 
     def parameter_tensors(self) -> dict[str, Tensor]:
-        # Kept between calls, like a Module's Parameters, while params holds the
-        # same arrays: a step wraps nothing anew. An array replaced in params
-        # (``net.params["W1"] = ...``) gets a new Tensor on the next call. As
-        # with a Module, two threads must not train one net at the same time.
-        wrapped, params = self._wrapped, self.params
-        if wrapped.keys() != params.keys() or any(
-            wrapped[k][0] is not a for k, a in params.items()
-        ):  # compared with the arrays given, not Tensor.data: asarray may view
-            self._wrapped = wrapped = {
-                k: (a, Tensor(a, requires_grad=True, name=k)) for k, a in params.items()
-            }
-        return {k: tensor for k, (_, tensor) in wrapped.items()}
+        # Tensors around the arrays of params themselves (no copy), so the book's
+        # in-place update of params trains the net.
+        return {
+            k: Tensor(a, requires_grad=True, name=k) for k, a in self.params.items()
+        }
 
     def scores(self, x: Tensor, p: dict[str, Tensor]) -> Tensor:
-        net, affine1, affine2 = self._scopes(p["W1"].shape, p["W2"].shape)
-        with net:
-            with affine1:
+        (n_in, n_hidden), n_out = p["W1"].shape, p["W2"].shape[1]
+        with name_scope(type(self).__name__):
+            with name_scope(f"Affine({n_in}→{n_hidden})"):
                 a1 = x @ p["W1"] + p["b1"]
             z1 = a1.sigmoid()
-            with affine2:
+            with name_scope(f"Affine({n_hidden}→{n_out})"):
                 return z1 @ p["W2"] + p["b2"]
-
-    def _scopes(self, w1_shape: tuple, w2_shape: tuple) -> tuple[name_scope, ...]:
-        """The three name scopes for these sizes, made once: a step opens them all."""
-        key = (w1_shape, w2_shape)
-        if self._scope_cache[0] != key:  # first call, or params were replaced
-            (n_in, n_hidden), n_out = w1_shape, w2_shape[1]
-            self._scope_cache = (
-                key,
-                (
-                    name_scope(type(self).__name__),
-                    name_scope(f"Affine({n_in}→{n_hidden})"),
-                    name_scope(f"Affine({n_hidden}→{n_out})"),
-                ),
-            )
-        return self._scope_cache[1]
 
     def __repr__(self) -> str:
         # The sizes as the arrays in params have them now (they can be replaced).

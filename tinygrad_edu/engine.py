@@ -163,7 +163,7 @@ def _walk(
             if upstream is not None:  # None: every path to it was cut off
                 if every_output or output._retains_grad:
                     sink(output, upstream)
-                input_grads = _run_rule(node, output, upstream)
+                input_grads = _run_rule(node, output, upstream, state.anomaly)
                 if trace is not None:
                     trace.append((node, upstream, input_grads))
                 _pass_on(node, input_grads, upstream, grads, sink)
@@ -209,8 +209,9 @@ def _seed(root: Tensor, gradient: Any, caller: str) -> Tensor:
     return seed
 
 
-def _run_rule(node: Function, output: Tensor, upstream: Tensor) -> tuple:
-    """Call the node's backward rule; its answer as one entry per input."""
+def _run_rule(node: Function, output: Tensor, upstream: Tensor, anomaly: bool) -> tuple:
+    """Call the node's backward rule; its answer as one entry per input (checked
+    to be finite under ``detect_anomaly``)."""
     node._output = output  # for saved_tensors, only while the rule runs
     try:
         input_grads = node.backward(node, upstream)
@@ -241,7 +242,7 @@ def _run_rule(node: Function, output: Tensor, upstream: Tensor) -> tuple:
             f"gradient(s) for {len(node.inputs)} input(s); return one per input "
             f"(None for inputs without a gradient)."
         )
-    if switches().anomaly:
+    if anomaly:
         check_gradients(node, input_grads)
     return input_grads
 

@@ -139,23 +139,22 @@ class Function:
         """
         if self.inputs is None:
             raise freed_graph_error(self)
-        return tuple([self._as_tensor(saved) for saved in self._saved])
-
-    def _as_tensor(self, saved: Any) -> Tensor:
         # By object, position by position: forward got one array per input,
         # distinct even where two inputs share their data (see apply).
-        if self._distinct is None:
-            for tensor in self.inputs:
-                if saved is tensor.data:
-                    return tensor
-        else:
-            for tensor, argument in zip(self.inputs, self._distinct):
-                if saved is argument:
-                    return tensor
+        arguments = self._distinct or [x.data for x in self.inputs]
         output = self._output  # set by the engine while this node's rule runs
-        if output is not None and saved is output.data:
-            return output
-        return Tensor(saved)
+        tensors = []
+        for saved in self._saved:
+            found = None
+            for tensor, argument in zip(self.inputs, arguments):
+                if saved is argument:
+                    found = tensor
+                    break
+            if found is None:
+                is_output = output is not None and saved is output.data
+                found = output if is_output else Tensor(saved)
+            tensors.append(found)
+        return tuple(tensors)
 
     def reuse(self, array: np.ndarray, recompute: Callable[[], Tensor]) -> Tensor:
         """A value ``forward`` computed (a softmax, say), for the rule to use.
@@ -213,7 +212,7 @@ class Function:
         ctx.needs_input_grad = needs_input_grad
         ctx.scope = state.scope
         ctx._output = None
-        ctx._frozen = freeze_saved(ctx)
+        ctx._frozen = freeze_inputs(ctx)
         return Tensor._wrap(data, ctx)
 
     def __repr__(self) -> str:
@@ -248,32 +247,20 @@ def freed_graph_error(node: Function) -> GraphError:
 # ------------------------------------------------------------ saved arrays
 
 
-class _Freeze:
-    """Keeps the arrays one node saved read-only while the node is alive.
+class _Frozen:
+    """The arrays one node keeps read-only; released when the node goes.
 
     Changing a saved array between forward and backward would silently change
     the gradient; read-only, the change fails loudly instead. Arrays are
     counted across nodes (two graphs may save one array), and each becomes
-    writable again when the last node that saved it is released by
-    ``backward()`` or dropped with its graph. An array that was read-only
-    before is left alone: it is not ours to make writable.
+    writable again when the last node that froze it is released by
+    ``backward()`` or dropped with its graph.
     """
 
     __slots__ = ("arrays",)
 
     def __init__(self, arrays: list[np.ndarray]) -> None:
-        self.arrays = []
-        with _frozen_lock:
-            for array in arrays:
-                entry = _frozen.get(id(array))
-                if entry is not None:
-                    entry[1] += 1
-                elif array.flags.writeable:
-                    array.setflags(write=False)
-                    _frozen[id(array)] = [array, 1]
-                else:
-                    continue
-                self.arrays.append(array)
+        self.arrays = arrays
 
     def __del__(self) -> None:
         with _frozen_lock:
@@ -294,31 +281,40 @@ _frozen: dict[int, list] = {}
 _frozen_lock = threading.Lock()
 
 
-def freeze_saved(node: Function) -> _Freeze | None:
-    """Make read-only what the user can still reach of what ``node`` keeps: the
-    saved arrays of its leaf inputs, the arrays saved views look into, and
-    array parameters such as an index. (Arrays the graph computed are its own.)
+def freeze_inputs(node: Function) -> _Frozen | None:
+    """Make read-only, while ``node`` lives, the arrays of its leaf inputs (and
+    what they are views of) and its array parameters such as an index: what
+    the user can still reach and change. Arrays the graph computed are its
+    own; an array that was read-only already is not ours to make writable.
     """
     arrays = []
-    for saved in node._saved:
-        if type(saved) is not np.ndarray:
-            continue
-        if isinstance(saved.base, np.ndarray):  # a view: guard what it looks into
-            arrays.append(saved.base)
-        else:
-            for x in node.inputs:
-                if saved is x.data and x._node is None:
-                    arrays.append(saved)
-                    break
+    for x in node.inputs:
+        if x._node is None:
+            arrays.append(x.data)
+            if isinstance(x.data.base, np.ndarray):
+                arrays.append(x.data.base)
     for value in node.kwargs.values():
         for v in value if type(value) is tuple else (value,):
             if type(v) is np.ndarray:
                 arrays.append(v)
-    return _Freeze(arrays) if arrays else None
+    held = []
+    for array in arrays:
+        if id(array) in _frozen or array.flags.writeable:
+            with _frozen_lock:
+                entry = _frozen.get(id(array))
+                if entry is not None:
+                    entry[1] += 1
+                elif array.flags.writeable:
+                    array.setflags(write=False)
+                    _frozen[id(array)] = [array, 1]
+                else:
+                    continue
+            held.append(array)
+    return _Frozen(held) if held else None
 
 
 def is_frozen(array: np.ndarray) -> bool:
-    """True while a recorded graph keeps ``array`` read-only (see ``_Freeze``)."""
+    """True while a recorded graph keeps ``array`` read-only (see ``_Frozen``)."""
     entry = _frozen.get(id(array))
     return entry is not None and entry[0] is array
 

@@ -8,6 +8,7 @@ backward walk. A Tensor shares memory with the array it was made from, as
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 from collections.abc import Iterator, Sequence
@@ -444,14 +445,31 @@ def as_tensor(value: Any, where: str = "Tensor", like: Any = None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if like is not None and isinstance(value, (int, float)):
-        constant = np.asarray(value, dtype=like)
-        constant.flags.writeable = False  # nobody's to change, nothing to guard
-        return Tensor(constant)
+        return Tensor._wrap(_constant(value, like))
     try:
         return Tensor(value)
     except TinygradEduError as error:
         problem = str(error).removeprefix("Tensor: ")
         raise type(error)(f"{where}: {problem}") from None
+
+
+def _constant(value: float, dtype: np.dtype) -> np.ndarray:
+    """A Python number as a read-only array. Each use still gets a Tensor of its
+    own, so a drawn graph has no hub; the array is shared, so ``y = y * 0.5`` in a
+    loop makes no array and has nothing to guard."""
+    if value == 0:  # 0.0 and -0.0 are one cache key but differ in sign
+        return _read_only(np.asarray(value, dtype=dtype))
+    return _cached_constant(value, dtype)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_constant(value: float, dtype: np.dtype) -> np.ndarray:
+    return _read_only(np.asarray(value, dtype=dtype))
 
 
 def as_tensors(values: Sequence[Any], where: str) -> tuple[Tensor, ...]:
@@ -461,9 +479,12 @@ def as_tensors(values: Sequence[Any], where: str) -> tuple[Tensor, ...]:
             break
     else:
         return tuple(values)
-    floats = [v.dtype for v in values if isinstance(v, Tensor) and v.dtype.kind == "f"]
-    like = floats[0] if floats else None
-    return tuple(as_tensor(v, where, like) for v in values)
+    like = None
+    for v in values:
+        if isinstance(v, Tensor) and v.data.dtype.kind == "f":
+            like = v.data.dtype
+            break
+    return tuple([as_tensor(v, where, like) for v in values])
 
 
 def _array_of(value: Any) -> Any:
