@@ -19,10 +19,9 @@ from hypothesis.extra import numpy as hnp
 import tinygrad_edu.functional as F
 from tinygrad_edu import Function, Tensor, TinygradEduError
 from tinygrad_edu.domains import REAL
-from tinygrad_edu.ops import REGISTRY
 from tinygrad_edu.testing import call, op_inputs
 
-OPS = {**REGISTRY, **F.COMPOSITES}
+OPS = F.ALL_OPS
 
 small_shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
 dtypes = st.sampled_from([np.float64, np.float32, np.int64, np.bool_, np.uint8])

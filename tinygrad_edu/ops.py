@@ -692,8 +692,8 @@ class SoftmaxCrossEntropy(Function):
         targets = check_targets(x, t)
         rows = x.reshape(1, -1) if x.ndim == 1 else x
         n = len(rows)
-        # Classes first, (C, N): NumPy then reduces along long contiguous rows,
-        # not N short ones of C entries; the training step's loss is 1.4x faster.
+        # Classes first, (C, N), so NumPy reduces along long contiguous rows
+        # rather than N short rows of C entries.
         shifted = rows.T.copy()
         shifted -= shifted.max(axis=0)  # log-sum-exp: no overflow
         probs = np.exp(shifted)

@@ -52,15 +52,13 @@ from tinygrad_edu.anomaly import non_finite
 from tinygrad_edu.errors import (
     DomainError,
     DTypeError,
-    GraphError,
     TinygradEduError,
 )
+from tinygrad_edu.function import Function, freed_graph_error
 from tinygrad_edu.tensor import Tensor
 
 if TYPE_CHECKING:
     import graphviz
-
-    from tinygrad_edu.function import Function
 
 __all__ = [
     "FORMATS",
@@ -219,7 +217,7 @@ class _Graph:
                 continue
             if pending is None:
                 if node.inputs is None:
-                    raise _freed_graph_error(node)
+                    raise freed_graph_error(node)
                 pending = iter(node.inputs)
                 stack[-1] = (tensor, pending)
             for x in pending:
@@ -236,15 +234,6 @@ class _Graph:
             self.op_ids[id(node)] = f"op{len(self.op_ids)}"
         self.tensor_ids[id(tensor)] = f"t{len(self.tensor_ids)}"
         self.items.append((node, tensor))
-
-
-def _freed_graph_error(node: Function) -> GraphError:
-    return GraphError(
-        f"to_dot: the graph behind '{node.op_name}' was freed by backward(), so "
-        f"there is nothing left to draw. Draw before calling backward(), or call "
-        f"backward(retain_graph=True) (create_graph=True keeps it too) - that is "
-        f"also how to draw a graph with show_grads=True."
-    )
 
 
 def _as_outputs(output: Tensor | Sequence[Tensor]) -> list[Tensor]:
