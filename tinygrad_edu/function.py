@@ -270,7 +270,7 @@ class _Frozen:
                 if not entry[1]:
                     del _frozen[id(array)]
                     try:
-                        array.setflags(write=True)
+                        array.setflags(True)
                     except ValueError:  # a view whose base became read-only meanwhile
                         pass
 
@@ -291,24 +291,23 @@ def freeze_inputs(node: Function) -> _Frozen | None:
     for x in node.inputs:
         if x._node is None:
             arrays.append(x.data)
-            if isinstance(x.data.base, np.ndarray):
+            if x.data.base is not None:
                 arrays.append(x.data.base)
     for value in node.kwargs.values():
         for v in value if type(value) is tuple else (value,):
             if type(v) is np.ndarray:
                 arrays.append(v)
     held = []
-    for array in arrays:
-        if id(array) in _frozen or array.flags.writeable:
-            with _frozen_lock:
-                entry = _frozen.get(id(array))
-                if entry is not None:
-                    entry[1] += 1
-                elif array.flags.writeable:
-                    array.setflags(write=False)
-                    _frozen[id(array)] = [array, 1]
-                else:
-                    continue
+    with _frozen_lock:
+        for array in arrays:
+            entry = _frozen.get(id(array))
+            if entry is not None:
+                entry[1] += 1
+            elif type(array) is np.ndarray and array.flags.writeable:
+                array.setflags(False)  # write=False (positional: kwargs are slow)
+                _frozen[id(array)] = [array, 1]
+            else:
+                continue
             held.append(array)
     return _Frozen(held) if held else None
 
