@@ -7,7 +7,7 @@ import weakref
 import numpy as np
 import pytest
 
-from tinygrad_edu import Function, GraphError, ShapeError, Tensor, grad
+from tinygrad_edu import Function, ShapeError, Tensor, grad
 from tinygrad_edu.broadcasting import sum_to_shape
 from tinygrad_edu.engine import topological_order
 
@@ -75,12 +75,6 @@ def test_intermediate_tensors_keep_no_grad_unless_retained():
     np.testing.assert_array_equal(kept.grad.numpy(), h.data)
 
 
-def test_backward_on_a_non_scalar_needs_a_gradient():
-    y = Tensor([1.0, 2.0], requires_grad=True) * 2
-    with pytest.raises(GraphError, match=r"shape \(2,\).*backward\(gradient\)"):
-        y.backward()
-
-
 @pytest.mark.parametrize("shape", [(), (1,), (1, 1), (1, 1, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_any_one_element_tensor_is_seeded_with_one_of_its_shape_and_dtype(shape, dtype):
@@ -98,20 +92,6 @@ def test_backward_with_an_explicit_gradient():
     x = Tensor([1.0, 2.0], requires_grad=True)
     (x * x).backward(np.array([1.0, 10.0]))
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 40.0])
-
-
-def test_explicit_gradient_of_the_wrong_shape_is_refused():
-    x = Tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(ShapeError, match=r"\(3,\).*\(2,\)"):
-        (x * 2).backward(np.ones(3))
-
-
-def test_backward_twice_through_a_freed_graph_is_a_clear_error():
-    x = Tensor(2.0, requires_grad=True)
-    y = x.exp() * 3
-    y.backward()
-    with pytest.raises(GraphError, match="retain_graph=True"):
-        y.backward()
 
 
 def test_retain_graph_allows_a_second_backward():
@@ -180,11 +160,6 @@ def test_a_backward_that_fails_halfway_frees_the_whole_graph_all_the_same():
     with pytest.raises(ValueError, match="broken"):
         loss.backward()
     assert [node.inputs for node in nodes] == [None] * 4
-
-
-def test_backward_on_a_tensor_that_does_not_require_grad():
-    with pytest.raises(GraphError, match="requires_grad=True"):
-        (Tensor([1.0]) * 2).sum().backward()
 
 
 def test_backward_on_a_leaf():
@@ -393,36 +368,6 @@ def test_custom_ops_are_not_added_to_the_registry():
     from tinygrad_edu.ops import REGISTRY
 
     assert "cube" not in REGISTRY
-
-
-def test_a_custom_backward_returning_too_few_gradients_is_named():
-    class TwoInputs(Function):
-        @staticmethod
-        def forward(ctx, x, y):
-            return x + y
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad
-
-    a, b = Tensor(1.0, requires_grad=True), Tensor(2.0, requires_grad=True)
-    with pytest.raises(GraphError, match=r"two_inputs.*1 gradient.*2 input"):
-        TwoInputs.apply(a, b).backward()
-
-
-def test_a_custom_backward_returning_a_wrong_shape_is_named():
-    class WrongShape(Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            return Tensor(np.ones(5))
-
-    x = Tensor(np.ones(3), requires_grad=True)
-    with pytest.raises(GraphError, match=r"wrong_shape.*\(5,\).*\(3,\)"):
-        WrongShape.apply(x).sum().backward()
 
 
 def test_a_custom_backward_may_return_ndarrays():

@@ -347,6 +347,9 @@ class Matmul(Function):
 
 
 def _swap_last_axes(t: Tensor) -> Tensor:
+    """The transpose of a matrix, or of each matrix in a stack."""
+    if t.ndim == 2:
+        return t.transpose()
     return t.transpose(*range(t.ndim - 2), t.ndim - 1, t.ndim - 2)
 
 
@@ -516,7 +519,7 @@ class Transpose(Function):
                     f"{tuple(reversed(range(x.ndim)))}."
                 )
         ctx.axes = axes
-        return np.transpose(x, axes)
+        return x.transpose(axes)
 
     @staticmethod
     def backward(ctx, grad):
