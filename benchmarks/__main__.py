@@ -1,16 +1,13 @@
 """The benchmark suite: ``python -m benchmarks [--quick] [--json PATH]``.
 
-Every comparison runs both sides in one process, interleaved (A B A B ...),
-after warm-up, and reports the median time of each and their ratio: shared
-machines are noisy, so a ratio measured side by side is the figure that holds.
-(The PyTorch rows come from a child process of their own, see pytorch.py.)
+Each row's sides run in this process, timed in turn (see timing.py), and the
+row reports their medians and ratios. (The PyTorch rows come from a child
+process of their own, see pytorch.py.)
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import gc
 import json
 import os
@@ -21,7 +18,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ import numpy as np
 
 from benchmarks.drawing import drawing
 from benchmarks.reference import HandDerivedTwoLayerNet
+from benchmarks.timing import interleaved, keep_freed_memory, page_faults_interleaved
 from models.train_mnist import History, training_iterations
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu import Tensor, gradcheck, optim
@@ -36,76 +34,6 @@ from tinygrad_edu._files import atomic_write
 from tinygrad_edu.datasets import load_mnist, sample_batch
 
 Row = dict[str, Any]
-
-
-def alternately(
-    a: Callable[[], object], b: Callable[[], object], calls: int, reading: Callable
-) -> tuple[list, list]:
-    """Call a, then b, ``calls`` times; how much ``reading()`` grew across each call."""
-    changes: tuple[list, list] = ([], [])
-    for _ in range(calls):
-        for f, side in ((a, changes[0]), (b, changes[1])):
-            before = reading()
-            f()
-            side.append(reading() - before)
-    return changes
-
-
-def interleaved(
-    a: Callable[[], object],
-    b: Callable[[], object],
-    repeats: int,
-    warmup: int = 20,
-    seconds: float = 0.0,
-) -> tuple[float, float]:
-    """Median seconds of a and of b, timed alternately after a warm-up.
-
-    At least ``repeats`` pairs, and as many more as fill ``seconds``: a burst of
-    load on the machine then covers a smaller share of the samples.
-    """
-    warm_a, warm_b = alternately(a, b, warmup, time.perf_counter)
-    pair = (sum(warm_a) + sum(warm_b)) / max(warmup, 1)
-    calls = max(repeats, int(seconds / pair) if pair > 0 else 0)
-    times_a, times_b = alternately(a, b, calls, time.perf_counter)
-    return statistics.median(times_a), statistics.median(times_b)
-
-
-def keep_freed_memory() -> bool:
-    """Tell glibc's malloc to keep freed memory instead of returning it to the OS.
-
-    By default, a free that leaves enough room at the top of the heap gives it
-    back, and the next allocation page-faults it in again. Whether that
-    happens in an interleaved comparison depends on what the *other* side left
-    allocated: here it added ~200 page faults (0.5 ms) to one side's step, and
-    which side changed with unrelated edits. Alone, neither side's training
-    loop faults (0-0.1 per step). The step rows count both sides' faults,
-    interleaved as timed, so a run shows none are left. False where malloc is
-    not glibc's.
-    """
-    if platform.system() != "Linux":
-        return False
-    libc = ctypes.util.find_library("c")
-    mallopt = getattr(ctypes.CDLL(libc), "mallopt", None) if libc else None
-    if mallopt is None:  # musl and others: nothing to set
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
-    # Arrays up to 32 MiB (glibc's cap) come from the heap, not fresh mmaps.
-    heap = mallopt(m_mmap_threshold, 32 << 20)
-    return bool(heap and mallopt(m_trim_threshold, 1 << 30))
-
-
-def page_faults_interleaved(
-    a: Callable[[], object], b: Callable[[], object], calls: int = 50
-) -> tuple[float, float]:
-    """Minor page faults per call of a and of b, called alternately as when timed:
-    memory the OS had to map in for each, with the other's frees in between."""
-    import resource  # POSIX only, as are page faults counted this way
-
-    def faults() -> int:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-    faults_a, faults_b = alternately(a, b, calls, faults)
-    return sum(faults_a) / calls, sum(faults_b) / calls
 
 
 def sgd_step(model: Any, x: np.ndarray, t: np.ndarray, lr: float = 0.1) -> None:
@@ -129,8 +57,8 @@ def training_step(
     ours = TwoLayerNet(784, hidden, 10, dtype=np.dtype(dtype), rng=rng)
     hand = HandDerivedTwoLayerNet(ours.params)
     step_ours, step_hand = lambda: sgd_step(ours, x, t), lambda: sgd_step(hand, x, t)
-    t_ours, t_hand = interleaved(step_ours, step_hand, repeats, seconds=seconds)
-    faults_ours, faults_hand = page_faults_interleaved(step_ours, step_hand)
+    t_ours, t_hand = interleaved([step_ours, step_hand], repeats, seconds=seconds)
+    faults_ours, faults_hand = page_faults_interleaved([step_ours, step_hand])
     return {
         "benchmark": "training step",
         "case": f"{dtype} batch {batch} hidden {hidden}",
@@ -156,8 +84,7 @@ def float32_vs_float64(
     net64 = TwoLayerNet(784, hidden, 10, rng=np.random.default_rng(1))
     net32 = TwoLayerNet(784, hidden, 10, dtype=np.float32, rng=np.random.default_rng(1))
     t32, t64 = interleaved(
-        lambda: sgd_step(net32, x32, t),
-        lambda: sgd_step(net64, x64, t),
+        [lambda: sgd_step(net32, x32, t), lambda: sgd_step(net64, x64, t)],
         repeats,
         seconds=seconds,
     )
@@ -206,7 +133,7 @@ def matmul_limit(batch: int, hidden: int, repeats: int) -> Row:
     def five_matmuls() -> None:
         x @ w1, z1 @ w2, z1.T @ dy, dy @ w2.T, x.T @ z1
 
-    seconds, _ = interleaved(five_matmuls, lambda: None, repeats)
+    (seconds,) = interleaved([five_matmuls], repeats)
     flops = 2 * batch * hidden * (2 * 784 + 3 * 10)
     return {
         "benchmark": "matmul floor of a step",
@@ -317,8 +244,10 @@ def gradient_checking(quick: bool) -> list[Row]:
 
     tensors = list(small.parameter_tensors().values())
     full, fast = interleaved(
-        lambda: gradcheck(loss_fn, tensors),
-        lambda: gradcheck(loss_fn, tensors, fast_mode=True),
+        [
+            lambda: gradcheck(loss_fn, tensors),
+            lambda: gradcheck(loss_fn, tensors, fast_mode=True),
+        ],
         repeats=3 if quick else 7,
         warmup=1,
     )
@@ -335,7 +264,7 @@ def gradient_checking(quick: bool) -> list[Row]:
     start = time.perf_counter()
     net.numerical_gradient(x, t)
     numerical = time.perf_counter() - start
-    backprop, _ = interleaved(lambda: net.gradient(x, t), lambda: None, repeats=20)
+    (backprop,) = interleaved([lambda: net.gradient(x, t)], repeats=20)
     n_params = sum(a.size for a in net.params.values())
     rows.append(
         {

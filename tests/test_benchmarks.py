@@ -18,11 +18,9 @@ from benchmarks.__main__ import (
     format_table,
     full_run,
     graph_drawing,
-    interleaved,
     main,
     matmul_limit,
     op_chain,
-    page_faults_interleaved,
     peak_memory,
     pytorch_steps,
     sgd_step,
@@ -30,6 +28,7 @@ from benchmarks.__main__ import (
 )
 from benchmarks.drawing import once_against_per_use, over_the_budget, render_time
 from benchmarks.reference import HandDerivedTwoLayerNet
+from benchmarks.timing import interleaved, page_faults_interleaved
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu.datasets import load_mnist
 from tinygrad_edu.errors import DatasetError
@@ -48,24 +47,26 @@ def test_both_sides_of_the_step_benchmark_train_the_same_network():
     assert ours.params["W1"] is not hand.params["W1"]  # separate copies
 
 
-@pytest.mark.parametrize(("seconds", "pairs"), [(0.0, 5), (0.4, 100)])
-def test_interleaved_times_at_least_the_repeats_and_fills_the_seconds(
-    monkeypatch, seconds, pairs
+@pytest.mark.parametrize(("seconds", "rounds"), [(0.0, 5), (0.4, 50)])
+def test_interleaved_times_each_side_in_turn_and_fills_the_seconds(
+    monkeypatch, seconds, rounds
 ):
-    clock = [0.0]  # a clock that moves only when a or b runs: 1 ms and 3 ms
+    clock = [0.0]  # a clock that moves only when a side runs: 1, 3 and 4 ms
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
     calls = []
 
-    def a():
-        calls.append("a")
-        clock[0] += 0.001
+    def side(name, ms):
+        def call():
+            calls.append(name)
+            clock[0] += ms / 1000
 
-    def b():
-        clock[0] += 0.003
+        return call
 
-    medians = interleaved(a, b, repeats=5, warmup=2, seconds=seconds)
-    assert medians == pytest.approx((0.001, 0.003))
-    assert len(calls) == 2 + pairs  # 0.4 s / 4 ms per pair = 100 pairs
+    sides = [side("a", 1), side("b", 3), side("c", 4)]
+    medians = interleaved(sides, repeats=5, warmup=2, seconds=seconds)
+    assert medians == pytest.approx([0.001, 0.003, 0.004])
+    # 2 warm-up rounds, then 0.4 s / 8 ms per round = 50 rounds
+    assert "".join(calls) == "abc" * (2 + rounds)
 
 
 def test_rows_have_the_documented_figures():
@@ -122,7 +123,7 @@ def test_a_pytorch_that_fails_costs_its_rows_with_a_warning_not_the_run(
 
 def test_page_faults_are_counted_for_each_side():
     """40 MiB is always a fresh mmap: touching it makes the OS map pages in."""
-    big, nothing = page_faults_interleaved(lambda: np.ones(5 << 20), lambda: None, 3)
+    big, nothing = page_faults_interleaved([lambda: np.ones(5 << 20), lambda: None], 3)
     assert big > 0
     assert nothing < 1
 
@@ -133,7 +134,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: gives it back by default, and the next round faults it in again.
 _HEAP_ROUNDS = """
 import sys, numpy as np
-from benchmarks.__main__ import keep_freed_memory, page_faults_interleaved
+from benchmarks.timing import keep_freed_memory, page_faults_interleaved
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def heap_round():
@@ -141,7 +142,7 @@ def heap_round():
     del arrays
 for _ in range(3):
     heap_round()
-print(page_faults_interleaved(heap_round, lambda: None)[0])
+print(page_faults_interleaved([heap_round])[0])
 """
 
 
