@@ -27,7 +27,7 @@ from benchmarks.__main__ import (
     training_step,
 )
 from benchmarks.drawing import once_against_per_use, over_the_budget, render_time
-from benchmarks.reference import HandDerivedTwoLayerNet
+from benchmarks.reference import HandDerivedTwoLayerNet, TightTwoLayerNet
 from benchmarks.timing import interleaved, page_faults_interleaved
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu.datasets import load_mnist
@@ -45,6 +45,58 @@ def test_both_sides_of_the_step_benchmark_train_the_same_network():
     for key in ours.params:
         np.testing.assert_allclose(ours.params[key], hand.params[key], rtol=1e-12)
     assert ours.params["W1"] is not hand.params["W1"]  # separate copies
+
+
+@pytest.fixture(scope="module")
+def mnist_batch():
+    (x, t), _ = load_mnist(progress=False)
+    return x[:100].astype(np.float64), t[:100]
+
+
+#: How close each reference's loss is to ours: the book's takes the log of
+#: y + 1e-7, which moves it by about 1e-6 here.
+LOSS_RTOL = {HandDerivedTwoLayerNet: 1e-5, TightTwoLayerNet: 1e-12}
+
+
+def assert_the_same_step_as_ours(
+    reference: type, x: np.ndarray, t: np.ndarray, loss_rtol: float
+) -> None:
+    """The reference's loss and gradients are our engine's, to float64 precision:
+    each gradient entry to 1e-12 of itself or 1e-13 of its array's largest (a
+    sum over the batch that cancels loses relative precision)."""
+    ours = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(0))
+    loss, grads = ours.loss_and_gradient(x, t)
+    their_loss, their_grads = reference(ours.params).loss_and_gradient(x, t)
+    assert their_loss == pytest.approx(loss, rel=loss_rtol, abs=0), "the loss"
+    assert their_grads.keys() == grads.keys()
+    for key, grad in grads.items():
+        atol = 1e-13 * np.abs(grad).max()
+        np.testing.assert_allclose(
+            their_grads[key], grad, rtol=1e-12, atol=atol, err_msg=f"the gradient {key}"
+        )
+
+
+@pytest.mark.parametrize("reference", LOSS_RTOL)
+def test_both_references_compute_our_step_on_real_mnist(reference, mnist_batch):
+    assert_the_same_step_as_ours(reference, *mnist_batch, LOSS_RTOL[reference])
+
+
+@pytest.mark.parametrize("reference", LOSS_RTOL)
+@pytest.mark.parametrize("planted", ["the loss", "the gradient b1"])
+def test_a_reference_with_a_planted_error_is_caught(reference, planted, mnist_batch):
+    loss_rtol = LOSS_RTOL[reference]
+
+    class Planted(reference):
+        def loss_and_gradient(self, x, t):
+            loss, grads = super().loss_and_gradient(x, t)
+            if planted == "the loss":
+                return loss * (1 + 10 * loss_rtol), grads
+            b1 = grads["b1"]
+            b1[np.abs(b1).argmax()] *= 1 + 1e-9  # one entry, a billionth off
+            return loss, grads
+
+    with pytest.raises(AssertionError, match=planted):
+        assert_the_same_step_as_ours(Planted, *mnist_batch, loss_rtol)
 
 
 @pytest.mark.parametrize(("seconds", "rounds"), [(0.0, 5), (0.4, 50)])
