@@ -8,6 +8,7 @@ process of their own, see pytorch.py.)
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import os
@@ -19,13 +20,14 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.drawing import drawing
-from benchmarks.reference import HandDerivedTwoLayerNet
+from benchmarks.reference import HandDerivedTwoLayerNet, TightTwoLayerNet
 from benchmarks.timing import interleaved, keep_freed_memory, page_faults_interleaved
 from models.train_mnist import History, training_iterations
 from models.two_layer_net import TwoLayerNet
@@ -48,25 +50,40 @@ def random_batch(rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.n
     return rng.random((batch, 784)), rng.integers(0, 10, batch)
 
 
+#: The hand-derived NumPy steps ours is measured against (see reference.py):
+#: the book's, and the tightest we know, which does none of the book's extra work.
+REFERENCES = {"book": HandDerivedTwoLayerNet, "tight": TightTwoLayerNet}
+
+
+def with_references(ours: TwoLayerNet) -> dict[str, Any]:
+    """Our net and each reference, on copies of the same weights."""
+    return {"ours": ours, **{k: cls(ours.params) for k, cls in REFERENCES.items()}}
+
+
+def ratios(figures: dict[str, float], name: str = "ratio") -> dict[str, float]:
+    """Our figure over each reference's: ``ratio_book`` and ``ratio_tight``."""
+    return {f"{name}_{k}": figures["ours"] / figures[k] for k in REFERENCES}
+
+
 def training_step(
     dtype: str, batch: int, hidden: int, repeats: int, seconds: float = 0.0
 ) -> Row:
+    """Our step and both references' on the same weights and batch, in turn."""
     rng = np.random.default_rng(0)
     x, t = random_batch(rng, batch)
     x = x.astype(dtype)
-    ours = TwoLayerNet(784, hidden, 10, dtype=np.dtype(dtype), rng=rng)
-    hand = HandDerivedTwoLayerNet(ours.params)
-    step_ours, step_hand = lambda: sgd_step(ours, x, t), lambda: sgd_step(hand, x, t)
-    t_ours, t_hand = interleaved([step_ours, step_hand], repeats, seconds=seconds)
-    faults_ours, faults_hand = page_faults_interleaved([step_ours, step_hand])
+    models = with_references(
+        TwoLayerNet(784, hidden, 10, dtype=np.dtype(dtype), rng=rng)
+    )
+    steps = [partial(sgd_step, model, x, t) for model in models.values()]
+    times = dict(zip(models, interleaved(steps, repeats, seconds=seconds)))
+    faults = dict(zip(models, page_faults_interleaved(steps)))
     return {
         "benchmark": "training step",
         "case": f"{dtype} batch {batch} hidden {hidden}",
-        "ours_ms": t_ours * 1e3,
-        "numpy_ms": t_hand * 1e3,
-        "ratio": t_ours / t_hand,
-        "ours_faults": faults_ours,
-        "numpy_faults": faults_hand,
+        **{f"{k}_ms": s * 1e3 for k, s in times.items()},
+        **ratios(times),
+        **{f"{k}_faults": n for k, n in faults.items()},
     }
 
 
@@ -114,7 +131,7 @@ def peak_memory() -> Row:
         "benchmark": "peak memory of a step",
         "case": "float64 batch 100 hidden 50",
         "ours_kib": peaks[0] / 1024,
-        "numpy_kib": peaks[1] / 1024,
+        "book_kib": peaks[1] / 1024,
         "ratio": peaks[0] / peaks[1],
     }
 
@@ -171,59 +188,51 @@ def op_chain(n: int, repeats: int) -> Row:
 
 
 def full_run(data: Any, iters: int) -> Row:
-    """The default training run, ours and the same loop on the hand-derived net.
+    """The default training run, ours and the same loop on each reference.
 
-    The two loops run in lockstep, one iteration of each in turn (A B, B A, ...),
+    The loops run in lockstep, one iteration of each in turn (A B C, C B A, ...),
     and each side's time is summed over its own iterations: separate runs of
     6-12 s each gave medians from 0.64 to 1.21 for the same code, as the
     machine changed speed in between. Evaluation is not counted, as in train().
-    The ratio of the median iterations is reported beside the wall-time ratio:
-    where they differ, a burst of load on the machine weighed on one side.
+    The ratios of the median iterations are reported beside the wall-time
+    ratios: where they differ, a burst of load on the machine weighed on a side.
     """
-
-    def ours(rng: np.random.Generator) -> TwoLayerNet:
-        return TwoLayerNet(784, 50, 10, rng=rng)
-
-    def hand(rng: np.random.Generator) -> HandDerivedTwoLayerNet:
-        return HandDerivedTwoLayerNet(TwoLayerNet(784, 50, 10, rng=rng).params)
-
-    histories, loops = [], []
-    for factory in (ours, hand):  # the same weights and the same batches
-        rng = np.random.default_rng(0)
-        histories.append(History())
-        loops.append(
-            training_iterations(
-                factory(rng),
-                optim.SGD(lr=0.1),
-                data,
-                histories[-1],
-                iters=iters,
-                batch_size=100,
-                rng=rng,
-            )
+    rng = np.random.default_rng(0)
+    models = with_references(TwoLayerNet(784, 50, 10, rng=rng))
+    histories = {k: History() for k in models}
+    loops = {
+        k: training_iterations(
+            model,
+            optim.SGD(lr=0.1),
+            data,
+            histories[k],
+            iters=iters,
+            batch_size=100,
+            rng=copy.deepcopy(rng),  # the same batches for every side
         )
-    seconds: tuple[list[float], list[float]] = ([], [])
+        for k, model in models.items()
+    }
+    order = list(loops)
+    seconds: dict[str, list[float]] = {name: [] for name in order}
     for i in range(iters + 1):  # the last next() runs the final evaluation
-        for side in (0, 1) if i % 2 == 0 else (1, 0):
+        for name in order if i % 2 == 0 else order[::-1]:
             start = time.perf_counter()
-            next(loops[side], None)
-            seconds[side].append(time.perf_counter() - start)
-    t_ours, t_hand = (sum(s) - h.eval_seconds for s, h in zip(seconds, histories))
+            next(loops[name], None)
+            seconds[name].append(time.perf_counter() - start)
+    totals = {k: sum(seconds[k]) - histories[k].eval_seconds for k in order}
     # The next() calls that also evaluated are left out of the medians.
-    evaluated = {row["iteration"] for row in histories[0].epochs}
-    medians = [
-        statistics.median(t for i, t in enumerate(s) if i not in evaluated)
-        for s in seconds
-    ]
+    evaluated = {row["iteration"] for row in histories["ours"].epochs}
+    medians = {
+        k: statistics.median(t for i, t in enumerate(s) if i not in evaluated)
+        for k, s in seconds.items()
+    }
     return {
         "benchmark": "full training run",
         "case": f"book defaults, {iters} iterations, in lockstep",
-        "ours_s": t_ours,
-        "numpy_s": t_hand,
-        "ratio": t_ours / t_hand,
-        "median_iteration_ratio": medians[0] / medians[1],
-        "ours_test_acc": histories[0].epochs[-1]["test_acc"],
-        "numpy_test_acc": histories[1].epochs[-1]["test_acc"],
+        **{f"{k}_s": s for k, s in totals.items()},
+        **ratios(totals),
+        **ratios(medians, "median_iteration_ratio"),
+        **{f"{k}_test_acc": h.epochs[-1]["test_acc"] for k, h in histories.items()},
     }
 
 
