@@ -18,6 +18,7 @@ from benchmarks.__main__ import (
     format_table,
     full_run,
     graph_drawing,
+    loading_mnist,
     main,
     matmul_limit,
     op_chain,
@@ -132,6 +133,7 @@ def test_rows_have_the_documented_figures():
         matmul_limit(10, 5, repeats=2),
         op_chain(100, repeats=3),
         peak_memory(),
+        loading_mnist(None, repeats=2),  # from $TINYGRAD_EDU_DATA
     ]
     step = rows[0]
     for reference in ("book", "tight"):
@@ -145,6 +147,7 @@ def test_rows_have_the_documented_figures():
     total = chain["forward_us_per_op"] + chain["backward_us_per_op"]
     assert total == pytest.approx(chain["us_per_op"])
     assert rows[3]["ratio"] == pytest.approx(rows[3]["ours_kib"] / rows[3]["book_kib"])
+    assert rows[4]["seconds"] > 0
     table = format_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert "float32 batch 10 hidden 5" in table[2]
