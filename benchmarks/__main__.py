@@ -1,16 +1,14 @@
 """The benchmark suite: ``python -m benchmarks [--quick] [--json PATH]``.
 
-Every comparison runs both sides in one process, interleaved (A B A B ...),
-after warm-up, and reports the median time of each and their ratio: shared
-machines are noisy, so a ratio measured side by side is the figure that holds.
-(The PyTorch rows come from a child process of their own, see pytorch.py.)
+Each row's sides run in this process, timed in turn (see timing.py), and the
+row reports their medians and ratios. (The PyTorch rows come from a child
+process of their own, see pytorch.py.)
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
+import copy
 import gc
 import json
 import os
@@ -21,14 +19,16 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.drawing import drawing
-from benchmarks.reference import HandDerivedTwoLayerNet
+from benchmarks.reference import HandDerivedTwoLayerNet, TightTwoLayerNet
+from benchmarks.timing import interleaved, keep_freed_memory, page_faults_interleaved
 from models.train_mnist import History, training_iterations
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu import Tensor, gradcheck, optim
@@ -36,76 +36,6 @@ from tinygrad_edu._files import atomic_write
 from tinygrad_edu.datasets import load_mnist, sample_batch
 
 Row = dict[str, Any]
-
-
-def alternately(
-    a: Callable[[], object], b: Callable[[], object], calls: int, reading: Callable
-) -> tuple[list, list]:
-    """Call a, then b, ``calls`` times; how much ``reading()`` grew across each call."""
-    changes: tuple[list, list] = ([], [])
-    for _ in range(calls):
-        for f, side in ((a, changes[0]), (b, changes[1])):
-            before = reading()
-            f()
-            side.append(reading() - before)
-    return changes
-
-
-def interleaved(
-    a: Callable[[], object],
-    b: Callable[[], object],
-    repeats: int,
-    warmup: int = 20,
-    seconds: float = 0.0,
-) -> tuple[float, float]:
-    """Median seconds of a and of b, timed alternately after a warm-up.
-
-    At least ``repeats`` pairs, and as many more as fill ``seconds``: a burst of
-    load on the machine then covers a smaller share of the samples.
-    """
-    warm_a, warm_b = alternately(a, b, warmup, time.perf_counter)
-    pair = (sum(warm_a) + sum(warm_b)) / max(warmup, 1)
-    calls = max(repeats, int(seconds / pair) if pair > 0 else 0)
-    times_a, times_b = alternately(a, b, calls, time.perf_counter)
-    return statistics.median(times_a), statistics.median(times_b)
-
-
-def keep_freed_memory() -> bool:
-    """Tell glibc's malloc to keep freed memory instead of returning it to the OS.
-
-    By default, a free that leaves enough room at the top of the heap gives it
-    back, and the next allocation page-faults it in again. Whether that
-    happens in an interleaved comparison depends on what the *other* side left
-    allocated: here it added ~200 page faults (0.5 ms) to one side's step, and
-    which side changed with unrelated edits. Alone, neither side's training
-    loop faults (0-0.1 per step). The step rows count both sides' faults,
-    interleaved as timed, so a run shows none are left. False where malloc is
-    not glibc's.
-    """
-    if platform.system() != "Linux":
-        return False
-    libc = ctypes.util.find_library("c")
-    mallopt = getattr(ctypes.CDLL(libc), "mallopt", None) if libc else None
-    if mallopt is None:  # musl and others: nothing to set
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
-    # Arrays up to 32 MiB (glibc's cap) come from the heap, not fresh mmaps.
-    heap = mallopt(m_mmap_threshold, 32 << 20)
-    return bool(heap and mallopt(m_trim_threshold, 1 << 30))
-
-
-def page_faults_interleaved(
-    a: Callable[[], object], b: Callable[[], object], calls: int = 50
-) -> tuple[float, float]:
-    """Minor page faults per call of a and of b, called alternately as when timed:
-    memory the OS had to map in for each, with the other's frees in between."""
-    import resource  # POSIX only, as are page faults counted this way
-
-    def faults() -> int:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-    faults_a, faults_b = alternately(a, b, calls, faults)
-    return sum(faults_a) / calls, sum(faults_b) / calls
 
 
 def sgd_step(model: Any, x: np.ndarray, t: np.ndarray, lr: float = 0.1) -> None:
@@ -120,25 +50,40 @@ def random_batch(rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.n
     return rng.random((batch, 784)), rng.integers(0, 10, batch)
 
 
+#: The hand-derived NumPy steps ours is measured against (see reference.py):
+#: the book's, and the tightest we know, which does none of the book's extra work.
+REFERENCES = {"book": HandDerivedTwoLayerNet, "tight": TightTwoLayerNet}
+
+
+def with_references(ours: TwoLayerNet) -> dict[str, Any]:
+    """Our net and each reference, on copies of the same weights."""
+    return {"ours": ours, **{k: cls(ours.params) for k, cls in REFERENCES.items()}}
+
+
+def ratios(figures: dict[str, float], name: str = "ratio") -> dict[str, float]:
+    """Our figure over each reference's: ``ratio_book`` and ``ratio_tight``."""
+    return {f"{name}_{k}": figures["ours"] / figures[k] for k in REFERENCES}
+
+
 def training_step(
     dtype: str, batch: int, hidden: int, repeats: int, seconds: float = 0.0
 ) -> Row:
+    """Our step and both references' on the same weights and batch, in turn."""
     rng = np.random.default_rng(0)
     x, t = random_batch(rng, batch)
     x = x.astype(dtype)
-    ours = TwoLayerNet(784, hidden, 10, dtype=np.dtype(dtype), rng=rng)
-    hand = HandDerivedTwoLayerNet(ours.params)
-    step_ours, step_hand = lambda: sgd_step(ours, x, t), lambda: sgd_step(hand, x, t)
-    t_ours, t_hand = interleaved(step_ours, step_hand, repeats, seconds=seconds)
-    faults_ours, faults_hand = page_faults_interleaved(step_ours, step_hand)
+    models = with_references(
+        TwoLayerNet(784, hidden, 10, dtype=np.dtype(dtype), rng=rng)
+    )
+    steps = [partial(sgd_step, model, x, t) for model in models.values()]
+    times = dict(zip(models, interleaved(steps, repeats, seconds=seconds)))
+    faults = dict(zip(models, page_faults_interleaved(steps)))
     return {
         "benchmark": "training step",
         "case": f"{dtype} batch {batch} hidden {hidden}",
-        "ours_ms": t_ours * 1e3,
-        "numpy_ms": t_hand * 1e3,
-        "ratio": t_ours / t_hand,
-        "ours_faults": faults_ours,
-        "numpy_faults": faults_hand,
+        **{f"{k}_ms": s * 1e3 for k, s in times.items()},
+        **ratios(times),
+        **{f"{k}_faults": n for k, n in faults.items()},
     }
 
 
@@ -156,8 +101,7 @@ def float32_vs_float64(
     net64 = TwoLayerNet(784, hidden, 10, rng=np.random.default_rng(1))
     net32 = TwoLayerNet(784, hidden, 10, dtype=np.float32, rng=np.random.default_rng(1))
     t32, t64 = interleaved(
-        lambda: sgd_step(net32, x32, t),
-        lambda: sgd_step(net64, x64, t),
+        [lambda: sgd_step(net32, x32, t), lambda: sgd_step(net64, x64, t)],
         repeats,
         seconds=seconds,
     )
@@ -187,7 +131,7 @@ def peak_memory() -> Row:
         "benchmark": "peak memory of a step",
         "case": "float64 batch 100 hidden 50",
         "ours_kib": peaks[0] / 1024,
-        "numpy_kib": peaks[1] / 1024,
+        "book_kib": peaks[1] / 1024,
         "ratio": peaks[0] / peaks[1],
     }
 
@@ -206,7 +150,7 @@ def matmul_limit(batch: int, hidden: int, repeats: int) -> Row:
     def five_matmuls() -> None:
         x @ w1, z1 @ w2, z1.T @ dy, dy @ w2.T, x.T @ z1
 
-    seconds, _ = interleaved(five_matmuls, lambda: None, repeats)
+    (seconds,) = interleaved([five_matmuls], repeats)
     flops = 2 * batch * hidden * (2 * 784 + 3 * 10)
     return {
         "benchmark": "matmul floor of a step",
@@ -244,59 +188,64 @@ def op_chain(n: int, repeats: int) -> Row:
 
 
 def full_run(data: Any, iters: int) -> Row:
-    """The default training run, ours and the same loop on the hand-derived net.
+    """The default training run, ours and the same loop on each reference.
 
-    The two loops run in lockstep, one iteration of each in turn (A B, B A, ...),
+    The loops run in lockstep, one iteration of each in turn (A B C, C B A, ...),
     and each side's time is summed over its own iterations: separate runs of
     6-12 s each gave medians from 0.64 to 1.21 for the same code, as the
     machine changed speed in between. Evaluation is not counted, as in train().
-    The ratio of the median iterations is reported beside the wall-time ratio:
-    where they differ, a burst of load on the machine weighed on one side.
+    The ratios of the median iterations are reported beside the wall-time
+    ratios: where they differ, a burst of load on the machine weighed on a side.
     """
-
-    def ours(rng: np.random.Generator) -> TwoLayerNet:
-        return TwoLayerNet(784, 50, 10, rng=rng)
-
-    def hand(rng: np.random.Generator) -> HandDerivedTwoLayerNet:
-        return HandDerivedTwoLayerNet(TwoLayerNet(784, 50, 10, rng=rng).params)
-
-    histories, loops = [], []
-    for factory in (ours, hand):  # the same weights and the same batches
-        rng = np.random.default_rng(0)
-        histories.append(History())
-        loops.append(
-            training_iterations(
-                factory(rng),
-                optim.SGD(lr=0.1),
-                data,
-                histories[-1],
-                iters=iters,
-                batch_size=100,
-                rng=rng,
-            )
+    rng = np.random.default_rng(0)
+    models = with_references(TwoLayerNet(784, 50, 10, rng=rng))
+    histories = {k: History() for k in models}
+    loops = {
+        k: training_iterations(
+            model,
+            optim.SGD(lr=0.1),
+            data,
+            histories[k],
+            iters=iters,
+            batch_size=100,
+            rng=copy.deepcopy(rng),  # the same batches for every side
         )
-    seconds: tuple[list[float], list[float]] = ([], [])
+        for k, model in models.items()
+    }
+    order = list(loops)
+    seconds: dict[str, list[float]] = {name: [] for name in order}
     for i in range(iters + 1):  # the last next() runs the final evaluation
-        for side in (0, 1) if i % 2 == 0 else (1, 0):
+        for name in order if i % 2 == 0 else order[::-1]:
             start = time.perf_counter()
-            next(loops[side], None)
-            seconds[side].append(time.perf_counter() - start)
-    t_ours, t_hand = (sum(s) - h.eval_seconds for s, h in zip(seconds, histories))
+            next(loops[name], None)
+            seconds[name].append(time.perf_counter() - start)
+    totals = {k: sum(seconds[k]) - histories[k].eval_seconds for k in order}
     # The next() calls that also evaluated are left out of the medians.
-    evaluated = {row["iteration"] for row in histories[0].epochs}
-    medians = [
-        statistics.median(t for i, t in enumerate(s) if i not in evaluated)
-        for s in seconds
-    ]
+    evaluated = {row["iteration"] for row in histories["ours"].epochs}
+    medians = {
+        k: statistics.median(t for i, t in enumerate(s) if i not in evaluated)
+        for k, s in seconds.items()
+    }
     return {
         "benchmark": "full training run",
         "case": f"book defaults, {iters} iterations, in lockstep",
-        "ours_s": t_ours,
-        "numpy_s": t_hand,
-        "ratio": t_ours / t_hand,
-        "median_iteration_ratio": medians[0] / medians[1],
-        "ours_test_acc": histories[0].epochs[-1]["test_acc"],
-        "numpy_test_acc": histories[1].epochs[-1]["test_acc"],
+        **{f"{k}_s": s for k, s in totals.items()},
+        **ratios(totals),
+        **ratios(medians, "median_iteration_ratio"),
+        **{f"{k}_test_acc": h.epochs[-1]["test_acc"] for k, h in histories.items()},
+    }
+
+
+def loading_mnist(data_dir: Path | None, repeats: int) -> Row:
+    """Seconds per ``load_mnist`` call: it keeps no cache, so every call reads
+    the four files and checks them, and this is what that costs."""
+    (seconds,) = interleaved(
+        [lambda: load_mnist(data_dir=data_dir, progress=False)], repeats, warmup=1
+    )
+    return {
+        "benchmark": "loading MNIST",
+        "case": "load_mnist(), the four files read and checked",
+        "seconds": seconds,
     }
 
 
@@ -317,8 +266,10 @@ def gradient_checking(quick: bool) -> list[Row]:
 
     tensors = list(small.parameter_tensors().values())
     full, fast = interleaved(
-        lambda: gradcheck(loss_fn, tensors),
-        lambda: gradcheck(loss_fn, tensors, fast_mode=True),
+        [
+            lambda: gradcheck(loss_fn, tensors),
+            lambda: gradcheck(loss_fn, tensors, fast_mode=True),
+        ],
         repeats=3 if quick else 7,
         warmup=1,
     )
@@ -335,7 +286,7 @@ def gradient_checking(quick: bool) -> list[Row]:
     start = time.perf_counter()
     net.numerical_gradient(x, t)
     numerical = time.perf_counter() - start
-    backprop, _ = interleaved(lambda: net.gradient(x, t), lambda: None, repeats=20)
+    (backprop,) = interleaved([lambda: net.gradient(x, t)], repeats=20)
     n_params = sum(a.size for a in net.params.values())
     rows.append(
         {
@@ -401,7 +352,8 @@ def run_suite(quick: bool, data_dir: Path | None) -> list[Row]:
     # MNIST first: without it the suite stops here, not after minutes of timing.
     (x_train, t_train), (x_test, t_test) = load_mnist(data_dir=data_dir, progress=False)
     data = ((x_train.astype(np.float64), t_train), (x_test.astype(np.float64), t_test))
-    rows: list[Row] = []
+    rows: list[Row] = [loading_mnist(data_dir, repeats=3 if quick else 7)]
+    _progress(rows[-1])
     for dtype in ("float64", "float32"):
         for batch, hidden in ((100, 50), (1000, 50), (100, 1000)):
             rows.append(training_step(dtype, batch, hidden, repeats, seconds))

@@ -17,13 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.__main__ import (
-    Row,
-    interleaved,
-    keep_freed_memory,
-    random_batch,
-    sgd_step,
-)
+from benchmarks.__main__ import Row, random_batch, sgd_step
+from benchmarks.timing import interleaved, keep_freed_memory
 from models.two_layer_net import TwoLayerNet
 
 
@@ -65,7 +60,7 @@ def _step_against_ours(torch: Any, batch: int, hidden: int, repeats: int) -> Row
         np.testing.assert_allclose(grad.numpy(), expected[key], rtol=1e-9, atol=1e-15)
         tp[key].grad = None
 
-    t_ours, t_torch = interleaved(lambda: sgd_step(ours, x, t), torch_step, repeats)
+    t_ours, t_torch = interleaved([lambda: sgd_step(ours, x, t), torch_step], repeats)
     return {
         "benchmark": "vs PyTorch",
         "case": f"float64 batch {batch} hidden {hidden}, one thread, "

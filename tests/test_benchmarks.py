@@ -18,54 +18,113 @@ from benchmarks.__main__ import (
     format_table,
     full_run,
     graph_drawing,
-    interleaved,
+    loading_mnist,
     main,
     matmul_limit,
     op_chain,
-    page_faults_interleaved,
     peak_memory,
     pytorch_steps,
     sgd_step,
     training_step,
+    with_references,
 )
 from benchmarks.drawing import once_against_per_use, over_the_budget, render_time
-from benchmarks.reference import HandDerivedTwoLayerNet
+from benchmarks.reference import HandDerivedTwoLayerNet, TightTwoLayerNet
+from benchmarks.timing import interleaved, page_faults_interleaved
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu.datasets import load_mnist
 from tinygrad_edu.errors import DatasetError
 
 
-def test_both_sides_of_the_step_benchmark_train_the_same_network():
+def test_every_side_of_the_step_benchmark_trains_the_same_network():
     rng = np.random.default_rng(0)
     x, t = rng.random((8, 784)), rng.integers(0, 10, 8)
-    ours = TwoLayerNet(784, 5, 10, rng=rng)
-    hand = HandDerivedTwoLayerNet(ours.params)
+    models = with_references(TwoLayerNet(784, 5, 10, rng=rng))
+    assert list(models) == ["ours", "book", "tight"]
     for _ in range(3):
-        sgd_step(ours, x, t)
-        sgd_step(hand, x, t)
-    for key in ours.params:
-        np.testing.assert_allclose(ours.params[key], hand.params[key], rtol=1e-12)
-    assert ours.params["W1"] is not hand.params["W1"]  # separate copies
+        for model in models.values():
+            sgd_step(model, x, t)
+    ours = models["ours"]
+    for reference in (models["book"], models["tight"]):
+        for key in ours.params:
+            np.testing.assert_allclose(
+                ours.params[key], reference.params[key], rtol=1e-12
+            )
+        assert ours.params["W1"] is not reference.params["W1"]  # separate copies
 
 
-@pytest.mark.parametrize(("seconds", "pairs"), [(0.0, 5), (0.4, 100)])
-def test_interleaved_times_at_least_the_repeats_and_fills_the_seconds(
-    monkeypatch, seconds, pairs
+@pytest.fixture(scope="module")
+def mnist_batch():
+    (x, t), _ = load_mnist(progress=False)
+    return x[:100].astype(np.float64), t[:100]
+
+
+#: How close each reference's loss is to ours: the book's takes the log of
+#: y + 1e-7, which moves it by about 1e-6 here.
+LOSS_RTOL = {HandDerivedTwoLayerNet: 1e-5, TightTwoLayerNet: 1e-12}
+
+
+def assert_the_same_step_as_ours(
+    reference: type, x: np.ndarray, t: np.ndarray, loss_rtol: float
+) -> None:
+    """The reference's loss and gradients are our engine's, to float64 precision:
+    each gradient entry to 1e-12 of itself or 1e-13 of its array's largest (a
+    sum over the batch that cancels loses relative precision)."""
+    ours = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(0))
+    loss, grads = ours.loss_and_gradient(x, t)
+    their_loss, their_grads = reference(ours.params).loss_and_gradient(x, t)
+    assert their_loss == pytest.approx(loss, rel=loss_rtol, abs=0), "the loss"
+    assert their_grads.keys() == grads.keys()
+    for key, grad in grads.items():
+        atol = 1e-13 * np.abs(grad).max()
+        np.testing.assert_allclose(
+            their_grads[key], grad, rtol=1e-12, atol=atol, err_msg=f"the gradient {key}"
+        )
+
+
+@pytest.mark.parametrize("reference", LOSS_RTOL)
+def test_both_references_compute_our_step_on_real_mnist(reference, mnist_batch):
+    assert_the_same_step_as_ours(reference, *mnist_batch, LOSS_RTOL[reference])
+
+
+@pytest.mark.parametrize("reference", LOSS_RTOL)
+@pytest.mark.parametrize("planted", ["the loss", "the gradient b1"])
+def test_a_reference_with_a_planted_error_is_caught(reference, planted, mnist_batch):
+    loss_rtol = LOSS_RTOL[reference]
+
+    class Planted(reference):
+        def loss_and_gradient(self, x, t):
+            loss, grads = super().loss_and_gradient(x, t)
+            if planted == "the loss":
+                return loss * (1 + 10 * loss_rtol), grads
+            b1 = grads["b1"]
+            b1[np.abs(b1).argmax()] *= 1 + 1e-9  # one entry, a billionth off
+            return loss, grads
+
+    with pytest.raises(AssertionError, match=planted):
+        assert_the_same_step_as_ours(Planted, *mnist_batch, loss_rtol)
+
+
+@pytest.mark.parametrize(("seconds", "rounds"), [(0.0, 5), (0.4, 50)])
+def test_interleaved_times_each_side_in_turn_and_fills_the_seconds(
+    monkeypatch, seconds, rounds
 ):
-    clock = [0.0]  # a clock that moves only when a or b runs: 1 ms and 3 ms
+    clock = [0.0]  # a clock that moves only when a side runs: 1, 3 and 4 ms
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
     calls = []
 
-    def a():
-        calls.append("a")
-        clock[0] += 0.001
+    def side(name, ms):
+        def call():
+            calls.append(name)
+            clock[0] += ms / 1000
 
-    def b():
-        clock[0] += 0.003
+        return call
 
-    medians = interleaved(a, b, repeats=5, warmup=2, seconds=seconds)
-    assert medians == pytest.approx((0.001, 0.003))
-    assert len(calls) == 2 + pairs  # 0.4 s / 4 ms per pair = 100 pairs
+    sides = [side("a", 1), side("b", 3), side("c", 4)]
+    medians = interleaved(sides, repeats=5, warmup=2, seconds=seconds)
+    assert medians == pytest.approx([0.001, 0.003, 0.004])
+    # 2 warm-up rounds, then 0.4 s / 8 ms per round = 50 rounds
+    assert "".join(calls) == "abc" * (2 + rounds)
 
 
 def test_rows_have_the_documented_figures():
@@ -74,15 +133,21 @@ def test_rows_have_the_documented_figures():
         matmul_limit(10, 5, repeats=2),
         op_chain(100, repeats=3),
         peak_memory(),
+        loading_mnist(None, repeats=2),  # from $TINYGRAD_EDU_DATA
     ]
-    assert rows[0]["ratio"] == pytest.approx(rows[0]["ours_ms"] / rows[0]["numpy_ms"])
+    step = rows[0]
+    for reference in ("book", "tight"):
+        ratio = step["ours_ms"] / step[f"{reference}_ms"]
+        assert step[f"ratio_{reference}"] == pytest.approx(ratio)
+        assert step[f"{reference}_faults"] >= 0
     assert rows[1]["gflops"] > 0
     chain = rows[2]
     assert chain["us_per_op"] > 0
     # The three figures come from one repeat: forward and backward add up.
     total = chain["forward_us_per_op"] + chain["backward_us_per_op"]
     assert total == pytest.approx(chain["us_per_op"])
-    assert rows[3]["ratio"] == pytest.approx(rows[3]["ours_kib"] / rows[3]["numpy_kib"])
+    assert rows[3]["ratio"] == pytest.approx(rows[3]["ours_kib"] / rows[3]["book_kib"])
+    assert rows[4]["seconds"] > 0
     table = format_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert "float32 batch 10 hidden 5" in table[2]
@@ -122,7 +187,7 @@ def test_a_pytorch_that_fails_costs_its_rows_with_a_warning_not_the_run(
 
 def test_page_faults_are_counted_for_each_side():
     """40 MiB is always a fresh mmap: touching it makes the OS map pages in."""
-    big, nothing = page_faults_interleaved(lambda: np.ones(5 << 20), lambda: None, 3)
+    big, nothing = page_faults_interleaved([lambda: np.ones(5 << 20), lambda: None], 3)
     assert big > 0
     assert nothing < 1
 
@@ -133,7 +198,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: gives it back by default, and the next round faults it in again.
 _HEAP_ROUNDS = """
 import sys, numpy as np
-from benchmarks.__main__ import keep_freed_memory, page_faults_interleaved
+from benchmarks.timing import keep_freed_memory, page_faults_interleaved
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def heap_round():
@@ -141,7 +206,7 @@ def heap_round():
     del arrays
 for _ in range(3):
     heap_round()
-print(page_faults_interleaved(heap_round, lambda: None)[0])
+print(page_faults_interleaved([heap_round])[0])
 """
 
 
@@ -162,9 +227,14 @@ def test_the_full_runs_in_lockstep_train_the_same_network_on_real_mnist():
     (x_train, t_train), (x_test, t_test) = load_mnist(progress=False)
     data = ((x_train.astype(np.float64), t_train), (x_test.astype(np.float64), t_test))
     row = full_run(data, iters=300)
-    assert row["ours_test_acc"] > 0.3  # it learned, and both learned alike
-    assert 0 < row["median_iteration_ratio"] < float("inf")
-    assert row["ours_test_acc"] == pytest.approx(row["numpy_test_acc"], abs=1e-3)
+    assert row["ours_test_acc"] > 0.3  # it learned, and all learned alike
+    for reference in ("book", "tight"):
+        assert row[f"ratio_{reference}"] == pytest.approx(
+            row["ours_s"] / row[f"{reference}_s"]
+        )
+        assert 0 < row[f"median_iteration_ratio_{reference}"] < float("inf")
+        accuracy = row[f"{reference}_test_acc"]
+        assert row["ours_test_acc"] == pytest.approx(accuracy, abs=1e-3)
 
 
 def test_without_mnist_the_suite_stops_before_it_times_anything(tmp_path, monkeypatch):

@@ -149,17 +149,6 @@ def test_arrays_are_fresh_copies(data_dir):
     assert x2.max() == 255 and t2.min() == 0
 
 
-def test_loading_is_quick_without_a_cache(data_dir):
-    """Every call reads and checks the files (about 0.3 s): no cache is needed.
-
-    The bound leaves room for a busy machine; a slow parser (a Python loop
-    over the pixels, or decompressing twice) would take several seconds.
-    """
-    start = time.perf_counter()
-    load_mnist(data_dir=data_dir)
-    assert time.perf_counter() - start < 1.5
-
-
 def test_the_environment_variable_is_the_default(data_dir, monkeypatch):
     monkeypatch.setenv("TINYGRAD_EDU_DATA", str(data_dir))
     assert default_data_dir() == data_dir
@@ -579,13 +568,11 @@ def test_no_mirrors_at_all(tmp_path):
 
 def test_load_mnist_downloads_what_is_missing(server, data_dir, tmp_path):
     target = tmp_path / "cache" / "mnist"  # created on demand
-    started = time.perf_counter()
     downloaded = load_mnist(
         data_dir=target,
         mirrors=[server.url("missing"), server.url("corrupt"), server.url("good")],
         progress=False,
     )
-    assert time.perf_counter() - started < 5
     assert sorted(os.listdir(target)) == sorted(MNIST_FILES)
     for name in MNIST_FILES:
         assert (target / name).read_bytes() == (data_dir / name).read_bytes()
