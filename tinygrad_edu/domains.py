@@ -42,7 +42,7 @@ NONNEGATIVE_CONSTANT = Domain("0 or more, constant", low=0.0, constant=True)
 NONZERO = Domain("nonzero", avoid=(0.0,), margin=0.2)
 DISTINCT = Domain("distinct (no ties)", kind="distinct")
 WHOLE_CONSTANT = Domain("whole numbers 0..3, constant", "whole", 0, 3, constant=True)
-TARGETS = Domain("class labels or rows of non-negative class weights", kind="targets")
+TARGETS = Domain("class labels or rows of class weights", kind="targets")
 PROBABILITIES = Domain("probabilities in (0, 1]", low=0.05, high=1.0)
 
 

@@ -428,8 +428,10 @@ class Tensor:
         """Mean cross entropy of softmax(self) against the targets.
 
         Targets are class labels (N,) or rows of class weights (N, C): one-hot,
-        probabilities, or any non-negative weights (an all-zero row counts for
-        nothing). Fused and stable (log-sum-exp).
+        probabilities, or any finite weights (an all-zero row counts for
+        nothing; the loss is linear in the weights, so its gradient is right for
+        any, and targets with ``requires_grad`` are differentiated too). Fused and
+        stable (log-sum-exp).
         """
         target = as_tensor(target, "softmax_cross_entropy")  # an int stays a label
         return ops.SoftmaxCrossEntropy.apply(self, target)
