@@ -308,3 +308,22 @@ class AddWithTheBiasGradientTooSmall(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad, grad * 0.1
+
+
+class SoftplusThatSaturatesTooEarly(Function):
+    """softplus whose backward treats x > 4 as saturated (slope 1): off by
+    1 - sigmoid(x), 1.8% at 4, so only inputs drawn beyond 4 show it."""
+
+    domain = (REAL,)
+    signature = "()->()"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.logaddexp(0.0, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        saturated = Tensor((x.data > 4).astype(x.dtype))
+        return grad * (x.sigmoid() * (1 - saturated) + saturated)

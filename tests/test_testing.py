@@ -316,3 +316,24 @@ def test_aliased_operands_are_one_array_and_detached_ones_do_not_require_grad():
     )
     a, b = detached.inputs
     assert a.data is b.data and a.requires_grad and not b.requires_grad
+
+
+# -- domains: the range drawn reaches where ops saturate ---------------------------
+
+
+def test_real_reaches_where_sigmoid_and_softplus_saturate():
+    assert REAL.low <= -10 and REAL.high >= 10
+    find(arrays((), REAL), lambda x: x > 4, settings=settings(database=None))
+
+
+@given(arrays(shapes(), REAL.between(-50.0, 50.0)))
+def test_between_draws_from_the_range_it_names(x):
+    assert np.all(np.abs(x) <= 50)
+
+
+def test_between_keeps_the_domains_other_limits_and_says_its_range():
+    far = AWAY_FROM(0, margin=0.5).between(-30, 30)
+    assert (far.low, far.high, far.avoid, far.margin) == (-30, 30, (0,), 0.5)
+    assert str(far) == "real, away from 0 in [-30, 30]"
+    with pytest.raises(DomainError, match=r"low must be below high, got 3 and -3"):
+        REAL.between(3, -3)

@@ -4,12 +4,16 @@ Each op in the registry declares, next to its rules, one ``Domain`` per input
 and one ``Param`` per keyword parameter. They are plain data: the property
 tests draw inputs and parameters from them (``tinygrad_edu.testing``), the docs
 list them, and error messages can name them. ``low``/``high`` bound the values
-the tests draw (a well-conditioned range, not a mathematical limit).
+the tests draw (a well-conditioned range, not a mathematical limit): ``REAL``
+spans [-10, 10], wide enough to reach where sigmoid, tanh and softplus
+saturate, and ``Domain.between`` draws an op's inputs from another range.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from tinygrad_edu.errors import DomainError
 
 
 @dataclass(frozen=True)
@@ -26,14 +30,24 @@ class Domain:
 
     name: str
     kind: str = "real"
-    low: float = -3.0
-    high: float = 3.0
+    low: float = -10.0
+    high: float = 10.0
     avoid: tuple[float, ...] = ()
     margin: float = 0.0
     constant: bool = False
 
     def __str__(self) -> str:
         return self.name
+
+    def between(self, low: float, high: float) -> Domain:
+        """The same domain drawn from [low, high]: ``REAL.between(-50, 50)``
+        for an op whose behaviour changes far out (a saturating tail)."""
+        if not low < high:
+            raise DomainError(
+                f"Domain.between: low must be below high, got {low!r} and {high!r}."
+            )
+        name = f"{self.name} in [{low:g}, {high:g}]"
+        return replace(self, name=name, low=float(low), high=float(high))
 
 
 REAL = Domain("real")
