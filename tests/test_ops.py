@@ -17,7 +17,12 @@ from hypothesis import strategies as st
 
 from tinygrad_edu import GradcheckError, GraphError, Tensor
 from tinygrad_edu import functional as F
-from tinygrad_edu.testing import OpCase, assert_gradients, call, op_inputs
+from tinygrad_edu.testing import (
+    OpCase,
+    assert_dtype_kept,
+    assert_gradients,
+    op_inputs,
+)
 
 ALL_OPS = F.ALL_OPS
 
@@ -29,19 +34,7 @@ def check_first_and_second_derivatives(op, data):
 
 def check_float32_in_float32_out(op, data):
     """The float32 property: float32 in, float32 out, float32 gradients."""
-    case = data.draw(op_inputs(op, dtype=np.float32), label="case")
-    out = call(op, case.inputs, case.params)
-    if out.dtype.kind != "f":  # a cast to int or bool: no gradient
-        assert not out.requires_grad
-        return
-    if "dtype" not in case.params:  # (a cast's result has the dtype asked for)
-        assert out.dtype == np.float32, f"float32 in, {out.dtype} out"
-    if not out.requires_grad:  # every input constant (or detached)
-        return
-    out.sum().backward()
-    for t in case.inputs:
-        if t.requires_grad:
-            assert t.grad.dtype == t.dtype and t.grad.shape == t.shape
+    assert_dtype_kept(op, data.draw(op_inputs(op, dtype=np.float32), label="case"))
 
 
 @pytest.mark.parametrize("name", sorted(ALL_OPS))

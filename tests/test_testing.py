@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from bad_ops import DoubleThatForgetsTheTwo
+from bad_ops import DoubleThatForgetsTheTwo, ExpThatUpcasts
 from hypothesis import assume, find, given, settings
 from hypothesis import strategies as st
 
@@ -11,10 +11,14 @@ from tinygrad_edu import functional as F
 from tinygrad_edu.domains import AWAY_FROM, DISTINCT, NONZERO, POSITIVE, REAL, Param
 from tinygrad_edu.ops import REGISTRY
 from tinygrad_edu.testing import (
+    ELEMENTWISE_UP_TO,
+    UPSTREAM,
     OpCase,
     arrays,
+    assert_dtype_kept,
     assert_gradients,
     broadcastable_shapes,
+    call,
     op_inputs,
     shapes,
 )
@@ -337,3 +341,117 @@ def test_between_keeps_the_domains_other_limits_and_says_its_range():
     assert str(far) == "real, away from 0 in [-30, 30]"
     with pytest.raises(DomainError, match=r"low must be below high, got 3 and -3"):
         REAL.between(3, -3)
+
+
+# -- drawn data is varied, and may be empty --------------------------------------
+
+
+@settings(max_examples=30, database=None)
+@given(arrays((10, 784), REAL))
+def test_a_big_batch_has_rows_that_differ(batch):
+    """Left to itself Hypothesis fills a big array with one value."""
+    assert len(np.unique(batch)) > 0.99 * batch.size
+    assert np.all((REAL.low <= batch) & (batch <= REAL.high))
+    assert len(np.unique(batch, axis=0)) == 10
+
+
+@settings(max_examples=30, database=None)
+@given(arrays((30, 30), AWAY_FROM(0, margin=0.5)))
+def test_a_big_array_keeps_its_domain(x):
+    assert x.size > ELEMENTWISE_UP_TO and np.all(np.abs(x) >= 0.5)
+
+
+def test_small_arrays_draw_every_element_on_its_own():
+    find(
+        arrays((3, 3), REAL),
+        lambda x: len(np.unique(x)) == x.size,
+        settings=settings(database=None),
+    )
+
+
+def test_shapes_draw_empty_arrays_unless_asked_not_to():
+    find(shapes(), lambda s: 0 in s, settings=settings(database=None))
+    find(arrays(shapes(min_dims=2), REAL), lambda x: x.size == 0 and x.ndim == 2)
+
+    @settings(max_examples=100, database=None)
+    @given(shapes(min_side=1))
+    def never_empty(shape):
+        assert 0 not in shape
+
+    never_empty()
+
+
+# -- op_inputs on a plain function, upstream gradients, dtypes ----------------------
+
+
+def swish(x):
+    """x·sigmoid(x), a composite of the library's ops, as a plain function."""
+    return x * x.sigmoid()
+
+
+swish.domain, swish.signature = (REAL,), "()->()"
+
+
+@given(op_inputs(swish))
+def test_a_plain_function_with_a_domain_and_signature_is_drawn_for(case):
+    assert case.params == {} and case.inputs[0].requires_grad
+    assert_gradients(swish, case)
+
+
+@given(op_inputs(REGISTRY["sum"]))
+def test_the_upstream_gradient_is_drawn_in_the_results_shape(case):
+    out = call(REGISTRY["sum"], case.inputs, case.params)
+    assert case.upstream.shape == out.shape
+    assert np.all(np.abs(case.upstream) >= UPSTREAM.margin)
+    assert "upstream:" in repr(case)
+
+
+def test_the_upstream_gradient_varies_between_cases():
+    find(
+        op_inputs(REGISTRY["exp"]),
+        lambda c: c.upstream.size > 1 and len(np.unique(c.upstream)) > 1,
+        settings=settings(database=None),
+    )
+
+
+class SquareDetachedForNegativeUpstreamGradients(Function):
+    """y = x², whose rule detaches x where the upstream gradient is negative:
+    first derivatives are right, and so are second ones along an upstream
+    gradient of ones; along a drawn one with a negative element they are 0."""
+
+    domain = (REAL,)
+    signature = "()->()"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        negative = Tensor((grad.data < 0).astype(grad.dtype))
+        return 2 * grad * (x * (1 - negative) + x.detach() * negative)
+
+
+def test_the_drawn_upstream_gradient_is_used_by_the_checks():
+    x = Tensor([0.5, -1.5], requires_grad=True, name="x0")
+    op = SquareDetachedForNegativeUpstreamGradients
+    assert_gradients(op, OpCase([x], upstream=np.ones(2)))
+    with pytest.raises(GradcheckError, match="second derivative"):
+        assert_gradients(op, OpCase([x], upstream=np.array([2.0, -0.5])))
+
+
+def test_a_float32_case_is_checked_for_keeping_float32():
+    """gradcheck works in float64; the dtype check runs on the case as drawn."""
+    case = find(
+        op_inputs(ExpThatUpcasts, dtype=np.float32),
+        lambda c: True,
+        settings=settings(database=None),
+    )
+    assert case.inputs[0].dtype == np.float32
+    with pytest.raises(GradcheckError, match="float32 inputs gave a float64 result"):
+        assert_dtype_kept(ExpThatUpcasts, case)
+    with pytest.raises(GradcheckError, match="float32 inputs gave a float64 result"):
+        assert_gradients(ExpThatUpcasts, case)
+    assert_dtype_kept(F.ALL_OPS["exp"], case)
