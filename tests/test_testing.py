@@ -1,9 +1,10 @@
 """The public Hypothesis strategies draw what they promise."""
 
+import bad_ops
 import numpy as np
 import pytest
 from bad_ops import DoubleThatForgetsTheTwo, ExpThatUpcasts
-from hypothesis import assume, find, given, settings
+from hypothesis import Phase, assume, find, given, settings
 from hypothesis import strategies as st
 
 from tinygrad_edu import DomainError, Function, GradcheckError, Tensor
@@ -12,6 +13,7 @@ from tinygrad_edu.domains import AWAY_FROM, DISTINCT, NONZERO, POSITIVE, REAL, P
 from tinygrad_edu.ops import REGISTRY
 from tinygrad_edu.testing import (
     ELEMENTWISE_UP_TO,
+    GRADIENT_SETTINGS,
     UPSTREAM,
     OpCase,
     arrays,
@@ -19,6 +21,7 @@ from tinygrad_edu.testing import (
     assert_gradients,
     broadcastable_shapes,
     call,
+    gradient_test,
     op_inputs,
     shapes,
 )
@@ -455,3 +458,96 @@ def test_a_float32_case_is_checked_for_keeping_float32():
     with pytest.raises(GradcheckError, match="float32 inputs gave a float64 result"):
         assert_gradients(ExpThatUpcasts, case)
     assert_dtype_kept(F.ALL_OPS["exp"], case)
+
+
+# -- the test layer: a settings profile and a ready-made property test -------------
+
+
+class Cube(_Cube):
+    domain = (REAL,)
+    signature = "()->()"
+
+
+test_gradient_test_of_a_right_op = gradient_test(Cube)
+test_gradient_test_of_a_plain_function = gradient_test(swish)
+test_gradient_test_of_an_op_with_params = gradient_test(REGISTRY["sum"])
+
+
+def test_gradient_test_is_named_after_the_op():
+    assert test_gradient_test_of_a_right_op.__name__ == "test_cube"
+
+
+@pytest.mark.parametrize(
+    ("bad_op", "raised", "message"),
+    [
+        (bad_ops.SquareThatForgetsTheTwo, GradcheckError, "gradcheck: backprop"),
+        (bad_ops.SquareWhoseBackwardUsesData, GradcheckError, "second derivative"),
+        (bad_ops.MulThatFindsItsSavedArraysBySearch, GradcheckError, "operands"),
+        (bad_ops.ExpThatUpcasts, GradcheckError, "float32 inputs gave a float64"),
+        (bad_ops.ExpThatWritesIntoItsInput, ValueError, "read-only"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
+)
+def test_gradient_test_catches_each_kind_of_bug(bad_op, raised, message):
+    """Wrong first and second derivatives, aliasing, dtype, writing into inputs."""
+    thorough = settings(GRADIENT_SETTINGS, max_examples=300, database=None)
+    with pytest.raises(raised, match=message):
+        gradient_test(bad_op, hypothesis_settings=thorough)()
+
+
+def test_gradient_test_refuses_an_op_without_declarations_at_once():
+    with pytest.raises(DomainError, match="declares no domain"):
+        gradient_test(CubeWithoutDomain)
+
+
+def _notes(test):
+    with pytest.raises(GradcheckError) as raised:
+        test()
+    return "\n".join(getattr(raised.value, "__notes__", []))
+
+
+def test_a_failure_is_not_explained_by_the_librarys_own_lines():
+    """Hypothesis' explain phase names the lines only failing examples ran:
+    here always the library's, where the failure is raised."""
+    op = bad_ops.SquareThatForgetsTheTwo
+
+    @settings(database=None, deadline=None)
+    @given(op_inputs(op))
+    def by_default(case):
+        assert_gradients(op, case)
+
+    assert "tinygrad_edu" in _notes(by_default).partition("Explanation:")[2]
+    assert Phase.explain not in GRADIENT_SETTINGS.phases
+    notes = _notes(gradient_test(op, hypothesis_settings=settings(GRADIENT_SETTINGS)))
+    assert "Explanation" not in notes and "Falsifying example: test_square_" in notes
+
+
+def test_a_property_of_the_books_784_50_10_net_runs_under_the_profile():
+    """Real MNIST batches and the book's init, drawn by Hypothesis; fast_mode
+    and sample=k keep each example to a few evaluations of the net (a full
+    check is ~4 s per example, and refused for second order)."""
+    from models.two_layer_net import TwoLayerNet
+    from tinygrad_edu import gradcheck
+    from tinygrad_edu.datasets import load_mnist
+
+    (images, labels), _ = load_mnist()
+    examples = []
+
+    @settings(GRADIENT_SETTINGS, max_examples=3)
+    @given(
+        batch=st.lists(st.integers(0, len(images) - 1), min_size=10, max_size=10),
+        seed=st.integers(0, 2**32 - 1),
+    )
+    def the_net_backprops_right(batch, seed):
+        net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(seed))
+        params = [Tensor(net.params[k], requires_grad=True) for k in net.params]
+
+        def loss(w1, b1, w2, b2):
+            hidden = (Tensor(images[batch]) @ w1 + b1).sigmoid()
+            return (hidden @ w2 + b2).softmax_cross_entropy(labels[batch])
+
+        assert gradcheck(loss, params, fast_mode=True, sample=2)
+        examples.append(seed)
+
+    the_net_backprops_right()
+    assert len(examples) == 3

@@ -6,7 +6,8 @@ domains``). ``op_inputs(op)`` reads those to draw valid cases: every form of
 every parameter (negative axes, tuples of axes, None, every kind of index,
 labels and rows of class weights), inputs as contiguous arrays and as views
 (transposed, strided, reversed), and operands that share one array or where
-one is the other detached. ``assert_gradients`` then checks the case::
+one is the other detached, and an upstream gradient. ``assert_gradients``
+then checks the case, and ``gradient_test`` makes the whole property::
 
     class MyOp(Function):
         domain = (REAL, POSITIVE)     # one Domain per input
@@ -14,8 +15,11 @@ one is the other detached. ``assert_gradients`` then checks the case::
         params = {"axis": AXES}       # optional: one Param (or strategy) per keyword
         ...
 
+    test_my_op = gradient_test(MyOp)  # collected by pytest
+
+    @settings(GRADIENT_SETTINGS)      # your own: no deadline, no explain phase
     @given(op_inputs(MyOp))
-    def test_my_op(case):
+    def test_my_op_by_hand(case):
         assert_gradients(MyOp, case)
 
 Needs Hypothesis (``pip install tinygrad-edu[dev]``).
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -47,6 +52,21 @@ MAX_SIDE = 3
 #: fills an array with one value and sets a few others: a "batch" of one row
 #: repeated. Bigger arrays are spread over the domain from a drawn seed instead.
 ELEMENTWISE_UP_TO = 256
+
+#: Hypothesis settings for gradient tests; ``@settings(GRADIENT_SETTINGS)``, or
+#: ``settings(GRADIENT_SETTINGS, max_examples=5)`` to change one. No deadline:
+#: a check's time grows with its input, so a per-example deadline only fails
+#: big models. No explain phase: it re-runs each failing example under a
+#: tracer (minutes for a model) to point at lines that are always the
+#: library's own, where the failure is raised. The health checks for slow and
+#: big examples are off for the same reason.
+GRADIENT_SETTINGS = settings(
+    deadline=None,
+    max_examples=50,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("tinygrad_edu.gradients", GRADIENT_SETTINGS)
 
 #: How two operands of a drawn case may be related (see ``op_inputs``).
 ALIASING = ("separate", "shared", "detached")
@@ -584,6 +604,43 @@ def assert_gradients(
             gradgradcheck(fn, _copies(case.inputs), case.upstream, **tolerances)
     except GradcheckError as error:
         raise GradcheckError(f"{name}: {error}\nwith {case!r}") from None
+
+
+def gradient_test(
+    op: Any,
+    *,
+    second_order: bool = True,
+    hypothesis_settings: settings = GRADIENT_SETTINGS,
+    **tolerances: Any,
+) -> Callable[[], None]:
+    """A complete property test of ``op``, the one the library runs on its own ops.
+
+    ``test_my_op = gradient_test(MyOp)`` in a test module is collected by
+    pytest. Each example draws a case from the op's declarations
+    (``op_inputs``: every parameter form, views, shared and detached
+    operands, an upstream gradient) and checks it with ``assert_gradients``
+    (dtypes, the contract, first and second derivatives), then draws a
+    float32 case and checks that it stays float32 (``assert_dtype_kept``).
+    ``op`` is a ``Function`` subclass or a function with ``domain`` and
+    ``signature`` attributes; ``second_order=False`` skips second derivatives,
+    and the tolerances go to ``gradcheck``. It runs with ``GRADIENT_SETTINGS``
+    unless given other ``hypothesis_settings``.
+    """
+    _check_declared(op)
+    name = getattr(op, "op_name", _name(op))
+
+    def test(data: Any) -> None:
+        case = data.draw(op_inputs(op), label="case")
+        assert_gradients(op, case, second_order=second_order, **tolerances)
+        float32 = data.draw(op_inputs(op, dtype=np.float32), label="float32 case")
+        try:
+            assert_dtype_kept(op, float32)
+        except GradcheckError as error:
+            raise GradcheckError(f"{name}: {error}\nwith {float32!r}") from None
+
+    test.__name__ = test.__qualname__ = f"test_{name}"  # as Hypothesis reports it
+    test.__doc__ = f"{name}: derivatives, contract and dtypes on drawn cases."
+    return hypothesis_settings(given(data=st.data())(test))
 
 
 def _copies(inputs: list[Tensor]) -> list[Tensor]:
