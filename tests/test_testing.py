@@ -525,7 +525,7 @@ def test_a_failure_is_not_explained_by_the_librarys_own_lines():
 def test_a_property_of_the_books_784_50_10_net_runs_under_the_profile():
     """Real MNIST batches and the book's init, drawn by Hypothesis; fast_mode
     and sample=k keep each example to a few evaluations of the net (a full
-    check is ~4 s per example, and refused for second order)."""
+    check takes seconds per example, and is refused for second order)."""
     from models.two_layer_net import TwoLayerNet
     from tinygrad_edu import gradcheck
     from tinygrad_edu.datasets import load_mnist
