@@ -576,3 +576,20 @@ def test_fast_mode_catches_a_bias_gradient_10_times_too_small_in_40_of_40_seeds(
             )
         )
     assert sum(caught) == 40
+
+
+def test_a_small_derivative_of_a_big_output_is_held_to_what_rounding_allows():
+    """0.2 ** -8 = 390625: the first derivative for the base sums terms of
+    ~1e7, so its central difference carries ~1e-3 of rounding, more than
+    rtol allows its derivative of 0.44 for the exponent 2. The rounding is
+    part of the threshold, and printed; at ordinary sizes it is ~1e-8."""
+    exponents = np.zeros((3, 2, 2))
+    exponents[2, 1] = [2.0, -8.0]
+    inputs = [
+        Tensor(np.array(0.2), requires_grad=True),
+        Tensor(exponents, requires_grad=True),
+    ]
+    assert gradgradcheck(lambda b, e: b**e, inputs, -np.ones((3, 2, 2)))
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(GradcheckError, match=r"\+ rounding 4.4e-08 = 0.00201"):
+        gradcheck(DoubleThatForgetsTheTwo.apply, [x])
