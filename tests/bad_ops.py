@@ -235,3 +235,95 @@ class CastThatKeepsTheGraph(ops.Cast):
         ctx.inputs, ctx._distinct, ctx._frozen = (x,), None, ()
         ctx.needs_input_grad, ctx.scope, ctx._output = (True,), (), None
         return Tensor._wrap(out.data, ctx)  # the engine's old mistake, by hand
+
+
+# -- the gradient-testing toolkit's own fixtures (issue 27) ----------------------
+
+
+class SquareWhoseBackwardUsesData(Function):
+    """x² whose backward computes on the arrays (``.data``) and returns an
+    ndarray: the first derivative is right, but nothing is recorded, so it
+    cannot be differentiated again."""
+
+    domain = (REAL,)
+    signature = "()->()"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad.data * 2 * x.data
+
+
+class SigmoidThatSavesAnArrayItComputed(Function):
+    """sigmoid that saves a second copy of its result, not the result itself:
+    ``saved_tensors`` gives that array back as a constant, so the first
+    derivative is right and the second is 0."""
+
+    domain = (REAL,)
+    signature = "()->()"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(1 / (1 + np.exp(-x)))
+        return 1 / (1 + np.exp(-x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (s,) = ctx.saved_tensors
+        return grad * s * (1 - s)
+
+
+class IdentityWithASlightlyWrongGradient(Function):
+    """y = x whose gradient is 1.0009: within gradcheck's tolerance on its own,
+    but wrong enough to fail where a downstream subtraction cancels most of
+    the derivative (blame must still point at it)."""
+
+    domain = (REAL,)
+    signature = "()->()"
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 1.0009
+
+
+class AddWithTheBiasGradientTooSmall(Function):
+    """x + b whose gradient for b (the bias) is 10 times too small."""
+
+    domain = (REAL, REAL)
+    signature = "(),()->()"
+
+    @staticmethod
+    def forward(ctx, x, b):
+        return x + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad * 0.1
+
+
+class SoftplusThatSaturatesTooEarly(Function):
+    """softplus whose backward treats x > 4 as saturated (slope 1): off by
+    1 - sigmoid(x), 1.8% at 4, so only inputs drawn beyond 4 show it."""
+
+    domain = (REAL,)
+    signature = "()->()"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.logaddexp(0.0, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        saturated = Tensor((x.data > 4).astype(x.dtype))
+        return grad * (x.sigmoid() * (1 - saturated) + saturated)

@@ -6,14 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bad_ops import SquareThatForgetsTheTwo
+from bad_ops import (
+    IdentityWithASlightlyWrongGradient,
+    SquareThatForgetsTheTwo,
+    SquareWhoseBackwardUsesData,
+)
 
 from tinygrad_edu import Function, GradcheckError, Tensor, gradcheck
 from tinygrad_edu.diagnostics import (
+    SUSPECT_FROM,
     Explanation,
     blame,
     default_step,
     explain,
+    nearest_kink,
     step_size_sweep,
     summarize,
 )
@@ -71,6 +77,68 @@ def test_blame_is_none_when_every_rule_is_right():
         return ((x @ w).sigmoid() * 3.0).sum()
 
     assert blame(fine, inputs()) is None
+    assert blame(fine, inputs(), order=2) is None
+
+
+def nearly_cancelling(x):
+    """The slightly wrong op (1.0009 for 1) passes on its own; subtracting
+    0.99·x leaves a derivative of 0.01, and its 9e-4 error is now 9%."""
+    return (IdentityWithASlightlyWrongGradient.apply(x) - 0.99 * x).sum()
+
+
+def test_an_error_too_small_to_fail_alone_is_blamed_where_it_starts():
+    x = [Tensor([0.5, -1.0, 2.0], requires_grad=True)]
+    assert gradcheck(IdentityWithASlightlyWrongGradient.apply, x)
+    culprit = blame(nearly_cancelling, x)
+    assert culprit.kind == "amplified"
+    assert culprit.op_name == "identity_with_a_slightly_wrong_gradient"
+    assert "% of its threshold" in culprit.detail
+    with pytest.raises(GradcheckError) as raised:
+        gradcheck(nearly_cancelling, x)
+    cause = str(raised.value).splitlines()[-1]
+    assert cause.startswith(
+        "The cause: no single op fails on its own; the error grows downstream of "
+        "'identity_with_a_slightly_wrong_gradient' (created at "
+    )
+
+
+def test_right_ops_use_a_tiny_part_of_their_tolerance():
+    """What makes an op suspect: far more of its tolerance than a right op uses."""
+    from tinygrad_edu.diagnostics import _check_node
+    from tinygrad_edu.recording import recording_sites
+
+    with recording_sites():
+        out = ((inputs()[0] @ inputs()[1]).tanh() * 0.9 + 0.1).sigmoid().sum()
+    from tinygrad_edu.engine import topological_order
+
+    for computed in topological_order(out):
+        kind, _, ratio = _check_node(computed._node, 1, {})
+        assert kind is None and ratio < SUSPECT_FROM / 1000
+
+
+def test_blame_of_second_order_names_the_unrecorded_backward():
+    def model(x):
+        return SquareWhoseBackwardUsesData.apply(x.tanh()).sum()
+
+    culprit = blame(model, [Tensor([0.5, -1.0], requires_grad=True)], order=2)
+    assert culprit.kind == "not recorded"
+    assert culprit.op_name == "square_whose_backward_uses_data"
+    assert "is not recorded" in str(culprit)
+
+
+def test_a_kink_is_not_blamed_and_nearest_kink_names_the_op():
+    x = Tensor(np.array([[0.0, 1.0], [2.0, -1.0]]))
+
+    def model(w):
+        return ((x @ w).relu() * 2.0).sum()
+
+    w = [Tensor(np.array([[1.0, 0.0], [0.0, 1.0]]), requires_grad=True)]
+    assert blame(model, w) is None  # relu at 0 is skipped, not blamed
+    found = nearest_kink(model, w)
+    assert found.startswith("'relu' (created at ")
+    assert "has input 0 at element (0, 0) equal to 0, 0 from its kink at 0" in found
+    smooth = [Tensor(np.array([[1.0, 0.3], [0.5, 1.0]]), requires_grad=True)]
+    assert nearest_kink(model, smooth) is None
 
 
 def test_explain_lists_the_steps_in_engine_order_with_values():

@@ -1,9 +1,10 @@
 """The public Hypothesis strategies draw what they promise."""
 
+import bad_ops
 import numpy as np
 import pytest
-from bad_ops import DoubleThatForgetsTheTwo
-from hypothesis import assume, find, given, settings
+from bad_ops import DoubleThatForgetsTheTwo, ExpThatUpcasts
+from hypothesis import Phase, assume, find, given, settings
 from hypothesis import strategies as st
 
 from tinygrad_edu import DomainError, Function, GradcheckError, Tensor
@@ -11,10 +12,16 @@ from tinygrad_edu import functional as F
 from tinygrad_edu.domains import AWAY_FROM, DISTINCT, NONZERO, POSITIVE, REAL, Param
 from tinygrad_edu.ops import REGISTRY
 from tinygrad_edu.testing import (
+    ELEMENTWISE_UP_TO,
+    GRADIENT_SETTINGS,
+    UPSTREAM,
     OpCase,
     arrays,
+    assert_dtype_kept,
     assert_gradients,
     broadcastable_shapes,
+    call,
+    gradient_test,
     op_inputs,
     shapes,
 )
@@ -316,3 +323,231 @@ def test_aliased_operands_are_one_array_and_detached_ones_do_not_require_grad():
     )
     a, b = detached.inputs
     assert a.data is b.data and a.requires_grad and not b.requires_grad
+
+
+# -- domains: the range drawn reaches where ops saturate ---------------------------
+
+
+def test_real_reaches_where_sigmoid_and_softplus_saturate():
+    assert REAL.low <= -10 and REAL.high >= 10
+    find(arrays((), REAL), lambda x: x > 4, settings=settings(database=None))
+
+
+@given(arrays(shapes(), REAL.between(-50.0, 50.0)))
+def test_between_draws_from_the_range_it_names(x):
+    assert np.all(np.abs(x) <= 50)
+
+
+def test_between_keeps_the_domains_other_limits_and_says_its_range():
+    far = AWAY_FROM(0, margin=0.5).between(-30, 30)
+    assert (far.low, far.high, far.avoid, far.margin) == (-30, 30, (0,), 0.5)
+    assert str(far) == "real, away from 0 in [-30, 30]"
+    with pytest.raises(DomainError, match=r"low must be below high, got 3 and -3"):
+        REAL.between(3, -3)
+
+
+# -- drawn data is varied, and may be empty --------------------------------------
+
+
+@settings(max_examples=30, database=None)
+@given(arrays((10, 784), REAL))
+def test_a_big_batch_has_rows_that_differ(batch):
+    """Left to itself Hypothesis fills a big array with one value."""
+    assert len(np.unique(batch)) > 0.99 * batch.size
+    assert np.all((REAL.low <= batch) & (batch <= REAL.high))
+    assert len(np.unique(batch, axis=0)) == 10
+
+
+@settings(max_examples=30, database=None)
+@given(arrays((30, 30), AWAY_FROM(0, margin=0.5)))
+def test_a_big_array_keeps_its_domain(x):
+    assert x.size > ELEMENTWISE_UP_TO and np.all(np.abs(x) >= 0.5)
+
+
+def test_small_arrays_draw_every_element_on_its_own():
+    find(
+        arrays((3, 3), REAL),
+        lambda x: len(np.unique(x)) == x.size,
+        settings=settings(database=None),
+    )
+
+
+def test_shapes_draw_empty_arrays_unless_asked_not_to():
+    find(shapes(), lambda s: 0 in s, settings=settings(database=None))
+    find(arrays(shapes(min_dims=2), REAL), lambda x: x.size == 0 and x.ndim == 2)
+
+    @settings(max_examples=100, database=None)
+    @given(shapes(min_side=1))
+    def never_empty(shape):
+        assert 0 not in shape
+
+    never_empty()
+
+
+# -- op_inputs on a plain function, upstream gradients, dtypes ----------------------
+
+
+def swish(x):
+    """x·sigmoid(x), a composite of the library's ops, as a plain function."""
+    return x * x.sigmoid()
+
+
+swish.domain, swish.signature = (REAL,), "()->()"
+
+
+@given(op_inputs(swish))
+def test_a_plain_function_with_a_domain_and_signature_is_drawn_for(case):
+    assert case.params == {} and case.inputs[0].requires_grad
+    assert_gradients(swish, case)
+
+
+@given(op_inputs(REGISTRY["sum"]))
+def test_the_upstream_gradient_is_drawn_in_the_results_shape(case):
+    out = call(REGISTRY["sum"], case.inputs, case.params)
+    assert case.upstream.shape == out.shape
+    assert np.all(np.abs(case.upstream) >= UPSTREAM.margin)
+    assert "upstream:" in repr(case)
+
+
+def test_the_upstream_gradient_varies_between_cases():
+    find(
+        op_inputs(REGISTRY["exp"]),
+        lambda c: c.upstream.size > 1 and len(np.unique(c.upstream)) > 1,
+        settings=settings(database=None),
+    )
+
+
+class SquareDetachedForNegativeUpstreamGradients(Function):
+    """y = x², whose rule detaches x where the upstream gradient is negative:
+    first derivatives are right, and so are second ones along an upstream
+    gradient of ones; along a drawn one with a negative element they are 0."""
+
+    domain = (REAL,)
+    signature = "()->()"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        negative = Tensor((grad.data < 0).astype(grad.dtype))
+        return 2 * grad * (x * (1 - negative) + x.detach() * negative)
+
+
+def test_the_drawn_upstream_gradient_is_used_by_the_checks():
+    x = Tensor([0.5, -1.5], requires_grad=True, name="x0")
+    op = SquareDetachedForNegativeUpstreamGradients
+    assert_gradients(op, OpCase([x], upstream=np.ones(2)))
+    with pytest.raises(GradcheckError, match="second derivative"):
+        assert_gradients(op, OpCase([x], upstream=np.array([2.0, -0.5])))
+
+
+def test_a_float32_case_is_checked_for_keeping_float32():
+    """gradcheck works in float64; the dtype check runs on the case as drawn."""
+    case = find(
+        op_inputs(ExpThatUpcasts, dtype=np.float32),
+        lambda c: True,
+        settings=settings(database=None),
+    )
+    assert case.inputs[0].dtype == np.float32
+    with pytest.raises(GradcheckError, match="float32 inputs gave a float64 result"):
+        assert_dtype_kept(ExpThatUpcasts, case)
+    with pytest.raises(GradcheckError, match="float32 inputs gave a float64 result"):
+        assert_gradients(ExpThatUpcasts, case)
+    assert_dtype_kept(F.ALL_OPS["exp"], case)
+
+
+# -- the test layer: a settings profile and a ready-made property test -------------
+
+
+class Cube(_Cube):
+    domain = (REAL,)
+    signature = "()->()"
+
+
+test_gradient_test_of_a_right_op = gradient_test(Cube)
+test_gradient_test_of_a_plain_function = gradient_test(swish)
+test_gradient_test_of_an_op_with_params = gradient_test(REGISTRY["sum"])
+
+
+def test_gradient_test_is_named_after_the_op():
+    assert test_gradient_test_of_a_right_op.__name__ == "test_cube"
+
+
+@pytest.mark.parametrize(
+    ("bad_op", "raised", "message"),
+    [
+        (bad_ops.SquareThatForgetsTheTwo, GradcheckError, "gradcheck: backprop"),
+        (bad_ops.SquareWhoseBackwardUsesData, GradcheckError, "second derivative"),
+        (bad_ops.MulThatFindsItsSavedArraysBySearch, GradcheckError, "operands"),
+        (bad_ops.ExpThatUpcasts, GradcheckError, "float32 inputs gave a float64"),
+        (bad_ops.ExpThatWritesIntoItsInput, ValueError, "read-only"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
+)
+def test_gradient_test_catches_each_kind_of_bug(bad_op, raised, message):
+    """Wrong first and second derivatives, aliasing, dtype, writing into inputs."""
+    thorough = settings(GRADIENT_SETTINGS, max_examples=300, database=None)
+    with pytest.raises(raised, match=message):
+        gradient_test(bad_op, hypothesis_settings=thorough)()
+
+
+def test_gradient_test_refuses_an_op_without_declarations_at_once():
+    with pytest.raises(DomainError, match="declares no domain"):
+        gradient_test(CubeWithoutDomain)
+
+
+def _notes(test):
+    with pytest.raises(GradcheckError) as raised:
+        test()
+    return "\n".join(getattr(raised.value, "__notes__", []))
+
+
+def test_a_failure_is_not_explained_by_the_librarys_own_lines():
+    """Hypothesis' explain phase names the lines only failing examples ran:
+    here always the library's, where the failure is raised."""
+    op = bad_ops.SquareThatForgetsTheTwo
+
+    @settings(database=None, deadline=None)
+    @given(op_inputs(op))
+    def by_default(case):
+        assert_gradients(op, case)
+
+    assert "tinygrad_edu" in _notes(by_default).partition("Explanation:")[2]
+    assert Phase.explain not in GRADIENT_SETTINGS.phases
+    notes = _notes(gradient_test(op, hypothesis_settings=settings(GRADIENT_SETTINGS)))
+    assert "Explanation" not in notes and "Falsifying example: test_square_" in notes
+
+
+def test_a_property_of_the_books_784_50_10_net_runs_under_the_profile():
+    """Real MNIST batches and the book's init, drawn by Hypothesis; fast_mode
+    and sample=k keep each example to a few evaluations of the net (a full
+    check takes seconds per example, and is refused for second order)."""
+    from models.two_layer_net import TwoLayerNet
+    from tinygrad_edu import gradcheck
+    from tinygrad_edu.datasets import load_mnist
+
+    (images, labels), _ = load_mnist()
+    examples = []
+
+    @settings(GRADIENT_SETTINGS, max_examples=3)
+    @given(
+        batch=st.lists(st.integers(0, len(images) - 1), min_size=10, max_size=10),
+        seed=st.integers(0, 2**32 - 1),
+    )
+    def the_net_backprops_right(batch, seed):
+        net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(seed))
+        params = [Tensor(net.params[k], requires_grad=True) for k in net.params]
+
+        def loss(w1, b1, w2, b2):
+            hidden = (Tensor(images[batch]) @ w1 + b1).sigmoid()
+            return (hidden @ w2 + b2).softmax_cross_entropy(labels[batch])
+
+        assert gradcheck(loss, params, fast_mode=True, sample=2)
+        examples.append(seed)
+
+    the_net_backprops_right()
+    assert len(examples) == 3

@@ -20,63 +20,108 @@ from typing import Any
 import numpy as np
 
 from tinygrad_edu import engine
+from tinygrad_edu.domains import Domain, alternatives
+from tinygrad_edu.engine import grad
 from tinygrad_edu.errors import DomainError, DTypeError, GraphError
 from tinygrad_edu.function import Function
-from tinygrad_edu.numerical import GradcheckError, _float64_copies, gradcheck
-from tinygrad_edu.recording import no_grad, recording_sites
+from tinygrad_edu.numerical import (
+    _describe_failure,
+    _describe_second_order,
+    _first_order_check,
+    _float64_copies,
+    _second_order_check,
+)
+from tinygrad_edu.recording import enable_grad, no_grad, recording_sites
 from tinygrad_edu.tensor import Tensor
 
 # ---------------------------------------------------------------- blame
 
+#: An op whose own check uses this fraction of its tolerance is suspect when
+#: no op fails outright: a correct op's central differences agree to within
+#: about a millionth of it.
+SUSPECT_FROM = 0.1
+
 
 @dataclass
 class Blame:
-    """The first recorded op whose backward disagrees with central differences."""
+    """The op of a graph that explains a failed gradient check.
+
+    ``kind`` says how: ``"wrong"`` (its backward fails its own check),
+    ``"not recorded"`` (its backward cannot be differentiated again),
+    ``"not twice differentiable"`` (it says so), or ``"amplified"`` (no op
+    fails on its own; this one came closest, and its small error grows
+    downstream). ``only_op``: the graph holds no other op.
+    """
 
     op_name: str
     created_at: str
     input_shapes: list[tuple[int, ...]]
     detail: str
+    kind: str = "wrong"
+    only_op: bool = False
 
     def __str__(self) -> str:
         shapes = ", ".join(str(s) for s in self.input_shapes)
-        return (
-            f"the backward of '{self.op_name}' (created at {self.created_at}, inputs "
-            f"{shapes}) is wrong: {self.detail}"
-        )
+        op = f"'{self.op_name}' (created at {self.created_at}, inputs {shapes})"
+        if self.kind == "amplified":
+            return (
+                f"no single op fails on its own; the error grows downstream of "
+                f"{op}, the op that came closest to failing its own check: "
+                f"{self.detail}"
+            )
+        if self.kind == "wrong":
+            return f"the backward of {op} is wrong: {self.detail}"
+        return f"the backward of {op} {self.detail}"
 
 
 def blame(
     fn: Callable[..., Tensor],
     inputs: Sequence[Any] | Tensor,
+    *,
+    order: int = 1,
     **tolerances: Any,
 ) -> Blame | None:
-    """Check each op of ``fn``'s graph on its own; return the first that is wrong.
+    """Check each op of ``fn``'s graph on its own; return the one to blame.
 
     The graph is recorded once (in float64, remembering where each op was
-    created); then every node's vector-Jacobian product is compared with
-    central differences *at the node's own inputs*, in the order the ops ran.
-    ``None`` means every op's backward agrees.
+    created); then every node's derivatives are compared with central
+    differences *at the node's own inputs*, in the order the ops ran: first
+    derivatives (``order=1``), or second ones (``order=2``: is the backward
+    recorded, and is its own derivative right?). Points at a kink of an op
+    are skipped: no derivative exists there.
+
+    The first op that fails is returned. If none fails but one came close
+    (``SUSPECT_FROM`` of its tolerance), it is returned as ``"amplified"``:
+    its small error grows downstream until the whole check fails. ``None``
+    means every op's backward agrees.
     """
     leaves = _float64_copies(inputs)
     with recording_sites():
         output = fn(*leaves)
     if not isinstance(output, Tensor) or output._node is None:
         return None
-    for computed in engine.topological_order(output):
-        node = computed._node
-        problem = _check_node(node, tolerances)
-        if problem:
-            return Blame(
-                node.op_name,
-                getattr(node, "created_at", "<unknown>"),
-                [tuple(t.shape) for t in node.inputs],
-                problem,
-            )
-    return None
+    nodes = [computed._node for computed in engine.topological_order(output)]
+    suspect: tuple[float, Blame] | None = None
+    for node in nodes:
+        kind, detail, ratio = _check_node(node, order, tolerances)
+        found = Blame(
+            node.op_name,
+            getattr(node, "created_at", "<unknown>"),
+            [tuple(t.shape) for t in node.inputs],
+            detail,
+            kind or "amplified",
+            only_op=len(nodes) == 1,
+        )
+        if kind:
+            return found
+        if ratio >= SUSPECT_FROM and (suspect is None or ratio > suspect[0]):
+            suspect = (ratio, found)
+    return suspect[1] if suspect else None
 
 
-def _check_node(node: Function, tolerances: dict) -> str | None:
+def _check_node(node: Function, order: int, tolerances: dict) -> tuple:
+    """(kind, detail, ratio): why the node is to blame (kind None if it is
+    not), and how close its own check came to failing."""
     local_inputs = [
         Tensor(t.data.astype(np.float64), requires_grad=True)
         if t.requires_grad and t.dtype.kind == "f"
@@ -88,12 +133,123 @@ def _check_node(node: Function, tolerances: dict) -> str | None:
     def local(*xs: Tensor) -> Tensor:
         return op.apply(*xs, **params)
 
-    big = sum(t.size for t in local_inputs) > 2_000
-    try:
-        gradcheck(local, local_inputs, fast_mode=big, blame=False, **tolerances)
-    except GradcheckError as error:
-        return str(error).removeprefix("gradcheck: ")
+    keywords = dict(tolerances, kinks="skip")
+    keywords["fast_mode"] = sum(t.size for t in local_inputs) > 2_000
+    if order == 1:
+        outcome, leaves, _ = _first_order_check(local, local_inputs, **keywords)
+        describe = _describe_failure
+    else:
+        if not getattr(op, "twice_differentiable", True):
+            return "not twice differentiable", _DECLARED_ONCE, 0.0
+        unrecorded = _unrecorded_gradient(local, local_inputs)
+        if unrecorded:
+            return "not recorded", unrecorded, 0.0
+        outcome, leaves, checked, _ = _second_order_check(
+            local, local_inputs, None, **keywords
+        )
+
+        def describe(probe: Any, inputs: list[Tensor]) -> str:
+            return _describe_second_order(probe, inputs, checked)
+
+    if outcome.failure is not None:
+        return "wrong", describe(outcome.failure, leaves), outcome.failure.ratio
+    closest = outcome.closest
+    if closest is None:
+        return None, "", 0.0
+    detail = f"{describe(closest, leaves)} ({closest.ratio:.0%} of its threshold)"
+    return None, detail, closest.ratio
+
+
+_DECLARED_ONCE = (
+    "declares twice_differentiable = False: its gradient cannot be "
+    "differentiated again, so a second-order check through it cannot pass. "
+    "Leave it out of such checks (second_order=False)."
+)
+
+
+def _unrecorded_gradient(fn: Callable[..., Tensor], xs: list[Tensor]) -> str | None:
+    """Why ``fn``'s backward cannot be differentiated again, if it cannot.
+
+    Recorded with create_graph=True, a gradient is linear in the upstream
+    gradient, so it requires grad whenever it is not zero: unless the rule
+    returned an ndarray or computed it from ``.data``.
+    """
+    differentiable = [x for x in xs if x.requires_grad]
+    with enable_grad():
+        out = fn(*xs)
+        if not differentiable or not out.requires_grad:
+            return None
+        rng = np.random.default_rng(0)
+        upstream = Tensor(rng.standard_normal(out.shape), requires_grad=True)
+        grads = grad(out, differentiable, upstream, create_graph=True)
+    for g in grads:
+        if g is not None and not g.requires_grad and np.any(g.data != 0):
+            return (
+                "is not recorded: with create_graph=True it returned a gradient "
+                "that does not depend on the upstream gradient (an ndarray, or a "
+                "Tensor computed from .data), so the engine cannot differentiate "
+                "it again."
+            )
     return None
+
+
+def nearest_kink(
+    fn: Callable[..., Tensor], inputs: Sequence[Any] | Tensor
+) -> str | None:
+    """The op of ``fn``'s graph with an input at one of its declared kinks.
+
+    Ops declare their kinks in their domains (``AWAY_FROM(0)`` for relu;
+    ties for ``DISTINCT`` inputs such as max's). Returns a description of
+    the op whose input comes nearest a kink, if one is within ``KINK_WITHIN``.
+    """
+    leaves = _float64_copies(inputs)
+    with recording_sites():
+        output = fn(*leaves)
+    if not isinstance(output, Tensor) or output._node is None:
+        return None
+    nearest = None
+    for computed in engine.topological_order(output):
+        node = computed._node
+        for domains in alternatives(type(node).domain or ()):
+            for i, (t, domain) in enumerate(zip(node.inputs, domains)):
+                found = _kink_distance(domain, t.data)
+                if found and (nearest is None or found[0] < nearest[0]):
+                    nearest = (*found, node, i)
+    if nearest is None or nearest[0] > KINK_WITHIN:
+        return None
+    distance, element, value, kink, node, i = nearest
+    return (
+        f"'{node.op_name}' (created at {getattr(node, 'created_at', '<unknown>')})"
+        f" has input {i} at element {element} equal to {value:.6g}, "
+        f"{distance:.2g} from its kink at {kink:.6g}"
+    )
+
+
+#: How close to a declared kink an op's input must be for ``nearest_kink``.
+KINK_WITHIN = 1e-4
+
+
+def _kink_distance(domain: Domain, array: np.ndarray) -> tuple | None:
+    """(distance, element, value, kink) of the element nearest a kink."""
+    values = np.asarray(array, dtype=np.float64)
+    if values.size == 0 or values.dtype.kind != "f":
+        return None
+    best = None
+    for point in domain.avoid:
+        flat = int(np.argmin(np.abs(values - point)))
+        found = (abs(float(values.flat[flat]) - point), flat, point)
+        best = found if best is None or found[0] < best[0] else best
+    if domain.kind == "distinct" and values.size > 1:
+        order = np.argsort(values, axis=None)
+        gaps = np.diff(values.flat[order])
+        at = int(np.argmin(gaps))
+        found = (float(gaps[at]), int(order[at]), float(values.flat[order[at + 1]]))
+        best = found if best is None or found[0] < best[0] else best
+    if best is None:
+        return None
+    distance, flat, kink = best
+    element = tuple(int(n) for n in np.unravel_index(flat, values.shape))
+    return distance, element, float(values.flat[flat]), kink
 
 
 # ---------------------------------------------------------------- explain

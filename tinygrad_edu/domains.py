@@ -4,12 +4,17 @@ Each op in the registry declares, next to its rules, one ``Domain`` per input
 and one ``Param`` per keyword parameter. They are plain data: the property
 tests draw inputs and parameters from them (``tinygrad_edu.testing``), the docs
 list them, and error messages can name them. ``low``/``high`` bound the values
-the tests draw (a well-conditioned range, not a mathematical limit).
+the tests draw (a well-conditioned range, not a mathematical limit), [-3, 3]
+unless a domain says otherwise: ``REAL`` spans [-10, 10], wide enough to reach
+where sigmoid, tanh and softplus saturate, and ``Domain.between`` draws an
+op's inputs from another range.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from tinygrad_edu.errors import DomainError
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,21 @@ class Domain:
     def __str__(self) -> str:
         return self.name
 
+    def between(self, low: float, high: float) -> Domain:
+        """The same domain drawn from [low, high]: ``REAL.between(-50, 50)``
+        for an op whose behaviour changes far out (a saturating tail)."""
+        if not low < high:
+            raise DomainError(
+                f"Domain.between: low must be below high, got {low!r} and {high!r}."
+            )
+        name = f"{self.name} in [{low:g}, {high:g}]"
+        return replace(self, name=name, low=float(low), high=float(high))
 
-REAL = Domain("real")
+
+# Where sigmoid, tanh and softplus saturate lies beyond 3. Other domains stay
+# in [-3, 3]: composed in random graphs, values of 10 overflow or leave
+# central differences nothing but rounding.
+REAL = Domain("real", low=-10.0, high=10.0)
 POSITIVE = Domain("positive", low=0.2, high=3.0)
 NONNEGATIVE_CONSTANT = Domain("0 or more, constant", low=0.0, constant=True)
 NONZERO = Domain("nonzero", avoid=(0.0,), margin=0.2)
