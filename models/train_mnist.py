@@ -852,7 +852,7 @@ def _train_in(
 ) -> int:
     run_folder.check_space(run_dir, _needed_bytes(args))
     if args.graph is not None and not args.graph.is_relative_to(run_dir.target):
-        _check_graph_folder(args.graph)
+        _check_output_folder("--graph", args.graph)
     say(f"run folder: {run_dir.target} (working in {run_dir.work})")
 
     data_dir = mnist_dir(args.data_dir)
@@ -987,17 +987,18 @@ def _load_params(model: Classifier, params: dict[str, np.ndarray], source: str) 
         np.copyto(array, params[name])  # in place: optimizers keep the arrays
 
 
-def _check_graph_folder(path: Path) -> None:
+def _check_output_folder(option: str, path: Path) -> None:
+    """That ``path`` (given as ``option``) can be written, before any work."""
     folder = path.parent
     if not folder.is_dir():
-        raise RunFolderError(f"--graph {path}: the folder {folder} does not exist")
+        raise RunFolderError(f"{option} {path}: the folder {folder} does not exist")
     probe = folder / f".{path.name}.probe"
     try:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
         raise RunFolderError(
-            f"--graph {path}: cannot write to {folder}: {error.strerror or error}"
+            f"{option} {path}: cannot write to {folder}: {error.strerror or error}"
         ) from error
 
 
@@ -1040,7 +1041,7 @@ def evaluate_run(args: argparse.Namespace, say: Callable[..., None]) -> int:
     model = build_model(saved, np.random.default_rng(0))
     _load_params(model, params, str(args.eval))
     if args.confusion is not None:
-        _check_graph_folder(args.confusion)
+        _check_output_folder("--confusion", args.confusion)
     data_dir = mnist_dir(args.data_dir)
     _, (x_test, t_test) = load_mnist(
         data_dir=data_dir, download=not args.no_download, progress=not args.quiet

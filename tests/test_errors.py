@@ -484,6 +484,18 @@ CASES = [
         [r"^backward\(\)", r"shape \(2, 3\)", r"backward\(gradient\)", r"sum\(\)"],
     ),
     (
+        "backward seed of strings",
+        lambda: (leaf(2) * 2.0).backward(gradient="a"),
+        DTypeError,
+        [r"^backward\(gradient\):", "dtype <U1", "not numeric", "pass numbers"],
+    ),
+    (
+        "zeros of a negative size",
+        lambda: Tensor.zeros(-1),
+        ShapeError,
+        [r"^Tensor\.zeros:", r"shape \(-1,\)", "negative size", "0 or more"],
+    ),
+    (
         "backward seed shape",
         wrong_seed_shape,
         ShapeError,

@@ -292,6 +292,10 @@ def test_nan_and_inf_losses_give_strict_json(tmp_path):
 def test_evaluating_a_saved_run(tmp_path):
     argv = [*SMALL, "--out", "run", "--graph", "run/g.dot", "--quiet"]
     assert finished(*argv, cwd=tmp_path)[0] == 0
+    code, _, err = finished(
+        "--eval", "run", "--confusion", "missing/c.png", cwd=tmp_path
+    )
+    assert code == 2 and "--confusion missing/c.png: the folder missing" in err
     code, out, err = finished(
         "--eval", "run", "--confusion", "confusion.png", cwd=tmp_path
     )
