@@ -237,6 +237,18 @@ class CastThatKeepsTheGraph(ops.Cast):
         return Tensor._wrap(out.data, ctx)  # the engine's old mistake, by hand
 
 
+class MulThatDifferentiatesIntegerOperands(ops.Mul):
+    """mul that marks every operand as needing a gradient, integers included:
+    x * n with an integer n then leaves an integer gradient in n.grad."""
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        out = super().apply(*inputs, **params)
+        if out._node is not None:
+            out._node.needs_input_grad = (True,) * len(inputs)
+        return out
+
+
 # -- the gradient-testing toolkit's own fixtures (issue 27) ----------------------
 
 

@@ -15,12 +15,20 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from tinygrad_edu import GradcheckError, GraphError, Tensor
+from tinygrad_edu import (
+    DTypeError,
+    GradcheckError,
+    GraphError,
+    Tensor,
+    TinygradEduError,
+    ops,
+)
 from tinygrad_edu import functional as F
 from tinygrad_edu.testing import (
     OpCase,
     assert_dtype_kept,
     assert_gradients,
+    call,
     op_inputs,
 )
 
@@ -35,6 +43,51 @@ def check_first_and_second_derivatives(op, data):
 def check_float32_in_float32_out(op, data):
     """The float32 property: float32 in, float32 out, float32 gradients."""
     assert_dtype_kept(op, data.draw(op_inputs(op, dtype=np.float32), label="case"))
+
+
+#: Each input drawn as one of these: integers and booleans mixed with floats.
+MIXED_DTYPES = st.sampled_from(
+    ["float64", "float32", "int64", "int32", "uint8", "bool"]
+)
+
+
+def check_integers_never_get_gradients(op, data):
+    """The integer property: integer and boolean operands never require grad
+    nor get a gradient; a result requires grad exactly when it is floating
+    point and an input requires grad; every gradient is its input's dtype.
+    An op may instead refuse such operands with one of the library's errors."""
+    try:
+        case = data.draw(op_inputs(op, dtype=MIXED_DTYPES), label="case")
+        out = call(op, case.inputs, case.params)
+    except TinygradEduError:
+        return  # refused clearly (the error names the op and the dtypes)
+    for t in case.inputs:
+        if t.dtype.kind != "f":
+            with pytest.raises(DTypeError, match="needs floating-point data"):
+                t.requires_grad = True
+    wants_grad = out.dtype.kind == "f" and any(t.requires_grad for t in case.inputs)
+    assert out.requires_grad == wants_grad, f"{out.dtype} result: {out!r}"
+    if not out.requires_grad:
+        return
+    out.backward(case.upstream)
+    for i, t in enumerate(case.inputs):
+        if not t.requires_grad:
+            assert t.grad is None, f"input {i} ({t.dtype}) got a gradient"
+        elif t.grad is not None:
+            assert (t.grad.dtype, t.grad.shape) == (t.dtype, t.shape), f"input {i}"
+
+
+@pytest.mark.parametrize("name", sorted(ALL_OPS))
+@settings(max_examples=50)  # cheap cases, but one more test per op
+@given(data=st.data())
+def test_integer_and_bool_operands_never_get_gradients(name, data):
+    check_integers_never_get_gradients(ALL_OPS[name], data)
+
+
+def test_the_integer_property_catches_a_cast_that_keeps_the_graph():
+    """Issue 19's differentiable cast: an integer result that requires grad."""
+    with pytest.raises(AssertionError, match=r"(int|uint|bool)\d* result"):
+        search(bad_ops.CastThatKeepsTheGraph, check_integers_never_get_gradients)
 
 
 @pytest.mark.parametrize("name", sorted(ALL_OPS))
@@ -64,6 +117,7 @@ KNOWN_BAD = {
     bad_ops.MulThatFindsItsSavedArraysBySearch: check_first_and_second_derivatives,
     bad_ops.PowWithoutTheGuardAtZero: check_first_and_second_derivatives,
     bad_ops.CastThatKeepsTheGraph: check_first_and_second_derivatives,
+    bad_ops.MulThatDifferentiatesIntegerOperands: check_integers_never_get_gradients,
     bad_ops.SquareWhoseBackwardUsesData: check_first_and_second_derivatives,
     bad_ops.SigmoidThatSavesAnArrayItComputed: check_first_and_second_derivatives,
     bad_ops.AddWithTheBiasGradientTooSmall: check_first_and_second_derivatives,
@@ -118,6 +172,8 @@ def test_the_correct_ops_pass_where_their_bad_twins_fail():
     ):
         real = bad_op.__mro__[1]
         search(real, check_first_and_second_derivatives)
+    search(ops.Cast, check_integers_never_get_gradients)
+    search(ops.Mul, check_integers_never_get_gradients)
 
 
 # -- fixed examples of what the properties found ----------------------------------

@@ -532,6 +532,21 @@ def test_a_cast_to_an_integer_ends_the_graph():
     assert x.astype(np.float32).requires_grad
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_integer_logits_are_computed_as_floats(dtype):
+    """Found by the integer property: uint8 logits minus their maximum wrapped
+    around, and the loss was cast back to the logits' integer dtype."""
+    logits = np.array([[0, 3, 1], [2, 0, 0]], dtype)
+    expected = F.softmax_cross_entropy(logits.astype(np.float64), [1, 0])
+    loss = F.softmax_cross_entropy(logits, [1, 0])
+    assert loss.dtype.kind == "f"
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-3)
+    for op in (F.softmax, F.log_softmax):
+        np.testing.assert_allclose(
+            op(logits).numpy(), op(logits.astype(np.float64)).numpy(), rtol=3e-3
+        )
+
+
 def test_requires_grad_cannot_be_switched_on_for_integers():
     t = Tensor([1, 2])
     with pytest.raises(DTypeError, match=r"floating-point.*int64"):

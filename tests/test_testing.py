@@ -24,12 +24,33 @@ from tinygrad_edu.testing import (
     gradient_test,
     op_inputs,
     shapes,
+    whole_numbers,
 )
 
 
 @given(arrays(shapes(), POSITIVE))
 def test_positive_arrays_stay_in_the_domain(x):
     assert np.all(x >= POSITIVE.low) and np.all(x <= POSITIVE.high)
+
+
+@given(arrays(shapes(), POSITIVE, np.uint8), arrays(shapes(), NONZERO, np.bool_))
+def test_integer_and_bool_arrays_hold_the_whole_numbers_of_the_domain(n, b):
+    assert n.dtype == np.uint8 and np.isin(n, [1, 2, 3]).all()
+    assert b.dtype == np.bool_ and b.all()
+
+
+def test_whole_numbers_are_those_the_domain_and_the_dtype_hold():
+    assert whole_numbers(REAL, np.uint8) == list(range(11))
+    assert whole_numbers(NONZERO, np.int64) == [-3, -2, -1, 1, 2, 3]
+    assert whole_numbers(POSITIVE, np.bool_) == [1]
+
+
+@given(op_inputs(REGISTRY["mul"], dtype=st.sampled_from([np.float64, np.int32])))
+def test_a_dtype_strategy_draws_one_dtype_per_input(case):
+    for t in case.inputs:
+        assert t.dtype in (np.float64, np.int32)
+        assert t.requires_grad <= (t.dtype == np.float64)  # a detached one: False
+    assert any(t.requires_grad for t in case.inputs) or case.inputs[0].dtype != "f8"
 
 
 @given(arrays(shapes(), NONZERO))

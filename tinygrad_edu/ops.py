@@ -48,6 +48,14 @@ from tinygrad_edu.tensor import Tensor
 ELEMENTWISE = "()->()"
 BROADCASTING = "(),()->()"
 
+
+def _float_dtype(x: np.ndarray) -> np.dtype:
+    """x's dtype if floating, else the float dtype NumPy's exp gives it (uint8 →
+    float16, int64 → float64): integer inputs are computed as floats, as
+    ``x - max(x)`` in uint8 would wrap around."""
+    return x.dtype if x.dtype.kind == "f" else np.result_type(x.dtype, np.float16)
+
+
 # ----------------------------------------------------------------- elementwise
 
 
@@ -223,8 +231,7 @@ class Sigmoid(Function):
         # 1 / (1 + e**-x) is exact at both ends: for x < -709, e**-x overflows
         # to inf and 1/inf is the right 0, so only the warning is silenced. In
         # place, in one buffer: a large layer's sigmoid makes no temporaries.
-        dtype = x.dtype if x.dtype.kind == "f" else np.result_type(x.dtype, np.float16)
-        out = np.empty(x.shape, dtype)
+        out = np.empty(x.shape, _float_dtype(x))
         np.negative(x, out=out)
         with np.errstate(over="ignore"):
             np.exp(out, out=out)
@@ -642,6 +649,7 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, *, axis=-1):
         axis = ctx.axis = _axis_number(ctx.op_name, axis, x.ndim)
+        x = x.astype(_float_dtype(x), copy=False)
         e = np.exp(x - np.max(x, axis=axis, keepdims=True))  # shifted: no overflow
         out = e / np.sum(e, axis=axis, keepdims=True)
         ctx.save_for_backward(out)
@@ -674,6 +682,7 @@ class LogSoftmax(Function):
 
 
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    x = x.astype(_float_dtype(x), copy=False)
     shifted = x - np.max(x, axis=axis, keepdims=True)  # log-sum-exp: no overflow
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
@@ -697,7 +706,7 @@ class SoftmaxCrossEntropy(Function):
         n = len(rows)
         # Classes first, (C, N), so NumPy reduces along long contiguous rows
         # rather than N short rows of C entries.
-        shifted = rows.T.copy()
+        shifted = rows.T.astype(_float_dtype(x))  # a copy
         shifted -= shifted.max(axis=0)  # log-sum-exp: no overflow
         probs = np.exp(shifted)
         total = probs.sum(axis=0)
@@ -710,7 +719,7 @@ class SoftmaxCrossEntropy(Function):
         ctx.labels = None if targets.dtype.kind == "f" else targets
         ctx.probs = probs.T  # (N, C), for the rule
         ctx.save_for_backward(x, t)
-        return np.asarray(loss, dtype=x.dtype)
+        return np.asarray(loss, dtype=log_p.dtype)
 
     @staticmethod
     def backward(ctx, grad):

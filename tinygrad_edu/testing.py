@@ -168,10 +168,13 @@ def arrays(
 
     For ``DISTINCT`` every pair of elements differs by at least 0.05, so a
     small perturbation can never change which element is the maximum; for
-    ``"whole"`` domains the elements are whole numbers.
+    ``"whole"`` domains the elements are whole numbers. An integer or boolean
+    ``dtype`` draws the whole numbers (0 and 1 for bool) the domain holds.
     """
     if not isinstance(shape, tuple):
         return shape.flatmap(lambda s: arrays(s, domain, dtype))
+    if np.dtype(dtype).kind in "iub":
+        return _integer_arrays(shape, domain, np.dtype(dtype))
     if domain.kind == "distinct":
         return _distinct_arrays(shape, dtype)
     if domain.kind == "whole":
@@ -181,6 +184,34 @@ def arrays(
         seeds = st.integers(0, 2**32 - 1)
         return seeds.map(lambda seed: _spread(domain, shape, dtype, seed))
     return hnp.arrays(dtype, shape, elements=_floats(domain), fill=st.nothing())
+
+
+def whole_numbers(domain: Domain, dtype: Any) -> list[int]:
+    """The whole numbers in ``domain`` that ``dtype`` holds (0 and 1 for bool):
+    the values an integer or boolean input of an op in that domain can take."""
+    dtype = np.dtype(dtype)
+    low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, None)
+    low = max(low, int(np.ceil(domain.low)))
+    high = int(np.floor(domain.high)) if high is None else min(high, domain.high)
+    candidates = np.arange(low, int(high) + 1, dtype=np.float64)
+    return [int(v) for v in candidates if in_domain(domain, np.array([v]))]
+
+
+def _integer_arrays(
+    shape: tuple[int, ...], domain: Domain, dtype: np.dtype
+) -> st.SearchStrategy[np.ndarray]:
+    size = int(np.prod(shape))
+    if domain.kind == "distinct" and dtype.kind != "b":  # 1 apart: no ties
+        start = 0 if dtype.kind == "u" else -60
+        grid = st.permutations(range(start, start + 121)).map(lambda p: p[:size])
+        return grid.map(lambda v: np.array(v, dtype=dtype).reshape(shape))
+    values = whole_numbers(domain, dtype)
+    if not values:
+        raise DomainError(
+            f"arrays: the domain {domain} holds no value of dtype {dtype}; draw "
+            f"this input as floats."
+        )
+    return hnp.arrays(dtype, shape, elements=st.sampled_from(values), fill=st.nothing())
 
 
 def _distinct_arrays(
@@ -250,7 +281,9 @@ def broadcastable_shapes(
 # ---------------------------------------------------------------- op inputs
 
 
-def op_inputs(op: Any, dtype: Any = np.float64) -> st.SearchStrategy[OpCase]:
+def op_inputs(
+    op: Any, dtype: Any | st.SearchStrategy[Any] = np.float64
+) -> st.SearchStrategy[OpCase]:
     """Valid cases for an op, drawn from the domains, signature and params it has.
 
     The op declares, as class attributes: ``domain`` (one ``Domain`` per input,
@@ -259,9 +292,16 @@ def op_inputs(op: Any, dtype: Any = np.float64) -> st.SearchStrategy[OpCase]:
     ``params``: a dict of name → ``Param`` (``AXES``, ``FLAG``, ``INDEX``, ...:
     every form the parameter takes is drawn) or → a Hypothesis strategy of
     your own. What is missing is reported up front, with the line to add.
+
+    ``dtype`` is the inputs' dtype, or a strategy that draws one per input:
+    ``st.sampled_from([np.float64, np.int64, np.bool_])`` mixes integer and
+    boolean operands (whole numbers in their domains, never requiring grad)
+    with floating ones.
     """
     _check_declared(op)
-    return _op_case(op, np.dtype(dtype))
+    if isinstance(dtype, st.SearchStrategy):
+        return _op_case(op, dtype.map(np.dtype))
+    return _op_case(op, st.just(np.dtype(dtype)))
 
 
 def _name(op: Any) -> str:
@@ -322,7 +362,7 @@ def _check_declared(op: Any) -> None:
 
 
 @st.composite
-def _op_case(draw: Callable, op: Any, dtype: np.dtype) -> OpCase:
+def _op_case(draw: Callable, op: Any, dtypes: st.SearchStrategy[np.dtype]) -> OpCase:
     domains = draw(st.sampled_from(alternatives(op.domain)))
     elementwise = set(op.signature.split("->")[0].split(",")) == {"()"}
     batched = getattr(op, "batched", True)
@@ -339,9 +379,12 @@ def _op_case(draw: Callable, op: Any, dtype: np.dtype) -> OpCase:
             params[name] = draw(param)
     arrays_ = []
     for domain, shape in zip(domains, input_shapes, strict=True):
+        dtype = draw(dtypes)
         if domain.kind == "targets":
             arrays_.append(draw(_targets(input_shapes[0], dtype)))
         else:
+            if dtype.kind != "f" and not whole_numbers(domain, dtype):
+                dtype = np.dtype(np.float64)  # no whole number lies in the domain
             arrays_.append(draw(arrays(tuple(shape), domain, dtype)))
     shared = _shared_pair(domains, arrays_) if aliasing != "separate" else None
     if shared is None:
@@ -379,9 +422,11 @@ def _targets(
     draw: Callable, logits_shape: tuple[int, ...], dtype: np.dtype
 ) -> np.ndarray:
     """Labels, or float rows of class weights: one-hot, probabilities, or any
-    non-negative rows (all-zero rows and rows that do not sum to 1 included)."""
+    non-negative rows (all-zero rows and rows that do not sum to 1 included).
+    For an integer or boolean dtype: labels, or one-hot rows of that dtype."""
     n, c = logits_shape
-    kind = draw(st.sampled_from(("labels", "one_hot", "probabilities", "weights")))
+    kinds = ("labels", "one_hot", "probabilities", "weights")
+    kind = draw(st.sampled_from(kinds if dtype.kind == "f" else kinds[:2]))
     labels = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, c - 1)))
     if kind == "labels":
         return labels
