@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_edu.errors import DTypeError, GraphError, ShapeError, TinygradEduError
+from tinygrad_edu.errors import (
+    DomainError,
+    DTypeError,
+    GraphError,
+    ShapeError,
+    TinygradEduError,
+)
 
 _NUMERIC_KINDS = "biuf"
 
@@ -293,6 +299,12 @@ class Tensor:
         self._retains_grad = True
         return self
 
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return the tensor (to freeze a
+        parameter: ``w.requires_grad_(False)``; optimizers then skip it)."""
+        self.requires_grad = requires_grad
+        return self
+
     def detach(self) -> Tensor:
         """The same data (shared, not copied), cut off from the graph."""
         return Tensor(self.data)
@@ -402,8 +414,30 @@ class Tensor:
         return ops.Reshape.apply(self, shape=_shape_arg(shape))
 
     def transpose(self, *axes: Any) -> Tensor:
-        """Permute the axes (reverse them if none are given), as ``np.transpose``."""
+        """Permute the axes (reverse them if none are given), as ``np.transpose``.
+
+        Two separate axes, ``transpose(0, 1)``, are refused: NumPy reads them as
+        a permutation (a 2-D tensor stays as it is), PyTorch swaps them. Say
+        which you mean: ``swapaxes(0, 1)`` or ``transpose((1, 0))``/``permute``.
+        """
+        if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+            a, b = axes
+            raise DomainError(
+                f"transpose({a}, {b}) is ambiguous: NumPy reads two axes as a "
+                f"permutation (for a 2-D tensor transpose(0, 1) changes nothing), "
+                f"PyTorch swaps them. Use swapaxes({a}, {b}) to swap two axes, "
+                f"or permute({a}, {b}) / transpose(({a}, {b})) for a permutation."
+            )
         return ops.Transpose.apply(self, axes=_shape_arg(axes) if axes else None)
+
+    def permute(self, *axes: Any) -> Tensor:
+        """PyTorch's name for ``transpose`` with every axis given, in the new order:
+        ``x.permute(0, 2, 1)``."""
+        return ops.Transpose.apply(self, axes=_shape_arg(axes))
+
+    def swapaxes(self, axis1: int = -2, axis2: int = -1) -> Tensor:
+        """Exchange two axes, as ``np.swapaxes`` (and PyTorch's ``transpose(a, b)``)."""
+        return functional.swapaxes(self, axis1, axis2)
 
     def broadcast_to(self, *shape: Any) -> Tensor:
         """A read-only broadcast view; backward sums the gradient back."""
