@@ -55,6 +55,8 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "clip_grad_norm_",
+    "clip_grad_value_",
     "he_",
     "normal_",
     "xavier_",
@@ -743,3 +745,87 @@ def _fan_in(tensor: Any, where: str) -> int:
             f"are usually started at zero (zeros_)."
         )
     return shape[0]
+
+
+# ------------------------------------------------------------ gradient clipping
+# PyTorch keeps these in torch.nn.utils; here they are nn.clip_grad_norm_ and
+# nn.clip_grad_value_. Call them between backward() and step().
+
+
+def _grads(parameters: Iterable[Tensor] | Tensor, where: str) -> list[Tensor]:
+    """The parameters that have a gradient (a single Tensor is one parameter)."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    params = list(parameters)
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise DTypeError(
+                f"{where}: parameters[{i}] is a {type(p).__name__}, not a Tensor; "
+                f"pass model.parameters()."
+            )
+    return [p for p in params if p.grad is not None]
+
+
+def clip_grad_norm_(
+    parameters: Iterable[Tensor] | Tensor, max_norm: float, norm_type: float = 2.0
+) -> float:
+    """Scale all gradients together so that their joint norm is at most ``max_norm``.
+
+    The norm is taken over every gradient as one vector (``norm_type`` 2 by
+    default, or ``float("inf")`` for the largest element); if it exceeds
+    ``max_norm`` each gradient is multiplied by max_norm / (norm + 1e-6), as
+    PyTorch does, so the direction of the step is kept. Returns the norm
+    before clipping, a useful thing to log.
+
+    >>> w = Parameter([3.0, 4.0])
+    >>> w.grad = Tensor([3.0, 4.0])
+    >>> clip_grad_norm_([w], max_norm=1.0)
+    5.0
+    >>> bool(np.allclose(w.grad.numpy(), [0.6, 0.8]))
+    True
+    """
+    where = "clip_grad_norm_"
+    for name, value in (("max_norm", max_norm), ("norm_type", norm_type)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise DTypeError(f"{where}: {name} must be a number, got {value!r}.")
+    if not max_norm >= 0 or not norm_type > 0:
+        raise DomainError(
+            f"{where}: needs max_norm >= 0 and norm_type > 0, got max_norm="
+            f"{max_norm!r}, norm_type={norm_type!r}."
+        )
+    params = _grads(parameters, where)
+    if not params:
+        return 0.0
+    norms = [np.linalg.norm(p.grad.data.ravel(), norm_type) for p in params]
+    total = float(np.linalg.norm(norms, norm_type))
+    if not np.isfinite(total):
+        raise DomainError(
+            f"{where}: the gradients' norm is {total}; a NaN or inf gradient "
+            f"cannot be clipped into shape. Find the op that made it with "
+            f"tinygrad_edu.detect_anomaly()."
+        )
+    scale = max_norm / (total + 1e-6)
+    if scale < 1:
+        for p in params:
+            p.grad = Tensor(p.grad.data * scale)
+    return total
+
+
+def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -> None:
+    """Clip every gradient element into [-clip_value, clip_value].
+
+    >>> w = Parameter([1.0, 1.0])
+    >>> w.grad = Tensor([-5.0, 0.5])
+    >>> clip_grad_value_([w], 1.0)
+    >>> w.grad
+    Tensor([-1. ,  0.5])
+    """
+    where = "clip_grad_value_"
+    if isinstance(clip_value, bool) or not isinstance(
+        clip_value, (int, float, np.number)
+    ):
+        raise DTypeError(f"{where}: clip_value must be a number, got {clip_value!r}.")
+    if not clip_value >= 0:
+        raise DomainError(f"{where}: clip_value must be >= 0, got {clip_value!r}.")
+    for p in _grads(parameters, where):
+        p.grad = Tensor(np.clip(p.grad.data, -clip_value, clip_value))

@@ -47,11 +47,20 @@ import numpy as np
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError, StateDictError
 from tinygrad_edu.tensor import Tensor
 
-__all__ = ["SGD", "AdaGrad", "Adam", "AdamW", "Momentum", "Optimizer", "RMSprop"]
+__all__ = [
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "Momentum",
+    "Optimizer",
+    "RMSprop",
+    "lr_scheduler",
+]
 
 #: The valid range of each numeric hyperparameter, one meaning everywhere.
 _RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
-    "lr": (lambda v: v > 0, "lr > 0"),
+    "lr": (lambda v: v >= 0, "lr >= 0"),  # 0 where a schedule ends
     "weight_decay": (lambda v: v >= 0, "weight_decay >= 0"),
     "momentum": (lambda v: 0 <= v < 1, "0 <= momentum < 1"),
     "decay_rate": (lambda v: 0 <= v < 1, "0 <= decay_rate < 1"),
@@ -801,3 +810,8 @@ class AdamW(Adam):
     def _decayed(self, p: np.ndarray, g: np.ndarray, group: Group) -> Any:
         p *= 1.0 - group["lr"] * group["weight_decay"]
         return g
+
+
+# PyTorch's spelling: optim.lr_scheduler.StepLR (the module needs Optimizer only
+# for type hints, so importing it here makes no cycle).
+from tinygrad_edu import lr_scheduler  # noqa: E402

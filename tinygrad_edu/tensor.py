@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_edu._random import generator
 from tinygrad_edu.errors import (
     DomainError,
     DTypeError,
@@ -125,10 +126,58 @@ class Tensor:
         dtype: Any = np.float64,
         rng: np.random.Generator | int | None = None,
     ) -> Tensor:
-        """Standard normal samples; ``rng`` (Generator or seed) makes them repeat."""
-        generator = np.random.default_rng(rng)
-        samples = generator.standard_normal(_shape_arg(shape, "Tensor.randn"))
+        """Standard normal samples; ``rng`` (Generator or seed) makes them
+        repeat; None draws from NumPy's global state (``manual_seed``)."""
+        draw = generator(rng, "Tensor.randn").standard_normal
+        samples = np.asarray(draw(_shape_arg(shape, "Tensor.randn")))
         return cls(samples.astype(dtype, copy=False), requires_grad)
+
+    # -- creation helpers PyTorch users reach for (issue 26) -------------------
+    @classmethod
+    def rand(
+        cls,
+        *shape: int,
+        requires_grad: bool = False,
+        dtype: Any = np.float64,
+        rng: np.random.Generator | int | None = None,
+    ) -> Tensor:
+        """Uniform samples in [0, 1); ``rng`` as for ``randn``."""
+        draw = generator(rng, "Tensor.rand").random
+        samples = np.asarray(draw(_shape_arg(shape, "Tensor.rand")))
+        return cls(samples.astype(dtype, copy=False), requires_grad)
+
+    @classmethod
+    def full(
+        cls, shape: Any, fill_value: float, *, requires_grad: bool = False, dtype=None
+    ) -> Tensor:
+        """``shape`` filled with ``fill_value``: ``Tensor.full((2, 3), 0.5)``."""
+        return cls(
+            np.full(_shape_arg((shape,), "Tensor.full"), fill_value, dtype),
+            requires_grad,
+        )
+
+    @classmethod
+    def zeros_like(cls, other: Any, *, requires_grad: bool = False) -> Tensor:
+        """Zeros of the shape and dtype of ``other`` (a Tensor or an array)."""
+        return cls(np.zeros_like(_array_of(other)), requires_grad)
+
+    @classmethod
+    def ones_like(cls, other: Any, *, requires_grad: bool = False) -> Tensor:
+        """Ones of the shape and dtype of ``other`` (a Tensor or an array)."""
+        return cls(np.ones_like(_array_of(other)), requires_grad)
+
+    @classmethod
+    def arange(
+        cls, start: float, stop: float | None = None, step: float = 1, *, dtype=None
+    ) -> Tensor:
+        """Evenly spaced values in [start, stop), as ``np.arange`` (integers for
+        integer arguments, as in NumPy and PyTorch)."""
+        return cls(np.arange(start, stop, step, dtype=dtype))
+
+    @classmethod
+    def eye(cls, n: int, m: int | None = None, *, dtype: Any = np.float64) -> Tensor:
+        """The n×m identity matrix (square if ``m`` is None), as ``np.eye``."""
+        return cls(np.eye(n, m, dtype=dtype))
 
     # -- properties -----------------------------------------------------------
     @property
