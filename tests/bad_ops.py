@@ -171,7 +171,7 @@ class TransposeWithoutNormalisingAxes(ops.Transpose):
     def backward(ctx, grad):
         if ctx.axes is None:
             return grad.transpose()
-        return grad.transpose(*np.argsort(ctx.axes).tolist())
+        return grad.transpose(np.argsort(ctx.axes).tolist())
 
 
 class SoftmaxCrossEntropyWithoutTheTargetSum(ops.SoftmaxCrossEntropy):

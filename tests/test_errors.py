@@ -609,7 +609,7 @@ CASES = [
         "negative learning rate",
         lambda: optim.SGD(model().parameters(), lr=-0.1),
         DomainError,
-        ["^SGD:", "lr=-0.1", "lr > 0"],
+        ["^SGD:", "lr=-0.1", "lr >= 0"],
     ),
     (
         "momentum of 1",

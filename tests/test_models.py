@@ -399,7 +399,8 @@ def test_the_default_configuration_few_iterations(tmp_path, capsys, dot):
     printed = capsys.readouterr().out
     assert (
         "model: TwoLayerNet(784, 50, 10, weight_init_std=0.01); "
-        "optimizer: SGD(lr=0.1, weight_decay=0.0); 50 iterations"
+        "optimizer: SGD(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0); "
+        "50 iterations"
     ) in printed
     assert "object at 0x" not in printed
     metrics = json.loads((out / "metrics.json").read_text())

@@ -8,12 +8,15 @@ import pytest
 from tinygrad_edu import (
     DomainError,
     DTypeError,
+    GraphError,
     ShapeError,
     StateDictError,
     Tensor,
     gradcheck,
     nn,
+    optim,
 )
+from tinygrad_edu import functional as F
 from tinygrad_edu.engine import topological_order
 
 
@@ -484,3 +487,119 @@ def test_name_scope_works_as_a_decorator_too():
     assert scopes == [("block",), ("block",)]
     assert first._node.scope[0] is second._node.scope[0]  # one scope, one cluster
     assert (x * 1).sum()._node.scope == ()  # closed afterwards
+
+
+# -- containers and the silent traps (issue 26) -----------------------------------
+
+
+class Block(nn.Module):
+    def __init__(self, width, seed):
+        super().__init__()
+        self.fc = nn.Linear(width, width, rng=seed)
+
+    def forward(self, x):
+        return self.fc(x).tanh()
+
+
+class Tower(nn.Module):
+    """Nested submodules in a list and a dict, and loose parameters in both."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(3, 1), Block(3, 2)])
+        self.heads = nn.ModuleDict({"a": nn.Linear(3, 1, rng=3)})
+        self.gains = nn.ParameterList([nn.Parameter(np.ones(3))])
+        self.offsets = nn.ParameterDict({"out": nn.Parameter(np.zeros(1))})
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x) * self.gains[0]
+        return self.heads["a"](x) + self.offsets["out"]
+
+
+def test_containers_register_and_train_everything_inside():
+    model = Tower()
+    names = [name for name, _ in model.named_parameters()]
+    assert names == [
+        "blocks.0.fc.weight",
+        "blocks.0.fc.bias",
+        "blocks.1.fc.weight",
+        "blocks.1.fc.bias",
+        "heads.a.weight",
+        "heads.a.bias",
+        "gains.0",
+        "offsets.out",
+    ]
+    assert list(model.state_dict()) == names
+    before = {name: p.data.copy() for name, p in model.named_parameters()}
+    opt = optim.Adam(model.parameters(), lr=0.1)
+    x, t = np.random.default_rng(0).standard_normal((8, 3)), np.ones((8, 1))
+    for _ in range(5):
+        opt.zero_grad()
+        F.mse(model(x), t).backward()
+        opt.step()
+    for name, p in model.named_parameters():
+        assert not np.array_equal(p.data, before[name]), name
+
+
+def test_container_protocols():
+    blocks = nn.ModuleList([Block(2, 0)])
+    blocks.append(Block(2, 1)).extend([Block(2, 2)])
+    assert len(blocks) == 3 and isinstance(blocks[1:], nn.ModuleList)
+    assert next(name for name, _ in blocks[1:].named_parameters()) == "0.fc.weight"
+    blocks[0] = Block(2, 5)
+    assert blocks[0].fc.weight is next(iter(blocks)).fc.weight
+    heads = nn.ModuleDict()
+    heads["x"] = nn.Linear(2, 2)
+    assert "x" in heads and heads.keys() == ["x"] and len(heads) == 1
+    del heads["x"]
+    assert len(heads) == 0 and not list(heads.parameters())
+    with pytest.raises(DTypeError, match=r"ModuleList: item 3 is a ufunc"):
+        blocks.append(np.tanh)
+    with pytest.raises(DTypeError, match=r"ParameterList: item 0 is a ndarray"):
+        nn.ParameterList([np.ones(2)])
+    with pytest.raises(DomainError, match=r"ModuleDict: key 'a.b' must be"):
+        nn.ModuleDict({"a.b": nn.Linear(2, 2)})
+    with pytest.raises(DomainError, match=r"would hide the attribute.*forward"):
+        nn.ModuleDict({"forward": nn.Linear(2, 2)})
+    assert isinstance(nn.Sequential(nn.Tanh(), nn.ReLU())[:1], nn.Sequential)
+
+
+@pytest.mark.parametrize(
+    ("value", "container"),
+    [
+        (lambda: [Block(2, 0), Block(2, 1)], r"nn\.ModuleList"),
+        (lambda: (Block(2, 0),), r"nn\.ModuleList"),
+        (lambda: {"a": Block(2, 0)}, r"nn\.ModuleDict"),
+        (lambda: [nn.Parameter([1.0])], r"nn\.ParameterList"),
+        (lambda: {"g": nn.Parameter([1.0])}, r"nn\.ParameterDict"),
+    ],
+    ids=["list", "tuple", "dict", "parameter list", "parameter dict"],
+)
+def test_a_plain_container_of_modules_or_parameters_is_refused(value, container):
+    model = nn.Module()
+    with pytest.raises(DTypeError, match=rf"Module: 'blocks' is a plain .*{container}"):
+        model.blocks = value()
+    model.sizes = [1, 2]  # plain data in a list is still fine
+    model.masks = [Tensor([1.0])]
+
+
+def test_a_computed_tensor_in_a_parameter_slot_is_refused_with_how_to_tie():
+    embed, head = nn.Linear(4, 3, rng=0), nn.Linear(3, 4, rng=1)
+    with pytest.raises(GraphError, match=r"Linear: 'weight' is a parameter.*'transp"):
+        head.weight = embed.weight.T
+    assert isinstance(head.weight, nn.Parameter)  # nothing changed
+    head.weight = embed.weight  # sharing the Parameter itself is how to tie
+    assert len(list(nn.Sequential(embed, head).parameters())) == 3
+
+
+def test_requires_grad_freezes_and_the_optimizer_skips_frozen_parameters():
+    model = nn.Sequential(nn.Linear(2, 2, rng=0), nn.Linear(2, 1, rng=1))
+    assert model[0].requires_grad_(False) is model[0]
+    frozen = model[0].weight.data.copy()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    model(np.ones((3, 2))).sum().backward()
+    opt.step()
+    assert model[0].weight.grad is None and np.array_equal(model[0].weight.data, frozen)
+    assert model[1].bias.data[0] == pytest.approx(-0.3)
+    assert Tensor([1.0]).requires_grad_().requires_grad

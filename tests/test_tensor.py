@@ -373,7 +373,7 @@ def test_mse():
 # -- the wrong gradients an independent check once found (each pinned) -----------
 
 
-@pytest.mark.parametrize("spell", ["method", "functional"])
+@pytest.mark.parametrize("spell", ["method", "permute", "functional"])
 @pytest.mark.parametrize(
     ("shape", "axes"),
     [
@@ -387,7 +387,10 @@ def test_transpose_with_negative_axes_sends_the_gradient_back(shape, axes, spell
     x = Tensor(
         np.arange(np.prod(shape), dtype=float).reshape(shape), requires_grad=True
     )
-    y = x.transpose(*axes) if spell == "method" else F.transpose(x, axes)
+    if spell == "method":
+        y = x.transpose(axes)
+    else:
+        y = x.permute(*axes) if spell == "permute" else F.transpose(x, axes)
     weights = np.random.default_rng(0).standard_normal(y.shape)
     (y * weights).sum().backward()
     expected = np.transpose(weights, np.argsort([a % len(shape) for a in axes]))
@@ -396,7 +399,7 @@ def test_transpose_with_negative_axes_sends_the_gradient_back(shape, axes, spell
 
 def test_transpose_refuses_axes_that_are_not_a_permutation():
     with pytest.raises(DomainError, match=r"transpose: axes \(0, 0\) are not a perm"):
-        Tensor(np.ones((2, 2))).transpose(0, -2)
+        Tensor(np.ones((2, 2))).transpose((0, -2))
 
 
 def _softmax(x):

@@ -18,6 +18,7 @@ from tinygrad_edu import (
     ops,
     optim,
 )
+from tinygrad_edu._random import manual_seed
 from tinygrad_edu.anomaly import detect_anomaly
 from tinygrad_edu.engine import grad
 from tinygrad_edu.errors import (
@@ -70,6 +71,7 @@ __all__ = [
     "gradgradcheck",
     "is_grad_enabled",
     "load",
+    "manual_seed",
     "name_scope",
     "nn",
     "no_grad",

@@ -32,3 +32,22 @@ def generator(rng: RNG, caller: str = "rng") -> Any:
         f"{caller}: rng must be a np.random.Generator, a RandomState, an int seed "
         f"or None (the global np.random), got {type(rng).__name__}."
     )
+
+
+def manual_seed(seed: int) -> None:
+    """Seed NumPy's global random state, which every ``rng=None`` draws from.
+
+    That is ``nn.Linear``'s initial weights, ``Tensor.randn``/``Tensor.rand``,
+    ``DataLoader(shuffle=True)`` and the book's ``sample_batch``: PyTorch's
+    ``torch.manual_seed``, and the book's ``np.random.seed``.
+
+    >>> from tinygrad_edu import Tensor, manual_seed
+    >>> manual_seed(0); a = Tensor.randn(2)
+    >>> manual_seed(0); bool((Tensor.randn(2).numpy() == a.numpy()).all())
+    True
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise DTypeError(f"manual_seed: seed must be an int, got {seed!r}.")
+    if not 0 <= seed < 2**32:
+        raise DomainError(f"manual_seed: seed must be in [0, 2**32), got {seed}.")
+    np.random.seed(int(seed))

@@ -18,6 +18,7 @@ import numpy as np
 from tinygrad_edu import ops
 from tinygrad_edu.domains import (
     AXES,
+    AXIS,
     FLAG,
     NEW_AXIS,
     PROBABILITIES,
@@ -303,6 +304,23 @@ def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Tensor:
         picked = rows[np.arange(n), targets]
         return -(picked + CROSS_ENTROPY_DELTA).log().sum() / n
     return -(t.reshape(rows.shape) * (rows + CROSS_ENTROPY_DELTA).log()).sum() / n
+
+
+# ------------------------------------------ for PyTorch users (issue 26)
+# Composites and spellings a PyTorch user reaches for; each is built from
+# registry ops, so the property tests check it like the rest.
+
+
+@_composite((REAL,), "()->()", params={"axis1": AXIS, "axis2": AXIS})
+def swapaxes(x: ArrayLike, axis1: int = -2, axis2: int = -1) -> Tensor:
+    """Exchange two axes, as np.swapaxes (PyTorch's ``transpose(a, b)``); by
+    default the last two: the transpose of each matrix in a stack."""
+    x = as_tensor(x)
+    axes = list(range(x.ndim))
+    a = ops._axis_number("swapaxes", axis1, x.ndim)
+    b = ops._axis_number("swapaxes", axis2, x.ndim)
+    axes[a], axes[b] = b, a
+    return ops.Transpose.apply(x, axes=axes)
 
 
 #: Every differentiable op, primitive or composite, by name: what the property

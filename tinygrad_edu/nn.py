@@ -26,13 +26,19 @@ Sequential(
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from tinygrad_edu._random import RNG, generator
-from tinygrad_edu.errors import DomainError, DTypeError, ShapeError, StateDictError
+from tinygrad_edu.errors import (
+    DomainError,
+    DTypeError,
+    GraphError,
+    ShapeError,
+    StateDictError,
+)
 from tinygrad_edu.recording import Scope, name_scope
 from tinygrad_edu.tensor import Tensor, as_tensor
 
@@ -40,11 +46,17 @@ __all__ = [
     "IncompatibleKeys",
     "Linear",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "Parameter",
+    "ParameterDict",
+    "ParameterList",
     "ReLU",
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "clip_grad_norm_",
+    "clip_grad_value_",
     "he_",
     "normal_",
     "xavier_",
@@ -126,6 +138,7 @@ class Module:
                     f"{type(self).__name__}.__init__."
                 )
         else:
+            self._refuse_silent_traps(name, value)
             parameters.pop(name, None)
             modules.pop(name, None)
             if isinstance(value, Parameter):
@@ -133,6 +146,45 @@ class Module:
             elif isinstance(value, Module):
                 modules[name] = value
         object.__setattr__(self, name, value)
+
+    def _refuse_silent_traps(self, name: str, value: Any) -> None:
+        """Refuse the assignments that would fail silently later.
+
+        A plain list, tuple or dict of modules or parameters is not looked
+        into, so its parameters would never be saved or trained; and a
+        computed tensor in a parameter's place is no parameter at all, and its
+        graph is freed by the first ``backward()``.
+        """
+        owner = type(self).__name__
+        items = (
+            list(value.values() if isinstance(value, dict) else value)
+            if (isinstance(value, (list, tuple, dict)))
+            else []
+        )
+        holds_modules = any(isinstance(v, Module) for v in items)
+        if holds_modules or any(isinstance(v, Parameter) for v in items):
+            kind = "Module" if holds_modules else "Parameter"
+            container = f"nn.{kind}{'Dict' if isinstance(value, dict) else 'List'}"
+            raise DTypeError(
+                f"{owner}: {name!r} is a plain {type(value).__name__} holding "
+                f"{kind}s; a module does not look inside plain containers, so "
+                f"they would be missing from parameters() and state_dict() and "
+                f"never trained. Use {container}(...) instead."
+            )
+        if (
+            name in self._parameters
+            and isinstance(value, Tensor)
+            and not isinstance(value, Parameter)
+            and value._node is not None
+        ):
+            raise GraphError(
+                f"{owner}: {name!r} is a parameter, and the tensor assigned to it "
+                f"was computed by '{value._node.op_name}'. It would not be a "
+                f"parameter (not trained, not saved), and its graph is freed by "
+                f"the first backward(). To tie weights, share the Parameter "
+                f"itself (b.weight = a.weight) and compute the variant in "
+                f"forward (x @ self.weight.T)."
+            )
 
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
@@ -229,6 +281,16 @@ class Module:
     def eval(self) -> Module:
         """``train(False)``: for layers that act differently at test time (dropout)."""
         return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Freeze (``False``) or unfreeze every parameter inside; returns ``self``.
+
+        Optimizers skip frozen parameters, so ``model.body.requires_grad_(False)``
+        trains only the rest.
+        """
+        for parameter in self.parameters():
+            parameter.requires_grad_(requires_grad)
+        return self
 
     # -- saving and loading -----------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -420,7 +482,167 @@ class Linear(Module):
         return sizes if self.bias is not None else f"{sizes}, bias=False"
 
 
-class Sequential(Module):
+# ----------------------------------------------------------------- containers
+# A module finds its parts through its attributes; these containers give each
+# item an attribute of its own (its position, or its key), so the parts of a
+# list or dict are registered like any other.
+
+
+def _item_check(owner: Module, item: Any, kind: type, where: str) -> None:
+    if not isinstance(item, kind):
+        raise DTypeError(
+            f"{type(owner).__name__}: {where} is a {type(item).__name__}, not a "
+            f"{kind.__name__}; "
+            + (
+                "wrap functions in a Module subclass with a forward()."
+                if kind is Module
+                else "make it with nn.Parameter(array)."
+            )
+        )
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters the owner sees: ``self.blocks[i]``.
+
+    A plain Python list of modules is refused when assigned to a module (its
+    parameters would be invisible to ``parameters()`` and ``state_dict()``).
+
+    >>> blocks = ModuleList([Linear(2, 2, rng=0), Linear(2, 2, rng=1)])
+    >>> len(blocks), [name for name, _ in blocks.named_parameters()][:2]
+    (2, ['0.weight', '0.bias'])
+    """
+
+    _item_kind: type = Module
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        super().__init__()
+        self.extend(items)
+
+    def _items(self) -> dict[str, Any]:
+        return self._modules
+
+    def append(self, item: Any) -> ModuleList:
+        """Add one item at the end; its name is its position, as a string."""
+        _item_check(self, item, self._item_kind, f"item {len(self)}")
+        setattr(self, str(len(self)), item)
+        return self
+
+    def extend(self, items: Iterable[Any]) -> ModuleList:
+        """Add each item at the end, in order."""
+        for item in items:
+            self.append(item)
+        return self
+
+    def __getitem__(self, index: int | slice) -> Any:
+        items = list(self._items().values())
+        if isinstance(index, slice):
+            part = type(self).__new__(type(self))
+            Module.__init__(part)
+            return part.extend(items[index])
+        return items[index]
+
+    def __setitem__(self, index: int, item: Any) -> None:
+        _item_check(self, item, self._item_kind, f"item {index}")
+        position = range(len(self))[index]  # IndexError as a list raises it
+        setattr(self, str(position), item)
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._items().values()))
+
+
+class ParameterList(ModuleList):
+    """A list of parameters, each registered (names ``0``, ``1``, ...).
+
+    >>> scales = ParameterList([Parameter([1.0]), Parameter([2.0])])
+    >>> [name for name, _ in scales.named_parameters()]
+    ['0', '1']
+    """
+
+    _item_kind = Parameter
+
+    def _items(self) -> dict[str, Any]:
+        return self._parameters
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters the owner sees: ``self.heads["cls"]``.
+
+    Keys are names without dots that do not hide a method or attribute.
+
+    >>> heads = ModuleDict({"a": Linear(2, 1, rng=0)})
+    >>> [name for name, _ in heads.named_parameters()]
+    ['a.weight', 'a.bias']
+    """
+
+    _item_kind: type = Module
+
+    def __init__(self, items: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        for key, item in (items or {}).items():
+            self[key] = item
+
+    def _items(self) -> dict[str, Any]:
+        return self._modules
+
+    def __setitem__(self, key: str, item: Any) -> None:
+        owner = type(self).__name__
+        if not isinstance(key, str) or not key or "." in key:
+            raise DomainError(
+                f"{owner}: key {key!r} must be a non-empty string without dots "
+                f"(dots separate the parts of a parameter's name)."
+            )
+        if key not in self._items() and hasattr(self, key):
+            raise DomainError(
+                f"{owner}: key {key!r} would hide the attribute {owner}.{key}; "
+                f"choose another name."
+            )
+        _item_check(self, item, self._item_kind, f"item {key!r}")
+        setattr(self, key, item)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items()[key]
+
+    def __delitem__(self, key: str) -> None:
+        self._items()[key]  # KeyError for a missing key, as a dict raises it
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._items()))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items()
+
+    def keys(self) -> list[str]:
+        return list(self._items())
+
+    def values(self) -> list[Any]:
+        return list(self._items().values())
+
+    def items(self) -> list[tuple[str, Any]]:
+        return list(self._items().items())
+
+
+class ParameterDict(ModuleDict):
+    """A dict of parameters, each registered under its key.
+
+    >>> gains = ParameterDict({"a": Parameter([1.0])})
+    >>> [name for name, _ in gains.named_parameters()]
+    ['a']
+    """
+
+    _item_kind = Parameter
+
+    def _items(self) -> dict[str, Any]:
+        return self._parameters
+
+
+class Sequential(ModuleList):
     """Modules applied one after another; ``model[0]`` is the first, ``len(model)``.
 
     >>> model = Sequential(Linear(2, 2, rng=0), Sigmoid())
@@ -429,36 +651,12 @@ class Sequential(Module):
     """
 
     def __init__(self, *modules: Module) -> None:
-        super().__init__()
-        for module in modules:
-            self.append(module)
-
-    def append(self, module: Module) -> Sequential:
-        """Add a module at the end; its name is its position, as a string."""
-        if not isinstance(module, Module):
-            raise DTypeError(
-                f"Sequential: item {len(self)} is a {type(module).__name__}, not a "
-                f"Module; wrap functions in a Module subclass with a forward()."
-            )
-        setattr(self, str(len(self._modules)), module)
-        return self
+        super().__init__(modules)
 
     def forward(self, x: Any) -> Any:
         for module in self._modules.values():
             x = module(x)
         return x
-
-    def __getitem__(self, index: int | slice) -> Module:
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            return Sequential(*modules[index])
-        return modules[index]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
 
 class Sigmoid(Module):
@@ -547,3 +745,87 @@ def _fan_in(tensor: Any, where: str) -> int:
             f"are usually started at zero (zeros_)."
         )
     return shape[0]
+
+
+# ------------------------------------------------------------ gradient clipping
+# PyTorch keeps these in torch.nn.utils; here they are nn.clip_grad_norm_ and
+# nn.clip_grad_value_. Call them between backward() and step().
+
+
+def _grads(parameters: Iterable[Tensor] | Tensor, where: str) -> list[Tensor]:
+    """The parameters that have a gradient (a single Tensor is one parameter)."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    params = list(parameters)
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise DTypeError(
+                f"{where}: parameters[{i}] is a {type(p).__name__}, not a Tensor; "
+                f"pass model.parameters()."
+            )
+    return [p for p in params if p.grad is not None]
+
+
+def clip_grad_norm_(
+    parameters: Iterable[Tensor] | Tensor, max_norm: float, norm_type: float = 2.0
+) -> float:
+    """Scale all gradients together so that their joint norm is at most ``max_norm``.
+
+    The norm is taken over every gradient as one vector (``norm_type`` 2 by
+    default, or ``float("inf")`` for the largest element); if it exceeds
+    ``max_norm`` each gradient is multiplied by max_norm / (norm + 1e-6), as
+    PyTorch does, so the direction of the step is kept. Returns the norm
+    before clipping, a useful thing to log.
+
+    >>> w = Parameter([3.0, 4.0])
+    >>> w.grad = Tensor([3.0, 4.0])
+    >>> clip_grad_norm_([w], max_norm=1.0)
+    5.0
+    >>> bool(np.allclose(w.grad.numpy(), [0.6, 0.8]))
+    True
+    """
+    where = "clip_grad_norm_"
+    for name, value in (("max_norm", max_norm), ("norm_type", norm_type)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise DTypeError(f"{where}: {name} must be a number, got {value!r}.")
+    if not max_norm >= 0 or not norm_type > 0:
+        raise DomainError(
+            f"{where}: needs max_norm >= 0 and norm_type > 0, got max_norm="
+            f"{max_norm!r}, norm_type={norm_type!r}."
+        )
+    params = _grads(parameters, where)
+    if not params:
+        return 0.0
+    norms = [np.linalg.norm(p.grad.data.ravel(), norm_type) for p in params]
+    total = float(np.linalg.norm(norms, norm_type))
+    if not np.isfinite(total):
+        raise DomainError(
+            f"{where}: the gradients' norm is {total}; a NaN or inf gradient "
+            f"cannot be clipped into shape. Find the op that made it with "
+            f"tinygrad_edu.detect_anomaly()."
+        )
+    scale = max_norm / (total + 1e-6)
+    if scale < 1:
+        for p in params:
+            p.grad = Tensor(p.grad.data * scale)
+    return total
+
+
+def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -> None:
+    """Clip every gradient element into [-clip_value, clip_value].
+
+    >>> w = Parameter([1.0, 1.0])
+    >>> w.grad = Tensor([-5.0, 0.5])
+    >>> clip_grad_value_([w], 1.0)
+    >>> w.grad
+    Tensor([-1. ,  0.5])
+    """
+    where = "clip_grad_value_"
+    if isinstance(clip_value, bool) or not isinstance(
+        clip_value, (int, float, np.number)
+    ):
+        raise DTypeError(f"{where}: clip_value must be a number, got {clip_value!r}.")
+    if not clip_value >= 0:
+        raise DomainError(f"{where}: clip_value must be >= 0, got {clip_value!r}.")
+    for p in _grads(parameters, where):
+        p.grad = Tensor(np.clip(p.grad.data, -clip_value, clip_value))

@@ -343,21 +343,14 @@ class Matmul(Function):
         gm = grad if shape == grad.shape else grad.reshape(shape)
         grad_x = grad_w = None
         if need_x:
-            grad_x = gm @ _swap_last_axes(wm)
+            grad_x = gm @ wm.swapaxes(-1, -2)
             if x.ndim == 1:
                 grad_x = grad_x.reshape(grad_x.shape[:-2] + x.shape)
         if need_w:
-            grad_w = _swap_last_axes(xm) @ gm
+            grad_w = xm.swapaxes(-1, -2) @ gm
             if w.ndim == 1:
                 grad_w = grad_w.reshape(grad_w.shape[:-1])
         return grad_x, grad_w
-
-
-def _swap_last_axes(t: Tensor) -> Tensor:
-    """The transpose of a matrix, or of each matrix in a stack."""
-    if t.ndim == 2:
-        return t.transpose()
-    return t.transpose(*range(t.ndim - 2), t.ndim - 1, t.ndim - 2)
 
 
 def _matmul_misfit(x: np.ndarray, w: np.ndarray) -> str | None:
@@ -532,7 +525,7 @@ class Transpose(Function):
     def backward(ctx, grad):
         if ctx.axes is None:
             return grad.transpose()
-        return grad.transpose(*np.argsort(ctx.axes).tolist())
+        return grad.transpose(np.argsort(ctx.axes).tolist())
 
 
 class BroadcastTo(Function):

@@ -1,4 +1,5 @@
-"""Optimizers: the book's chapter 6 set (SGD, Momentum, AdaGrad, RMSprop, Adam).
+"""Optimizers: the book's chapter 6 set (SGD, Momentum, AdaGrad, RMSprop, Adam),
+and AdamW.
 
 Each can be used two ways:
 
@@ -13,7 +14,14 @@ hyperparameters are Python floats, which NumPy does not let upcast float32.
 
 ``weight_decay`` λ adds λ·p to each gradient, the gradient of (λ/2)·‖p‖² added
 to the loss (the book adds that term to the loss, for weights only; here it
-applies to every parameter given to the optimizer, as in PyTorch).
+applies to every parameter of a group, as in PyTorch; AdamW decays the weights
+directly instead).
+
+Parameter groups, as in PyTorch: pass a list of dicts, each with ``params``
+and the hyperparameters it sets for them (the others are the constructor's),
+e.g. ``[{"params": weights}, {"params": biases, "weight_decay": 0.0}]``. Each
+group's values live in ``optimizer.param_groups``, where a learning-rate
+schedule changes them. Parameters with ``requires_grad=False`` are skipped.
 
 >>> import numpy as np
 >>> from tinygrad_edu import Tensor
@@ -39,39 +47,83 @@ import numpy as np
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError, StateDictError
 from tinygrad_edu.tensor import Tensor
 
-__all__ = ["SGD", "AdaGrad", "Adam", "Momentum", "Optimizer", "RMSprop"]
+__all__ = [
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "Momentum",
+    "Optimizer",
+    "RMSprop",
+    "lr_scheduler",
+]
+
+#: The valid range of each numeric hyperparameter, one meaning everywhere.
+_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "lr": (lambda v: v >= 0, "lr >= 0"),  # 0 where a schedule ends
+    "weight_decay": (lambda v: v >= 0, "weight_decay >= 0"),
+    "momentum": (lambda v: 0 <= v < 1, "0 <= momentum < 1"),
+    "decay_rate": (lambda v: 0 <= v < 1, "0 <= decay_rate < 1"),
+    "eps": (lambda v: v > 0, "eps > 0"),
+}
 
 
 class Optimizer:
-    """Base class: holds the parameters, the learning rate and per-parameter state.
+    """Base class: holds the parameter groups and per-parameter state.
 
-    A subclass writes ``_update(p, g, state)`` for one array ``p`` with
-    gradient ``g`` (both ndarrays; change ``p`` in place), and ``_new_state``
-    if it keeps running averages.
+    A subclass lists its hyperparameters in ``_fields`` and writes
+    ``_update(p, g, state, group)`` for one array ``p`` with gradient ``g``
+    (both ndarrays; change ``p`` in place), reading the hyperparameters from
+    ``group``, and ``_new_state`` if it keeps running averages.
     """
 
-    #: Hyperparameters shown by ``repr``, in order.
+    #: Hyperparameters, in the order ``repr`` shows them; every group has each.
     _fields: tuple[str, ...] = ("lr", "weight_decay")
 
     def __init__(
         self,
-        params: Iterable[Tensor] | None = None,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]] | None = None,
         lr: float = 0.01,
         *,
         weight_decay: float = 0.0,
+        **hyperparameters: Any,
     ) -> None:
+        given = {"lr": lr, "weight_decay": weight_decay, **hyperparameters}
+        #: The constructor's hyperparameters: what a group does not set.
+        self.defaults: dict[str, Any] = {
+            name: self._hyperparameter(name, given[name]) for name in self._fields
+        }
+        #: One dict per group: ``params`` and every hyperparameter.
+        self.param_groups: list[dict[str, Any]] = self._groups(params)
+        #: Every parameter, group after group (None for the book's ``update``).
         self.params: list[Tensor] | None = (
-            None if params is None else self._check_params(params)
-        )
-        self.lr = self._number("lr", lr, lambda v: v > 0, "lr > 0")
-        self.weight_decay = self._number(
-            "weight_decay", weight_decay, lambda v: v >= 0, "weight_decay >= 0"
+            None
+            if params is None
+            else [p for group in self.param_groups for p in group["params"]]
         )
         #: Per-parameter state (running averages), keyed by the parameter's
         #: position in ``params`` for ``step`` and by its name for ``update``.
         self.state: dict[int | str, dict[str, Any]] = {}
         #: Keys of state loaded for ``update`` whose shapes are not checked yet.
         self._unverified: set[int | str] = set()
+
+    @property
+    def lr(self) -> float:
+        """The learning rate, when every group has the same one; setting it sets
+        every group's (a schedule sets ``param_groups[i]["lr"]`` instead)."""
+        rates = {group["lr"] for group in self.param_groups}
+        if len(rates) > 1:
+            raise DomainError(
+                f"{type(self).__name__}.lr: the groups have different learning "
+                f"rates {sorted(rates)}; read param_groups[i]['lr']."
+            )
+        return rates.pop()
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        value = self._hyperparameter("lr", value)
+        for group in self.param_groups:
+            group["lr"] = value
 
     # -- the PyTorch-style loop -------------------------------------------------
     def zero_grad(self) -> None:
@@ -80,27 +132,29 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Update each parameter from its ``.grad`` (those without one are skipped)."""
+        """Update each parameter from its ``.grad`` (those without one, or with
+        ``requires_grad=False``, are skipped)."""
         state = self.state
-        weight_decay = self.weight_decay
-        for i, p in enumerate(self._require_params("step")):
-            grad = p.grad
-            if grad is None:
-                continue
-            s = state.get(i)
-            if s is None:
-                s = state[i] = self._first_state(p.data, f"params[{i}]")
-            g = grad.data
-            if g.shape != p.shape:  # in-place updates would broadcast silently
-                raise ShapeError(
-                    f"{type(self).__name__}.step: params[{i}].grad has shape "
-                    f"{g.shape}, the parameter {p.shape}; they must match. A .grad "
-                    f"set by hand must have the parameter's shape (backward() "
-                    f"always gives it)."
-                )
-            if weight_decay:
-                g = g + weight_decay * p.data
-            self._update(p.data, g, s)
+        self._require_params("step")
+        i = -1
+        for group in self.param_groups:
+            for p in group["params"]:
+                i += 1
+                grad = p.grad
+                if grad is None or not p.requires_grad:
+                    continue
+                s = state.get(i)
+                if s is None:
+                    s = state[i] = self._first_state(p.data, f"params[{i}]", group)
+                g = grad.data
+                if g.shape != p.shape:  # in-place updates would broadcast silently
+                    raise ShapeError(
+                        f"{type(self).__name__}.step: params[{i}].grad has shape "
+                        f"{g.shape}, the parameter {p.shape}; they must match. A "
+                        f".grad set by hand must have the parameter's shape "
+                        f"(backward() always gives it)."
+                    )
+                self._update(p.data, self._decayed(p.data, g, group), s, group)
 
     # -- the book's loop --------------------------------------------------------
     def update(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> None:
@@ -113,7 +167,7 @@ class Optimizer:
         """
         self._check_dicts(params, grads)
         state = self.state
-        weight_decay = self.weight_decay
+        group = self.param_groups[0]
         for key, p in params.items():
             if key not in grads:
                 raise DomainError(
@@ -135,7 +189,7 @@ class Optimizer:
                 )
             s = state.get(key)
             if s is None:
-                s = state[key] = self._first_state(p, repr(key))
+                s = state[key] = self._first_state(p, repr(key), group)
             elif key in self._unverified:
                 self._verify_loaded(key, p, s)
             if np.shape(g) != p.shape:  # a wrong shape would broadcast silently
@@ -143,31 +197,36 @@ class Optimizer:
                     f"{type(self).__name__}.update: the gradient of {key!r} has "
                     f"shape {np.shape(g)}, the parameter {p.shape}; they must match."
                 )
-            if weight_decay:
-                g = g + weight_decay * p
-            self._update(p, g, s)
+            self._update(p, self._decayed(p, g, group), s, group)
 
     # -- saving and resuming ----------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The running state as flat named arrays, which ``tinygrad_edu.save`` stores.
+        """The running state and the groups' hyperparameters as flat named arrays,
+        which ``tinygrad_edu.save`` stores.
 
         Keys are ``state.<parameter>.<slot>``: the parameter's position in
         ``params`` for ``step``, its name for ``update``; slots are the
-        optimizer's running values (``v``, ``h``, ``m``, ``step``). Arrays
-        are copies. Hyperparameters (``lr``, ...) are the constructor's and
-        are not included. Without this state a resumed Adam or Momentum
-        restarts its averages from zero and takes other steps.
+        optimizer's running values (``v``, ``h``, ``m``, ``step``). Then
+        ``group.<i>.<hyperparameter>`` for each group, so a learning rate a
+        schedule changed comes back too. Arrays are copies. Without the state a
+        resumed Adam or Momentum restarts its averages from zero and takes
+        other steps.
 
         >>> opt = Momentum(lr=0.1)
         >>> opt.update({"w": np.ones(2)}, {"w": np.ones(2)})
         >>> opt.state_dict()
-        {'state.w.v': array([-0.1, -0.1])}
+        {'state.w.v': array([-0.1, -0.1]), 'group.0.lr': array(0.1), \
+'group.0.momentum': array(0.9), 'group.0.weight_decay': array(0.)}
         """
-        return {
+        state = {
             f"state.{key}.{slot}": np.array(value)
             for key, slots in self.state.items()
             for slot, value in slots.items()
         }
+        for i, group in enumerate(self.param_groups):
+            for name in self._fields:
+                state[f"group.{i}.{name}"] = np.array(group[name])
+        return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore what ``state_dict()`` returned (e.g. read back with ``load``).
@@ -175,8 +234,11 @@ class Optimizer:
         Everything is checked before anything changes: the keys and slots must
         be this optimizer's, the slots of one parameter must share a shape,
         and, when the optimizer holds ``params``, that shape must be the
-        parameter's. For the book's ``update`` the shapes are checked against
-        the parameters at their next update.
+        parameter's; the groups must be as many as this optimizer's, each with
+        every hyperparameter in its valid range. A dict without ``group.``
+        keys (saved before groups existed) keeps the constructor's values. For
+        the book's ``update`` the shapes are checked against the parameters at
+        their next update.
         """
         name = type(self).__name__
         if not isinstance(state_dict, Mapping):
@@ -184,32 +246,69 @@ class Optimizer:
                 f"{name}.load_state_dict: expects a dict of name → array (what "
                 f"state_dict() or load() return), got {_describe(state_dict)}."
             )
-        template = self._new_state(np.zeros(1))
+        groups = self._loaded_groups(state_dict)
         loaded: dict[int | str, dict[str, Any]] = {}
         for full_key, value in state_dict.items():
-            key, slot = self._parse_state_key(full_key, template)
+            if isinstance(full_key, str) and full_key.startswith("group."):
+                continue
+            key, slot = self._parse_state_key(full_key)
+            template = self._template(key)
             loaded.setdefault(key, {})[slot] = self._state_value(
                 full_key, value, template[slot]
             )
         for key, slots in loaded.items():
-            self._check_loaded_slots(key, slots, template)
+            self._check_loaded_slots(key, slots, self._template(key))
         self.state = loaded
         self._unverified = set(loaded) if self.params is None else set()
+        for group, values in zip(self.param_groups, groups):
+            group.update(values)
 
-    def _parse_state_key(
-        self, full_key: Any, template: dict[str, Any]
-    ) -> tuple[int | str, str]:
+    def _loaded_groups(self, state_dict: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The groups' hyperparameters in a state dict, checked ([] if none)."""
+        name = type(self).__name__
+        count = len(self.param_groups)
+        groups: list[dict[str, Any]] = [{} for _ in range(count)]
+        for full_key, value in state_dict.items():
+            if not (isinstance(full_key, str) and full_key.startswith("group.")):
+                continue
+            _, index, field = (full_key.split(".") + ["", ""])[:3]
+            if not (index.isdigit() and int(index) < count) or field not in (
+                self._fields
+            ):
+                raise StateDictError(
+                    f"{name}.load_state_dict: unexpected key {full_key!r}; this "
+                    f"{name} has {count} group(s), 'group.<0..{count - 1}>.<name>' "
+                    f"with the names {list(self._fields)}."
+                )
+            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            plain = array.item() if array.shape == () else tuple(array.tolist())
+            groups[int(index)][field] = self._hyperparameter(field, plain)
+        if not any(groups):
+            return []
+        for i, values in enumerate(groups):
+            missing = [f for f in self._fields if f not in values]
+            if missing:
+                raise StateDictError(
+                    f"{name}.load_state_dict: group {i} lacks {missing}; the state "
+                    f"dict is incomplete or from an optimizer with other groups."
+                )
+        return groups
+
+    def _template(self, key: int | str) -> dict[str, Any]:
+        """The slots a fresh state of parameter ``key`` has (they follow its group)."""
+        group = self.param_groups[0]
+        if isinstance(key, int):
+            for group in self.param_groups:
+                if key < len(group["params"]):
+                    break
+                key -= len(group["params"])
+        return self._new_state(np.zeros(1), group)
+
+    def _parse_state_key(self, full_key: Any) -> tuple[int | str, str]:
         name = type(self).__name__
         parts = full_key.split(".") if isinstance(full_key, str) else []
-        if len(parts) < 3 or parts[0] != "state" or parts[-1] not in template:
-            raise StateDictError(
-                f"{name}.load_state_dict: unexpected key {full_key!r}; {name} "
-                f"keeps the slots {sorted(template) or '(none)'} as "
-                f"'state.<parameter>.<slot>'. Was the state saved by another "
-                f"optimizer?"
-            )
         key: int | str = ".".join(parts[1:-1])
-        if self.params is not None:
+        if self.params is not None and len(parts) >= 3:
             last = len(self.params) - 1
             if not (key.isdigit() and int(key) <= last):
                 raise StateDictError(
@@ -218,6 +317,14 @@ class Optimizer:
                     f"state must come from an optimizer over the same params."
                 )
             key = int(key)
+        template = self._template(key)
+        if len(parts) < 3 or parts[0] != "state" or parts[-1] not in template:
+            raise StateDictError(
+                f"{name}.load_state_dict: unexpected key {full_key!r}; {name} "
+                f"keeps the slots {sorted(template) or '(none)'} as "
+                f"'state.<parameter>.<slot>'. Was the state saved by another "
+                f"optimizer?"
+            )
         return key, parts[-1]
 
     def _state_value(self, full_key: str, value: Any, like: Any) -> Any:
@@ -273,7 +380,7 @@ class Optimizer:
 
     def _verify_loaded(self, key: str, p: np.ndarray, state: dict[str, Any]) -> None:
         """At the first update after ``load_state_dict``: does the state fit ``p``?"""
-        self._first_state(p, repr(key))  # the same checks as a fresh parameter
+        self._first_state(p, repr(key), self.param_groups[0])  # a fresh one's checks
         for slot, value in state.items():
             if isinstance(value, np.ndarray):
                 if value.shape != p.shape:
@@ -287,19 +394,28 @@ class Optimizer:
         self._unverified.discard(key)
 
     # -- what subclasses write --------------------------------------------------
-    def _new_state(self, p: np.ndarray) -> dict[str, Any]:
+    def _new_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
         """The running values kept for one parameter, created at its first update."""
         return {}
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+    def _decayed(self, p: np.ndarray, g: np.ndarray, group: dict[str, Any]) -> Any:
+        """The gradient with weight decay as L2: g + λ·p (AdamW decays p instead)."""
+        weight_decay = group["weight_decay"]
+        return g + weight_decay * p if weight_decay else g
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         raise NotImplementedError
 
     # -- checks -----------------------------------------------------------------
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__name__}({fields})"
+        fields = ", ".join(f"{name}={self.defaults[name]!r}" for name in self._fields)
+        groups = len(self.param_groups)
+        shown = f", groups={groups}" if groups > 1 else ""
+        return f"{type(self).__name__}({fields}{shown})"
 
-    def _first_state(self, p: Any, what: str) -> dict[str, Any]:
+    def _first_state(self, p: Any, what: str, group: dict[str, Any]) -> dict[str, Any]:
         """Check a parameter once, when it is first updated, and make its state."""
         if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
             got = p.dtype if isinstance(p, np.ndarray) else type(p).__name__
@@ -312,7 +428,36 @@ class Optimizer:
                 f"{type(self).__name__}: parameter {what} is a read-only array and "
                 f"cannot be updated in place; give the optimizer a writable copy."
             )
-        return self._new_state(p)
+        return self._new_state(p, group)
+
+    def _groups(self, params: Any) -> list[dict[str, Any]]:
+        """``params`` as groups: one of every parameter, or one per dict given."""
+        if params is None:
+            return [{"params": [], **self.defaults}]
+        params = self._as_list(params)
+        if not all(isinstance(item, dict) for item in params):
+            return [{"params": self._check_params(params), **self.defaults}]
+        groups: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        for i, given in enumerate(params):
+            unknown = sorted(set(given) - {"params", *self._fields})
+            if "params" not in given or unknown:
+                raise DomainError(
+                    f"{type(self).__name__}: param group {i} has the keys "
+                    f"{sorted(given)}; a group is a dict with 'params' and any of "
+                    f"{list(self._fields)}."
+                )
+            first = sum(len(group["params"]) for group in groups)
+            group = {
+                "params": self._check_params(
+                    self._as_list(given["params"]), seen, first
+                )
+            }
+            for field in self._fields:
+                value = given.get(field, self.defaults[field])
+                group[field] = self._hyperparameter(field, value)
+            groups.append(group)
+        return groups
 
     def _check_dicts(self, params: Any, grads: Any) -> None:
         name = type(self).__name__
@@ -339,7 +484,8 @@ class Optimizer:
             )
         return self.params
 
-    def _check_params(self, params: Any) -> list[Tensor]:
+    def _as_list(self, params: Any) -> list[Any]:
+        """``params`` (an iterable, used up once if a generator) as a list."""
         name = type(self).__name__
         if isinstance(params, numbers.Number):
             raise DTypeError(
@@ -355,7 +501,8 @@ class Optimizer:
             raise DTypeError(
                 f"{name}: params must be an iterable of Tensors, got a dict; pass "
                 f"model.parameters() or list(params.values()). For the book's dict "
-                f"of arrays, create {name}(lr=...) and call update(params, grads)."
+                f"of arrays, create {name}(lr=...) and call update(params, grads); "
+                f"for parameter groups, a list of dicts."
             )
         try:
             params = list(params)
@@ -371,18 +518,20 @@ class Optimizer:
                 f"Tensors), and model.parameters() is a generator that is used up "
                 f"after one pass."
             )
-        seen: set[int] = set()
-        for i, p in enumerate(params):
+        return params
+
+    def _check_params(
+        self, params: list[Any], seen: set[int] | None = None, first: int = 0
+    ) -> list[Tensor]:
+        """Each parameter is a leaf Tensor, given once (``seen``: in any group);
+        ``first`` is the position of ``params[0]`` among all the parameters."""
+        name = type(self).__name__
+        seen = set() if seen is None else seen
+        for i, p in enumerate(params, first):
             if not isinstance(p, Tensor):
                 raise DTypeError(
                     f"{name}: params[{i}] is a {type(p).__name__}, not a Tensor. "
                     f"For ndarrays, use {name}(lr=...).update(params, grads)."
-                )
-            if not p.requires_grad:
-                raise DomainError(
-                    f"{name}: params[{i}] (shape {p.shape}) has requires_grad=False, "
-                    f"so it never gets a gradient; make it with requires_grad=True "
-                    f"or as an nn.Parameter."
                 )
             if not p.is_leaf:
                 raise DomainError(
@@ -396,6 +545,30 @@ class Optimizer:
                 )
             seen.add(id(p))
         return params
+
+    def _hyperparameter(self, name: str, value: Any) -> Any:
+        """One hyperparameter, checked: a float in its range, ``betas`` a pair of
+        them, ``nesterov`` a bool."""
+        if name == "betas":
+            if not isinstance(value, (tuple, list)) or len(value) != 2:
+                raise DTypeError(
+                    f"{type(self).__name__}: betas must be a pair (beta1, beta2) "
+                    f"such as (0.9, 0.999), got {value!r}."
+                )
+            ok = (lambda v: 0 <= v < 1), (lambda v: 0 <= v < 1)
+            return (
+                self._number("betas[0]", value[0], ok[0], "0 <= beta1 < 1"),
+                self._number("betas[1]", value[1], ok[1], "0 <= beta2 < 1"),
+            )
+        if name == "nesterov":
+            if not isinstance(value, (bool, np.bool_)):
+                raise DTypeError(
+                    f"{type(self).__name__}: nesterov must be True or False, got "
+                    f"{value!r}."
+                )
+            return bool(value)
+        ok, valid = _RANGES[name]
+        return self._number(name, value, ok, valid)
 
     def _number(
         self, arg: str, value: Any, ok: Callable[[float], bool], valid: str
@@ -425,8 +598,17 @@ def _holds_tensors(value: Any) -> bool:
     )
 
 
+Params = Iterable[Tensor] | Iterable[dict[str, Any]] | None
+Group = dict[str, Any]
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent: p ← p − lr·g.
+
+    With ``momentum`` μ > 0 it is PyTorch's SGD with momentum: a buffer
+    b ← μ·b + g, then p ← p − lr·b (``nesterov=True``: p ← p − lr·(g + μ·b)).
+    lr stays outside b, so a changed lr acts at once; the book's ``Momentum``
+    keeps lr inside its velocity (see docs/nn_optim.md for the difference).
 
     >>> p = {"w": np.array([1.0], dtype=np.float32)}
     >>> SGD(lr=0.1).update(p, {"w": np.array([2.0], dtype=np.float32)})
@@ -434,49 +616,68 @@ class SGD(Optimizer):
     (array([0.8], dtype=float32), dtype('float32'))
     """
 
+    _fields = ("lr", "momentum", "nesterov", "weight_decay")
+
     def __init__(
         self,
-        params: Iterable[Tensor] | None = None,
+        params: Params = None,
         lr: float = 0.01,
+        momentum: float = 0.0,
         *,
+        nesterov: bool = False,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr, weight_decay=weight_decay)
+        super().__init__(
+            params, lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov
+        )
+        if any(g["nesterov"] and not g["momentum"] for g in self.param_groups):
+            raise DomainError(
+                "SGD: nesterov=True needs momentum > 0; Nesterov's correction "
+                "looks ahead along the momentum buffer."
+            )
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
-        p -= self.lr * g
+    def _new_state(self, p: np.ndarray, group: Group) -> dict[str, Any]:
+        return {"momentum_buffer": np.zeros_like(p)} if group["momentum"] else {}
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict, group: Group) -> None:
+        momentum = group["momentum"]
+        if momentum:
+            buffer = state["momentum_buffer"]
+            buffer *= momentum
+            buffer += g
+            g = g + momentum * buffer if group["nesterov"] else buffer
+        p -= group["lr"] * g
 
 
 class Momentum(Optimizer):
     """SGD with momentum, in the book's form: v ← μ·v − lr·g; p ← p + v.
 
     v is a velocity: steps in a consistent direction add up, oscillations
-    across a valley cancel. (PyTorch keeps lr outside v; with a constant lr
-    the two forms take the same steps.)
+    across a valley cancel. lr is inside v, so after lr changes the old
+    velocity still carries the old lr for a while; PyTorch's form,
+    ``SGD(momentum=μ)``, keeps lr outside. With a constant lr the two take the
+    same steps.
     """
 
     _fields = ("lr", "momentum", "weight_decay")
 
     def __init__(
         self,
-        params: Iterable[Tensor] | None = None,
+        params: Params = None,
         lr: float = 0.01,
         momentum: float = 0.9,
         *,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr, weight_decay=weight_decay)
-        self.momentum = self._number(
-            "momentum", momentum, lambda v: 0 <= v < 1, "0 <= momentum < 1"
-        )
+        super().__init__(params, lr, weight_decay=weight_decay, momentum=momentum)
 
-    def _new_state(self, p: np.ndarray) -> dict[str, Any]:
+    def _new_state(self, p: np.ndarray, group: Group) -> dict[str, Any]:
         return {"v": np.zeros_like(p)}
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict, group: Group) -> None:
         v = state["v"]
-        v *= self.momentum
-        v -= self.lr * g
+        v *= group["momentum"]
+        v -= group["lr"] * g
         p += v
 
 
@@ -492,24 +693,23 @@ class AdaGrad(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Tensor] | None = None,
+        params: Params = None,
         lr: float = 0.01,
         eps: float = 1e-7,
         *,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr, weight_decay=weight_decay)
-        self.eps = self._number("eps", eps, lambda v: v > 0, "eps > 0")
+        super().__init__(params, lr, weight_decay=weight_decay, eps=eps)
 
-    def _new_state(self, p: np.ndarray) -> dict[str, Any]:
+    def _new_state(self, p: np.ndarray, group: Group) -> dict[str, Any]:
         return {"h": np.zeros_like(p)}
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict, group: Group) -> None:
         h = state["h"]
         h += g * g
         denominator = np.sqrt(h)
-        denominator += self.eps
-        p -= self.lr * g / denominator
+        denominator += group["eps"]
+        p -= group["lr"] * g / denominator
 
 
 class RMSprop(Optimizer):
@@ -523,29 +723,28 @@ class RMSprop(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Tensor] | None = None,
+        params: Params = None,
         lr: float = 0.01,
         decay_rate: float = 0.99,
         eps: float = 1e-7,
         *,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr, weight_decay=weight_decay)
-        self.decay_rate = self._number(
-            "decay_rate", decay_rate, lambda v: 0 <= v < 1, "0 <= decay_rate < 1"
+        super().__init__(
+            params, lr, weight_decay=weight_decay, decay_rate=decay_rate, eps=eps
         )
-        self.eps = self._number("eps", eps, lambda v: v > 0, "eps > 0")
 
-    def _new_state(self, p: np.ndarray) -> dict[str, Any]:
+    def _new_state(self, p: np.ndarray, group: Group) -> dict[str, Any]:
         return {"h": np.zeros_like(p)}
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict, group: Group) -> None:
         h = state["h"]
-        h *= self.decay_rate
-        h += (1.0 - self.decay_rate) * (g * g)
+        decay_rate = group["decay_rate"]
+        h *= decay_rate
+        h += (1.0 - decay_rate) * (g * g)
         denominator = np.sqrt(h)
-        denominator += self.eps
-        p -= self.lr * g / denominator
+        denominator += group["eps"]
+        p -= group["lr"] * g / denominator
 
 
 class Adam(Optimizer):
@@ -564,35 +763,55 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Tensor] | None = None,
+        params: Params = None,
         lr: float = 0.001,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         *,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr, weight_decay=weight_decay)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise DTypeError(
-                f"Adam: betas must be a pair (beta1, beta2) such as (0.9, 0.999), "
-                f"got {betas!r}."
-            )
-        self.betas = (
-            self._number("betas[0]", betas[0], lambda v: 0 <= v < 1, "0 <= beta1 < 1"),
-            self._number("betas[1]", betas[1], lambda v: 0 <= v < 1, "0 <= beta2 < 1"),
-        )
-        self.eps = self._number("eps", eps, lambda v: v > 0, "eps > 0")
+        super().__init__(params, lr, weight_decay=weight_decay, betas=betas, eps=eps)
 
-    def _new_state(self, p: np.ndarray) -> dict[str, Any]:
+    def _new_state(self, p: np.ndarray, group: Group) -> dict[str, Any]:
         return {"step": 0, "m": np.zeros_like(p), "v": np.zeros_like(p)}
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
-        beta1, beta2 = self.betas
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict, group: Group) -> None:
+        beta1, beta2 = group["betas"]
         state["step"] = t = state["step"] + 1
         m, v = state["m"], state["v"]
         m += (1.0 - beta1) * (g - m)
         v += (1.0 - beta2) * (g * g - v)
         denominator = np.sqrt(v)
         denominator /= math.sqrt(1.0 - beta2**t)  # √v̂
-        denominator += self.eps
-        p -= (self.lr / (1.0 - beta1**t)) * m / denominator
+        denominator += group["eps"]
+        p -= (group["lr"] / (1.0 - beta1**t)) * m / denominator
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p ← p·(1 − lr·λ),
+    then Adam's step on the gradient alone.
+
+    Adam's L2 ``weight_decay`` passes λ·p through the adaptive scaling, so
+    parameters with large gradients are hardly decayed; AdamW shrinks every
+    weight by the same factor. The default λ = 0.01 is PyTorch's.
+    """
+
+    def __init__(
+        self,
+        params: Params = None,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        *,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay=weight_decay)
+
+    def _decayed(self, p: np.ndarray, g: np.ndarray, group: Group) -> Any:
+        p *= 1.0 - group["lr"] * group["weight_decay"]
+        return g
+
+
+# PyTorch's spelling: optim.lr_scheduler.StepLR (the module needs Optimizer only
+# for type hints, so importing it here makes no cycle).
+from tinygrad_edu import lr_scheduler  # noqa: E402

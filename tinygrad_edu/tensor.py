@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_edu.errors import DTypeError, GraphError, ShapeError, TinygradEduError
+from tinygrad_edu._random import generator
+from tinygrad_edu.errors import (
+    DomainError,
+    DTypeError,
+    GraphError,
+    ShapeError,
+    TinygradEduError,
+)
 
 _NUMERIC_KINDS = "biuf"
 
@@ -119,10 +126,58 @@ class Tensor:
         dtype: Any = np.float64,
         rng: np.random.Generator | int | None = None,
     ) -> Tensor:
-        """Standard normal samples; ``rng`` (Generator or seed) makes them repeat."""
-        generator = np.random.default_rng(rng)
-        samples = generator.standard_normal(_shape_arg(shape, "Tensor.randn"))
+        """Standard normal samples; ``rng`` (Generator or seed) makes them
+        repeat; None draws from NumPy's global state (``manual_seed``)."""
+        draw = generator(rng, "Tensor.randn").standard_normal
+        samples = np.asarray(draw(_shape_arg(shape, "Tensor.randn")))
         return cls(samples.astype(dtype, copy=False), requires_grad)
+
+    # -- creation helpers PyTorch users reach for (issue 26) -------------------
+    @classmethod
+    def rand(
+        cls,
+        *shape: int,
+        requires_grad: bool = False,
+        dtype: Any = np.float64,
+        rng: np.random.Generator | int | None = None,
+    ) -> Tensor:
+        """Uniform samples in [0, 1); ``rng`` as for ``randn``."""
+        draw = generator(rng, "Tensor.rand").random
+        samples = np.asarray(draw(_shape_arg(shape, "Tensor.rand")))
+        return cls(samples.astype(dtype, copy=False), requires_grad)
+
+    @classmethod
+    def full(
+        cls, shape: Any, fill_value: float, *, requires_grad: bool = False, dtype=None
+    ) -> Tensor:
+        """``shape`` filled with ``fill_value``: ``Tensor.full((2, 3), 0.5)``."""
+        return cls(
+            np.full(_shape_arg((shape,), "Tensor.full"), fill_value, dtype),
+            requires_grad,
+        )
+
+    @classmethod
+    def zeros_like(cls, other: Any, *, requires_grad: bool = False) -> Tensor:
+        """Zeros of the shape and dtype of ``other`` (a Tensor or an array)."""
+        return cls(np.zeros_like(_array_of(other)), requires_grad)
+
+    @classmethod
+    def ones_like(cls, other: Any, *, requires_grad: bool = False) -> Tensor:
+        """Ones of the shape and dtype of ``other`` (a Tensor or an array)."""
+        return cls(np.ones_like(_array_of(other)), requires_grad)
+
+    @classmethod
+    def arange(
+        cls, start: float, stop: float | None = None, step: float = 1, *, dtype=None
+    ) -> Tensor:
+        """Evenly spaced values in [start, stop), as ``np.arange`` (integers for
+        integer arguments, as in NumPy and PyTorch)."""
+        return cls(np.arange(start, stop, step, dtype=dtype))
+
+    @classmethod
+    def eye(cls, n: int, m: int | None = None, *, dtype: Any = np.float64) -> Tensor:
+        """The n×m identity matrix (square if ``m`` is None), as ``np.eye``."""
+        return cls(np.eye(n, m, dtype=dtype))
 
     # -- properties -----------------------------------------------------------
     @property
@@ -293,6 +348,12 @@ class Tensor:
         self._retains_grad = True
         return self
 
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return the tensor (to freeze a
+        parameter: ``w.requires_grad_(False)``; optimizers then skip it)."""
+        self.requires_grad = requires_grad
+        return self
+
     def detach(self) -> Tensor:
         """The same data (shared, not copied), cut off from the graph."""
         return Tensor(self.data)
@@ -402,8 +463,30 @@ class Tensor:
         return ops.Reshape.apply(self, shape=_shape_arg(shape))
 
     def transpose(self, *axes: Any) -> Tensor:
-        """Permute the axes (reverse them if none are given), as ``np.transpose``."""
+        """Permute the axes (reverse them if none are given), as ``np.transpose``.
+
+        Two separate axes, ``transpose(0, 1)``, are refused: NumPy reads them as
+        a permutation (a 2-D tensor stays as it is), PyTorch swaps them. Say
+        which you mean: ``swapaxes(0, 1)`` or ``transpose((1, 0))``/``permute``.
+        """
+        if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+            a, b = axes
+            raise DomainError(
+                f"transpose({a}, {b}) is ambiguous: NumPy reads two axes as a "
+                f"permutation (for a 2-D tensor transpose(0, 1) changes nothing), "
+                f"PyTorch swaps them. Use swapaxes({a}, {b}) to swap two axes, "
+                f"or permute({a}, {b}) / transpose(({a}, {b})) for a permutation."
+            )
         return ops.Transpose.apply(self, axes=_shape_arg(axes) if axes else None)
+
+    def permute(self, *axes: Any) -> Tensor:
+        """PyTorch's name for ``transpose`` with every axis given, in the new order:
+        ``x.permute(0, 2, 1)``."""
+        return ops.Transpose.apply(self, axes=_shape_arg(axes))
+
+    def swapaxes(self, axis1: int = -2, axis2: int = -1) -> Tensor:
+        """Exchange two axes, as ``np.swapaxes`` (and PyTorch's ``transpose(a, b)``)."""
+        return functional.swapaxes(self, axis1, axis2)
 
     def broadcast_to(self, *shape: Any) -> Tensor:
         """A read-only broadcast view; backward sums the gradient back."""

@@ -6,7 +6,13 @@
 30
 """
 
-from tinygrad_edu.datasets.batching import minibatches, sample_batch
+from tinygrad_edu.datasets.batching import (
+    DataLoader,
+    Dataset,
+    TensorDataset,
+    minibatches,
+    sample_batch,
+)
 from tinygrad_edu.datasets.mnist import (
     MNIST_FILES,
     MNIST_MIRRORS,
@@ -23,6 +29,9 @@ __all__ = [
     "MNIST_FILES",
     "MNIST_MIRRORS",
     "MNIST_SIZES",
+    "DataLoader",
+    "Dataset",
+    "TensorDataset",
     "default_data_dir",
     "load_mnist",
     "minibatches",
