@@ -167,8 +167,8 @@ def arrays(
     drawn on its own (up to ``ELEMENTWISE_UP_TO`` elements; bigger arrays are
     spread uniformly over the domain from a drawn seed), so that rows differ.
 
-    For ``DISTINCT`` every pair of elements differs by at least 0.05 (6 /
-    (size - 1) beyond 121 elements), so a
+    For ``DISTINCT`` every pair of elements differs by at least 0.05 (about 6 /
+    size beyond 121 elements), so a
     small perturbation can never change which element is the maximum; for
     ``"whole"`` domains the elements are whole numbers.
     """
@@ -198,7 +198,7 @@ def _distinct_arrays(
 def _distinct_step(size: int) -> float:
     """The gap between distinct values: 0.05, narrower for arrays of more than
     121 elements (a pooled image), so they still fit in [-3, 3]."""
-    return min(0.05, 6 / (size - 1)) if size > 121 else 0.05
+    return 3 / max(60, -(-(size - 1) // 2))
 
 
 def in_domain(domain: Domain, array: np.ndarray) -> bool:
