@@ -90,6 +90,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "best": {"hidden": 256, "activation": "relu", "init": "he", "optimizer": "adam"},
     "convnet": {
         "model": "convnet",
+        "hidden": 100,
         "init": "he",
         "optimizer": "adam",
         "dtype": "float32",
@@ -97,9 +98,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: The architectures --model chooses from, and the units of their hidden layer
-#: unless --hidden is given (the book's: 50 for TwoLayerNet, 100 for the conv net).
-MODELS = {"mlp": 50, "convnet": 100}
+#: The architectures --model chooses from.
+MODELS = ("mlp", "convnet")
 #: Options that describe an MLP's layers, which the conv net does not have.
 MLP_ONLY = ("depth", "activation")
 
@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--hidden",
         type=_positive_int,
-        help="units per hidden layer (default: 50 for mlp, 100 for convnet)",
+        default=50,
+        help="units per hidden layer (the book's conv net: 100)",
     )
     model.add_argument(
         "--depth", type=_positive_int, default=1, help="number of hidden layers"
@@ -410,8 +411,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             f"{', '.join(_flag(o) for o in sorted(given & set(MLP_ONLY)))} "
             f"describe an MLP's layers; --model convnet has its own"
         )
-    if args.hidden is None and args.resume is None and args.eval is None:
-        args.hidden = MODELS[args.model]
     if args.lr is None:
         args.lr = DEFAULT_LR[args.optimizer]
     if args.epochs is not None:  # the config in metrics.json records what ran
