@@ -559,7 +559,14 @@ def test_help_explains_every_option_with_its_real_default(preset, capsys):
     parser.set_defaults(**train_mnist.PRESETS[preset])
     options = [a for a in parser._actions if a.option_strings != ["-h", "--help"]]
     assert {a.option_strings[-1] for a in options} == {
-        *("--hidden", "--depth", "--activation", "--init", "--weight-init-std"),
+        *(
+            "--model",
+            "--hidden",
+            "--depth",
+            "--activation",
+            "--init",
+            "--weight-init-std",
+        ),
         *("--dtype", "--optimizer", "--lr", "--weight-decay", "--batch-size"),
         *("--iters", "--epochs", "--seed", "--data-dir", "--out", "--graph"),
         *("--preset", "--quiet", "--threads", "--no-download", "--overwrite"),

@@ -118,3 +118,13 @@ JOIN_AXIS = Param("join_axis", "the existing axis along which the inputs are joi
 NEW_AXIS = Param("new_axis", "the new axis along which the inputs are stacked")
 SCATTER_SHAPE = Param("scatter_shape", "the shape of the result")
 SCATTER_INDEX = Param("scatter_index", "where in the result the input is added")
+WINDOW = Param("window", "a window size: a positive int, or a pair (rows, columns)")
+STRIDE = Param("stride", "the step between windows: a positive int, or a pair")
+POOL_STRIDE = Param(
+    "pool_stride", "None (the window size: windows side by side), or as stride"
+)
+PADDING = Param("padding", "zeros added on each side: an int >= 0, or a pair")
+POOL_PADDING = Param(
+    "pool_padding", "cells added on each side: at most half the window, or a pair"
+)
+IMAGE_SHAPE = Param("image_shape", "the shape (N, C, H, W) of the image")

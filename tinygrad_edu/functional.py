@@ -19,11 +19,17 @@ from tinygrad_edu import ops
 from tinygrad_edu.domains import (
     AXES,
     AXIS,
+    DISTINCT,
     FLAG,
     NEW_AXIS,
+    PADDING,
+    POOL_PADDING,
+    POOL_STRIDE,
     PROBABILITIES,
     REAL,
+    STRIDE,
     TARGETS,
+    WINDOW,
     Param,
 )
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError
@@ -209,6 +215,18 @@ def concatenate(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     return ops.Concatenate.apply(*_sequence("concatenate", xs), axis=axis)
 
 
+def im2col(x: ArrayLike, size: Any, stride: Any = 1, pad: Any = 0) -> Tensor:
+    """The windows of NCHW images x as rows (N·OH·OW, C·KH·KW); g goes to col2im."""
+    return ops.Im2col.apply(x, size=size, stride=stride, pad=pad)
+
+
+def col2im(
+    cols: ArrayLike, shape: Sequence[int], size: Any, stride: Any = 1, pad: Any = 0
+) -> Tensor:
+    """Rows of windows added back into images of ``shape``: im2col's adjoint."""
+    return ops.Col2im.apply(cols, shape=shape, size=size, stride=stride, pad=pad)
+
+
 def softmax(x: ArrayLike, axis: int = -1) -> Tensor:
     """e^x / Σ e^x along ``axis``, computed stably; class probabilities from scores."""
     return ops.Softmax.apply(x, axis=axis)
@@ -321,6 +339,144 @@ def swapaxes(x: ArrayLike, axis1: int = -2, axis2: int = -1) -> Tensor:
     b = ops._axis_number("swapaxes", axis2, x.ndim)
     axes[a], axes[b] = b, a
     return ops.Transpose.apply(x, axes=axes)
+
+
+# ---------------------------------------------------------------- convolution
+@_composite(
+    (REAL, REAL, REAL),
+    "(n,c,h,w),(f,c,kh,kw),(f)->(n,f,h,w)",
+    params={"stride": STRIDE, "pad": PADDING},
+    batched=False,
+)
+def conv2d(
+    x: ArrayLike,
+    w: ArrayLike,
+    b: ArrayLike | None = None,
+    stride: Any = 1,
+    pad: Any = 0,
+) -> Tensor:
+    """Convolve NCHW images x with filters w (F, C, KH, KW), plus a bias b (F,).
+
+    As in the book and PyTorch it is a cross-correlation (the filters are not
+    flipped), computed as one matrix product: im2col(x) @ w as rows. The
+    output is (N, F, OH, OW) with OH = (H + 2·pad - KH) // stride + 1.
+
+    >>> conv2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))).numpy()[0, 0]
+    array([[4., 4.],
+           [4., 4.]])
+    """
+    x, w = as_tensor(x, "conv2d"), as_tensor(w, "conv2d")
+    _check_filters(x.shape, w.shape)
+    win = ops.windows("conv2d", x.shape, w.shape[2:], stride, pad)
+    filters = w.shape[0]
+    cols = ops.Im2col.apply(x, size=win.kernel, stride=win.stride, pad=win.pad)
+    out = cols @ w.reshape(filters, -1).T  # (N·OH·OW, F)
+    if b is not None:
+        b = as_tensor(b, "conv2d")
+        if b.shape != (filters,):
+            raise ShapeError(
+                f"conv2d: the bias has shape {b.shape}, but w {w.shape} has "
+                f"{filters} filters; b must have shape ({filters},), one per filter."
+            )
+        out = out + b
+    return out.reshape(x.shape[0], *win.out, filters).transpose(0, 3, 1, 2)
+
+
+def _check_filters(x: tuple[int, ...], w: tuple[int, ...]) -> None:
+    """Clear errors for the shapes learners get wrong, channels-last above all."""
+    if len(w) != 4:
+        raise ShapeError(
+            f"conv2d: the filters w have shape {w} ({len(w)}-D); w must be 4-D "
+            f"(F, C, KH, KW): F filters of C channels, KH x KW each."
+        )
+    ops.check_images("conv2d", x)
+    if x[1] == w[1]:
+        return
+    if x[3] == w[1]:
+        fix = (
+            "x looks channels-last (N, H, W, C), as image files store pixels; "
+            "conv2d takes (N, C, H, W): use x.transpose(0, 3, 1, 2)."
+        )
+    else:
+        fix = f"give w {x[1]} channels (shape ({w[0]}, {x[1]}, {w[2]}, {w[3]}))."
+    raise ShapeError(
+        f"conv2d: x {x} has {x[1]} channels (axis 1) but the filters w {w} "
+        f"have {w[1]}; {fix}"
+    )
+
+
+def _pool(op: str, x: ArrayLike, size: Any, stride: Any, pad: Any) -> tuple:
+    """x's pooling windows as (N, OH·OW, C, KH·KW), the windows, and x."""
+    x = as_tensor(x, op)
+    kernel = ops.pair(op, "the window size", size, 1)
+    w = ops.windows(op, x.shape, kernel, kernel if stride is None else stride, pad)
+    if any(2 * p > k for p, k in zip(w.pad, w.kernel)):
+        raise DomainError(
+            f"{op}: pad {w.pad} is more than half the window {kernel}, so a "
+            f"window could hold padding alone; use pad <= "
+            f"{tuple(k // 2 for k in kernel)} (PyTorch's rule)."
+        )
+    n, c = x.shape[:2]
+    cols = ops.Im2col.apply(x, size=w.kernel, stride=w.stride, pad=w.pad)
+    return cols.reshape(n, w.out[0] * w.out[1], c, -1), w, x
+
+
+def _pooled(rows: Tensor, w: ops.Windows) -> Tensor:
+    """One value per window, (N, OH·OW, C), back to NCHW."""
+    n, _, c = rows.shape
+    return rows.reshape(n, *w.out, c).transpose(0, 3, 1, 2)
+
+
+@_composite(
+    (DISTINCT,),
+    "(n,c,h,w)->(n,c,h,w)",
+    params={"size": WINDOW, "stride": POOL_STRIDE, "pad": POOL_PADDING},
+    batched=False,
+)
+def max_pool2d(x: ArrayLike, size: Any, stride: Any = None, pad: Any = 0) -> Tensor:
+    """The maximum of each ``size`` window of NCHW images (stride: the size).
+
+    The gradient goes to each window's maximum; ties share it as ``max``
+    does. Padding is as PyTorch's: padded cells never win.
+
+    >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2).numpy()[0, 0]
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+    rows, w, x = _pool("max_pool2d", x, size, stride, pad)
+    if any(w.pad):  # -inf where a window holds padding, so it never wins
+        ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+        real = ops.Im2col.apply(ones, size=w.kernel, stride=w.stride, pad=w.pad).data
+        rows = rows + np.where(real == 1, 0, -np.inf).astype(x.dtype)[:, None, :]
+    return _pooled(rows.max(axis=-1), w)
+
+
+@_composite(
+    (REAL,),
+    "(n,c,h,w)->(n,c,h,w)",
+    params={"size": WINDOW, "stride": POOL_STRIDE, "pad": POOL_PADDING},
+    batched=False,
+)
+def avg_pool2d(x: ArrayLike, size: Any, stride: Any = None, pad: Any = 0) -> Tensor:
+    """The mean of each ``size`` window of NCHW images (stride: the size).
+
+    Padded zeros count in the mean, as with PyTorch's default
+    (``count_include_pad=True``).
+    """
+    rows, w, _ = _pool("avg_pool2d", x, size, stride, pad)
+    return _pooled(mean(rows, axis=-1), w)
+
+
+@_composite((REAL,), "(n,c,h)->(n,c,h)")
+def flatten(x: ArrayLike) -> Tensor:
+    """Each sample as one row: (N, ...) to (N, features), between conv and affine."""
+    x = as_tensor(x, "flatten")
+    if x.ndim == 0:
+        raise ShapeError(
+            "flatten: a 0-d tensor has no batch axis; flatten keeps axis 0 (the "
+            "samples) and joins the others into one."
+        )
+    return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
 
 #: Every differentiable op, primitive or composite, by name: what the property

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import operator
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,19 +26,23 @@ from tinygrad_edu.domains import (
     DISTINCT,
     DTYPE,
     FLAG,
+    IMAGE_SHAPE,
     INDEX,
     JOIN_AXIS,
     NEW_SHAPE,
     NONNEGATIVE_CONSTANT,
     NONZERO,
+    PADDING,
     PERMUTATION,
     POSITIVE,
     REAL,
     SCATTER_INDEX,
     SCATTER_SHAPE,
+    STRIDE,
     SUMMED_SHAPE,
     TARGETS,
     WHOLE_CONSTANT,
+    WINDOW,
 )
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError
 from tinygrad_edu.function import Function, _registry
@@ -627,6 +631,145 @@ class Concatenate(Function):
             grads.append(grad[index] if needed else None)
             start += size
         return tuple(grads)
+
+
+# ------------------------------------------------------------- image windows
+
+
+class Windows(NamedTuple):
+    """Where the windows of a convolution or pooling lie on an NCHW image.
+
+    ``kernel``, ``stride`` and ``pad`` are (rows, columns) pairs; ``out`` is
+    the number of window positions along each, rounded down like PyTorch's:
+    rows and columns that no whole window reaches are left out.
+    """
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pad: tuple[int, int]
+    out: tuple[int, int]
+
+
+def pair(op: str, name: str, value: Any, smallest: int) -> tuple[int, int]:
+    """An int or a pair of ints, each at least ``smallest``, as a pair."""
+    values = value if isinstance(value, (tuple, list, np.ndarray)) else [value] * 2
+    try:
+        first, second = (operator.index(v) for v in values)
+    except (TypeError, ValueError):
+        raise DTypeError(
+            f"{op}: {name} must be an integer or a pair of integers (rows, "
+            f"columns), got {value!r}."
+        ) from None
+    if min(first, second) < smallest:
+        raise DomainError(
+            f"{op}: {name} {value!r} is too small; it must be at least "
+            f"{smallest}{' (a step of 0 does not move)' if smallest else ''}."
+        )
+    return first, second
+
+
+def check_images(op: str, shape: tuple[int, ...]) -> None:
+    """A clear error unless ``shape`` is that of a batch of images (N, C, H, W)."""
+    if len(shape) != 4:
+        raise ShapeError(
+            f"{op}: the input has shape {shape} ({len(shape)}-D), but {op} takes "
+            f"a batch of images, 4-D (N, C, H, W); one grey image of H x W is "
+            f"x.reshape(1, 1, H, W)."
+        )
+
+
+def windows(
+    op: str, shape: tuple[int, ...], size: Any, stride: Any = 1, pad: Any = 0
+) -> Windows:
+    """The windows of ``size`` over an image of ``shape`` (N, C, H, W), checked:
+    a clear error if the image is not 4-D or one window does not fit."""
+    check_images(op, shape)
+    kernel = pair(op, "the window size", size, 1)
+    stride_ = pair(op, "stride", stride, 1)
+    pad_ = pair(op, "pad", pad, 0)
+    padded = [n + 2 * p for n, p in zip(shape[2:], pad_)]
+    if padded[0] < kernel[0] or padded[1] < kernel[1]:
+        raise ShapeError(
+            f"{op}: the window {kernel[0]}x{kernel[1]} is larger than the image "
+            f"{shape[2]}x{shape[3]} padded by {pad_} ({padded[0]}x{padded[1]}); "
+            f"use a smaller window or more padding (pad={max(kernel) // 2} keeps "
+            f"the size with stride 1)."
+        )
+    out = tuple((n - k) // s + 1 for n, k, s in zip(padded, kernel, stride_))
+    return Windows(kernel, stride_, pad_, out)
+
+
+def _window_view(x: np.ndarray, w: Windows) -> np.ndarray:
+    """x padded with zeros, as (N, C, out_h, out_w, kh, kw) windows: a view."""
+    (ph, pw), (sh, sw), (oh, ow) = w.pad, w.stride, w.out
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    view = np.lib.stride_tricks.sliding_window_view(x, w.kernel, axis=(2, 3))
+    return view[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
+
+
+class Im2col(Function):
+    """Image windows as rows: cols[(n,i,j), (c,u,v)] = x_pad[n, c, i·sh+u, j·sw+v].
+
+    Linear in x, so its gradient is its adjoint, col2im, which adds each
+    window's gradient back where the window was taken.
+    """
+
+    domain = (REAL,)
+    signature = "(n,c,h,w)->(n,c,h,w)"
+    batched = False
+    params = {"size": WINDOW, "stride": STRIDE, "pad": PADDING}
+
+    @staticmethod
+    def forward(ctx, x, *, size, stride=1, pad=0):
+        w = windows("im2col", x.shape, size, stride, pad)
+        ctx.input_shape = x.shape
+        n, c = x.shape[:2]
+        cols = _window_view(x, w).transpose(0, 2, 3, 1, 4, 5)
+        return cols.reshape(n * w.out[0] * w.out[1], c * w.kernel[0] * w.kernel[1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Col2im.apply(grad, shape=ctx.input_shape, **ctx.kwargs)
+
+
+class Col2im(Function):
+    """Rows of windows added back into an image of ``shape``: the adjoint of im2col.
+
+    Where windows overlap their values add up; padding is cut off.
+    """
+
+    domain = (REAL,)
+    signature = "(m,k)->(m,k)"
+    batched = False
+    params = {"shape": IMAGE_SHAPE, "size": WINDOW, "stride": STRIDE, "pad": PADDING}
+
+    @staticmethod
+    def forward(ctx, cols, *, shape, size, stride=1, pad=0):
+        shape = _as_shape("col2im", shape)
+        w = windows("col2im", shape, size, stride, pad)
+        n, c, h, wd = shape
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = w
+        expected = (n * oh * ow, c * kh * kw)
+        if cols.shape != expected:
+            raise ShapeError(
+                f"col2im: columns of shape {cols.shape} do not come from an image "
+                f"of shape {shape} with {kh}x{kw} windows, stride {w.stride} and "
+                f"pad {w.pad}: im2col makes {expected}."
+            )
+        windows_ = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
+        out = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=cols.dtype)
+        for u in range(kh):  # a loop over the window's cells, not the pixels
+            for v in range(kw):
+                out[:, :, u : u + sh * oh : sh, v : v + sw * ow : sw] += windows_[
+                    :, :, u, v
+                ]
+        return out[:, :, ph : ph + h, pw : pw + wd]
+
+    @staticmethod
+    def backward(ctx, grad):
+        params = {k: v for k, v in ctx.kwargs.items() if k != "shape"}
+        return Im2col.apply(grad, **params)
 
 
 # --------------------------------------------------------- softmax and losses

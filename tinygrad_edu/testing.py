@@ -41,6 +41,7 @@ from tinygrad_edu.engine import grad
 from tinygrad_edu.errors import DomainError
 from tinygrad_edu.function import Function
 from tinygrad_edu.numerical import GradcheckError, gradcheck, gradgradcheck
+from tinygrad_edu.ops import windows
 from tinygrad_edu.recording import enable_grad, no_grad
 from tinygrad_edu.tensor import Tensor
 
@@ -166,7 +167,8 @@ def arrays(
     drawn on its own (up to ``ELEMENTWISE_UP_TO`` elements; bigger arrays are
     spread uniformly over the domain from a drawn seed), so that rows differ.
 
-    For ``DISTINCT`` every pair of elements differs by at least 0.05, so a
+    For ``DISTINCT`` every pair of elements differs by at least 0.05 (about 6 /
+    size beyond 121 elements), so a
     small perturbation can never change which element is the maximum; for
     ``"whole"`` domains the elements are whole numbers. An integer or boolean
     ``dtype`` draws the whole numbers (0 and 1 for bool) the domain holds.
@@ -218,8 +220,16 @@ def _distinct_arrays(
     shape: tuple[int, ...], dtype: Any
 ) -> st.SearchStrategy[np.ndarray]:
     size = int(np.prod(shape))
-    grid = st.permutations(range(-60, 61)).map(lambda p: p[:size])
-    return grid.map(lambda v: (np.array(v, dtype=dtype) * 0.05).reshape(shape))
+    step = _distinct_step(size)
+    half = round(3 / step)
+    grid = st.permutations(range(-half, half + 1)).map(lambda p: p[:size])
+    return grid.map(lambda v: (np.array(v, dtype=dtype) * step).reshape(shape))
+
+
+def _distinct_step(size: int) -> float:
+    """The gap between distinct values: 0.05, narrower for arrays of more than
+    121 elements (a pooled image), so they still fit in [-3, 3]."""
+    return 3 / max(60, -(-(size - 1) // 2))
 
 
 def in_domain(domain: Domain, array: np.ndarray) -> bool:
@@ -233,7 +243,8 @@ def in_domain(domain: Domain, array: np.ndarray) -> bool:
     if domain.kind == "whole":
         inside &= bool(np.all(values == np.round(values)))
     if domain.kind == "distinct" and values.size > 1:
-        inside &= bool(np.min(np.diff(np.sort(values))) >= 0.05 - 1e-12)
+        gap = _distinct_step(values.size) - 1e-12
+        inside &= bool(np.min(np.diff(np.sort(values))) >= gap)
     return inside
 
 
@@ -547,6 +558,63 @@ def _draw_scatter_index(draw: Callable, shapes_: list, drawn: dict) -> Any:
     return index
 
 
+def _draw_pair(draw: Callable, low: int, high: int) -> Any:
+    """An int, or a pair (rows, columns): both forms the window ops take."""
+    first = draw(st.integers(low, high))
+    if draw(st.booleans()):
+        return first
+    return (first, draw(st.integers(low, high)))
+
+
+def _draw_window(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    return _draw_pair(draw, 1, MAX_SIDE)
+
+
+def _draw_stride(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    return _draw_pair(draw, 1, MAX_SIDE)
+
+
+def _draw_pool_stride(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    return None if draw(st.booleans()) else _draw_pair(draw, 1, MAX_SIDE)
+
+
+def _draw_image_shape(draw: Callable, shapes_: list, drawn: dict) -> tuple:
+    return (_side(draw), _side(draw), 1, 1)  # H, W: fitted by the padding drawer
+
+
+def _fitted_padding(draw: Callable, shapes_: list, drawn: dict, pool: bool) -> Any:
+    """Padding, then an image that fits the window: H + 2·pad >= KH, with every
+    remainder of (H + 2·pad - KH) / stride, so that windows miss a last row."""
+    kernel = _pair_of(drawn["size"] if "size" in drawn else shapes_[1][-2:])
+    stride = _pair_of(drawn.get("stride") or kernel)
+    pads = [draw(st.integers(0, k // 2 if pool else 2)) for k in kernel]
+    pad: Any = pads[0] if pads[0] == pads[1] and draw(st.booleans()) else tuple(pads)
+    sides = []
+    for k, p, s in zip(kernel, pads, stride):
+        low = max(1, k - 2 * p)
+        sides.append(draw(st.integers(low, low + s)))
+    image = (*(drawn["shape"] if "shape" in drawn else shapes_[0])[:2], *sides)
+    if "shape" in drawn:  # col2im: the columns im2col makes of that image
+        drawn["shape"] = image
+        (oh, ow) = windows("col2im", image, kernel, stride, pad).out
+        shapes_[0] = (image[0] * oh * ow, image[1] * kernel[0] * kernel[1])
+    else:
+        shapes_[0] = image
+    return pad
+
+
+def _pair_of(value: Any) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, tuple) else (value, value)
+
+
+def _draw_padding(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    return _fitted_padding(draw, shapes_, drawn, pool=False)
+
+
+def _draw_pool_padding(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    return _fitted_padding(draw, shapes_, drawn, pool=True)
+
+
 #: How each kind of ``Param`` is drawn: ``drawer(draw, input_shapes, drawn)``
 #: returns a value; it may change ``input_shapes`` (in place) to fit it.
 _PARAM_DRAWERS: dict[str, Callable[[Callable, list, dict], Any]] = {
@@ -563,6 +631,12 @@ _PARAM_DRAWERS: dict[str, Callable[[Callable, list, dict], Any]] = {
     "new_axis": _draw_new_axis,
     "scatter_shape": _draw_scatter_shape,
     "scatter_index": _draw_scatter_index,
+    "window": _draw_window,
+    "stride": _draw_stride,
+    "pool_stride": _draw_pool_stride,
+    "padding": _draw_padding,
+    "pool_padding": _draw_pool_padding,
+    "image_shape": _draw_image_shape,
 }
 
 
