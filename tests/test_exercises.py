@@ -1,0 +1,98 @@
+"""The exercise checker is itself checked: right code passes, planted mistakes fail."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tinygrad_edu.exercises.checker import check, start
+
+SOLUTION = {
+    "task1_numerical.py": "from tinygrad_edu.numerical import numerical_diff, numerical_gradient\n",
+    "task2_elementwise.py": "from tinygrad_edu.ops import Exp, Mul\n",
+    "task3_broadcasting.py": "from tinygrad_edu.broadcasting import sum_to_shape\n",
+}
+
+# One planted mistake per task: (file, code, task, op the report must name).
+MISTAKES = [
+    (
+        "task1_numerical.py",
+        "from tinygrad_edu.numerical import numerical_gradient\n"
+        "def numerical_diff(f, x, h=1e-4):\n    return (f(x + h) - f(x)) / h\n",
+        1,
+        "numerical_diff",
+    ),
+    (
+        "task2_elementwise.py",
+        "from tests.bad_ops import MulWithSwappedBackward as Mul\n"
+        "from tinygrad_edu.ops import Exp\n",
+        2,
+        "Mul",
+    ),
+    (
+        "task2_elementwise.py",
+        "from tinygrad_edu import Function\nfrom tinygrad_edu.ops import Mul\n"
+        "class Exp(Function):\n"
+        "    @staticmethod\n    def forward(ctx, x):\n"
+        "        import numpy as np\n        ctx.save_for_backward(x)\n"
+        "        return np.exp(x)\n"
+        "    @staticmethod\n    def backward(ctx, grad):\n"
+        "        (x,) = ctx.saved_tensors\n        return grad * x\n",
+        2,
+        "Exp",
+    ),
+    (
+        "task3_broadcasting.py",
+        "import numpy as np\ndef sum_to_shape(x, shape):\n"
+        "    return x.sum(axis=tuple(range(x.ndim - len(shape))))\n",
+        3,
+        "sum_to_shape",
+    ),
+]
+
+
+def _workspace(tmp_path: Path, **replace: str) -> Path:
+    start(tmp_path)
+    for name, code in {**SOLUTION, **replace}.items():
+        (tmp_path / name).write_text(code)
+    return tmp_path
+
+
+def test_solution_passes_every_task(tmp_path):
+    passed, report = check(_workspace(tmp_path))
+    assert passed, report
+    assert report.count("✓") == 3
+
+
+@pytest.mark.parametrize("name, code, task, op", MISTAKES)
+def test_planted_mistake_fails_the_right_task_and_op(tmp_path, name, code, task, op):
+    workspace = _workspace(tmp_path, **{name: code})
+    passed, report = check(workspace)
+    assert not passed
+    failing = [line for line in report.splitlines() if line.startswith("task ")]
+    assert failing and all(line.startswith(f"task {task} ") for line in failing), report
+    assert all(f"op {op}:" in line for line in failing), report
+    assert f"✗ task {task}:" in report
+    for other in range(1, task):
+        assert f"✓ task {other}:" in report
+
+
+def test_stubs_say_where_to_read_and_exit_nonzero(tmp_path):
+    start(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "tinygrad_edu.exercises", "check", str(tmp_path), "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert "not written yet (task2_elementwise.py:" in run.stdout
+    assert "docs/tutorial/04_backprop.md" in run.stdout
+
+
+def test_syntax_error_is_a_message_not_a_traceback(tmp_path):
+    workspace = _workspace(tmp_path, **{"task3_broadcasting.py": "def f(:\n"})
+    passed, report = check(workspace, 3)
+    assert not passed
+    assert "task3_broadcasting.py:1: syntax error" in report
