@@ -9,7 +9,9 @@ import pytest
 from tinygrad_edu.exercises.checker import check, start
 
 SOLUTION = {
-    "task1_numerical.py": "from tinygrad_edu.numerical import numerical_diff, numerical_gradient\n",
+    "task1_numerical.py": (
+        "from tinygrad_edu.numerical import numerical_diff, numerical_gradient\n"
+    ),
     "task2_elementwise.py": "from tinygrad_edu.ops import Exp, Mul\n",
     "task3_broadcasting.py": "from tinygrad_edu.broadcasting import sum_to_shape\n",
 }

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
 
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -40,7 +40,9 @@ def load(workspace: Path, task: int) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as error:
-        raise WorkspaceError(f"{path.name}:{error.lineno}: syntax error: {error.msg}")
+        raise WorkspaceError(
+            f"{path.name}:{error.lineno}: syntax error: {error.msg}"
+        ) from None
     return module
 
 

@@ -1,6 +1,9 @@
 """The workspace files: stubs with the library's shapes, one file per task."""
 
-TASK1 = '''"""Task 1: numerical differentiation (docs/tutorial/02_numerical_differentiation.md)."""
+TASK1 = '''"""Task 1: numerical differentiation.
+
+Read docs/tutorial/02_numerical_differentiation.md.
+"""
 
 import numpy as np
 
@@ -15,7 +18,10 @@ def numerical_gradient(f, x, h=1e-4):
     raise NotImplementedError("see docs/tutorial/02_numerical_differentiation.md")
 '''
 
-TASK2 = '''"""Task 2: elementwise ops and their derivatives (docs/tutorial/04_backprop.md)."""
+TASK2 = '''"""Task 2: elementwise ops and their derivatives.
+
+Read docs/tutorial/04_backprop.md.
+"""
 
 from tinygrad_edu import Function
 
@@ -40,7 +46,10 @@ class Exp(Function):
         raise NotImplementedError("see docs/tutorial/04_backprop.md")
 '''
 
-TASK3 = '''"""Task 3: broadcasting, summing a gradient back (docs/tutorial/04_backprop.md)."""
+TASK3 = '''"""Task 3: broadcasting, summing a gradient back.
+
+Read docs/tutorial/04_backprop.md.
+"""
 
 import numpy as np
 
