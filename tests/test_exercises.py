@@ -14,6 +14,7 @@ SOLUTION = {
     ),
     "task2_elementwise.py": "from tinygrad_edu.ops import Exp, Mul\n",
     "task3_broadcasting.py": "from tinygrad_edu.broadcasting import sum_to_shape\n",
+    "task4_matmul.py": "from tinygrad_edu.ops import Matmul\n",
 }
 
 # One planted mistake per task: (file, code, task, op the report must name).
@@ -51,6 +52,18 @@ MISTAKES = [
         3,
         "sum_to_shape",
     ),
+    (
+        "task4_matmul.py",
+        "from tinygrad_edu import Function\n"
+        "class Matmul(Function):\n"
+        "    @staticmethod\n    def forward(ctx, x, w):\n"
+        "        ctx.save_for_backward(x, w)\n        return x @ w\n"
+        "    @staticmethod\n    def backward(ctx, grad):\n"
+        "        x, w = ctx.saved_tensors\n"
+        "        return grad @ w, x @ grad\n",
+        4,
+        "Matmul",
+    ),
 ]
 
 
@@ -64,7 +77,8 @@ def _workspace(tmp_path: Path, **replace: str) -> Path:
 def test_solution_passes_every_task(tmp_path):
     passed, report = check(_workspace(tmp_path))
     assert passed, report
-    assert report.count("✓") == 3
+    assert report.count("☆✓") == 2  # second order, for the two op tasks
+    assert report.count("✓") == 4 + 2
 
 
 @pytest.mark.parametrize("name, code, task, op", MISTAKES)
@@ -98,3 +112,22 @@ def test_syntax_error_is_a_message_not_a_traceback(tmp_path):
     passed, report = check(workspace, 3)
     assert not passed
     assert "task3_broadcasting.py:1: syntax error" in report
+
+
+def test_detached_backward_fails_only_the_bonus(tmp_path):
+    detached = (
+        "import numpy as np\nfrom tinygrad_edu import Function, Tensor\n"
+        "from tinygrad_edu.ops import Mul\n"
+        "class Exp(Function):\n"
+        "    @staticmethod\n    def forward(ctx, x):\n"
+        "        out = np.exp(x)\n        ctx.save_for_backward(out)\n"
+        "        return out\n"
+        "    @staticmethod\n    def backward(ctx, grad):\n"
+        "        (out,) = ctx.saved_tensors\n"
+        "        return grad * Tensor(out.data)\n"
+    )
+    passed, report = check(_workspace(tmp_path, **{"task2_elementwise.py": detached}))
+    assert passed, report
+    assert "☆✗ task 2: bonus" in report
+    assert "bonus (second derivatives), op Exp:" in report
+    assert "op Mul" not in report

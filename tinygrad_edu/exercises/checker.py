@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -82,19 +84,49 @@ def _task1(module: ModuleType) -> list[tuple[str, str]]:
     return failures
 
 
-def _task2(module: ModuleType) -> list[tuple[str, str]]:
+# The commonest mistake per op, shown under its failure.
+HINTS = {
+    "Mul": "dz/dx is y and dz/dy is x: are the two gradients swapped?",
+    "Exp": "d/dx exp(x) is exp(x), the OUTPUT: did you use the input instead?",
+    "Matmul": "for z = x @ w: dx = grad @ w.T and dw = x.T @ grad (not transposed"
+    " the other way)",
+}
+
+
+def _op_failures(module: ModuleType, names: list[str], second_order: bool) -> list:
+    """Run the library's property test on each learner op; (op, report) per failure."""
     failures = []
-    for name in ("Mul", "Exp"):
+    for name in names:
         learner = getattr(module, name)
         reference = getattr(ops, name)
         learner.domain, learner.signature = reference.domain, reference.signature
+        test = gradient_test(
+            learner, second_order=second_order, hypothesis_settings=CHECK_SETTINGS
+        )
         try:
-            gradient_test(learner, hypothesis_settings=CHECK_SETTINGS)()
+            test()
         except NotImplementedError:
             raise
         except Exception as error:  # any failure is the learner's: report it
-            failures.append((name, str(error).splitlines()[0][:300]))
+            failures.append((name, _report(learner, name, error)))
     return failures
+
+
+def _report(learner: type, name: str, error: Exception) -> str:
+    """The check's first line, where the learner's backward is, and the hint."""
+    code = learner.backward
+    where = f"{Path(inspect.getsourcefile(code)).name}:"
+    where += str(inspect.getsourcelines(code)[1])
+    first = str(error).splitlines()[0]
+    return f"{first}\n    backward at {where}; hint: {HINTS[name]}"
+
+
+def _op_task(names: list[str]) -> Callable[[ModuleType], list[tuple[str, str]]]:
+    def run(module: ModuleType) -> list[tuple[str, str]]:
+        return _op_failures(module, names, second_order=False)
+
+    run.ops = names
+    return run
 
 
 # Shapes chosen, not drawn: every kind of broadcast axis is always covered.
@@ -130,8 +162,9 @@ def _task3(module: ModuleType) -> list[tuple[str, str]]:
 
 TASKS: dict[int, tuple[str, Callable[[ModuleType], list[tuple[str, str]]]]] = {
     1: ("numerical differentiation", _task1),
-    2: ("elementwise ops", _task2),
+    2: ("elementwise ops", _op_task(["Mul", "Exp"])),
     3: ("broadcasting", _task3),
+    4: ("matmul", _op_task(["Matmul"])),
 }
 
 
@@ -159,13 +192,29 @@ def check(workspace: Path, only: int | None = None) -> tuple[bool, str]:
                 lines.append(f"task {task} ({title}), op {op}: {detail}")
             mark = "✗" if failures else "✓"
         table.append((task, title, mark))
+        if mark == "✓" and hasattr(run, "ops"):
+            table.append(
+                (task, "bonus: second derivatives", _bonus(run, workspace, lines))
+            )
         if mark == "✗" and only is None:
             break
     lines += [f"{mark} task {task}: {title}" for task, title, mark in table]
-    passed = all(mark == "✓" for _, _, mark in table) and len(table) == (
-        1 if only else len(TASKS)
-    )
+    required = [mark for _, _, mark in table if not mark.startswith("☆")]
+    wanted = 1 if only else len(TASKS)
+    passed = all(mark == "✓" for mark in required) and len(required) == wanted
     return passed, "\n".join(lines)
+
+
+def _bonus(run: Any, workspace: Path, lines: list[str]) -> str:
+    """Second order for an op task: is the learner's backward itself differentiable?"""
+    failures = _op_failures(load(workspace, _task_of(run)), run.ops, second_order=True)
+    for op, detail in failures:
+        lines.append(f"bonus (second derivatives), op {op}: {detail}")
+    return "☆✗" if failures else "☆✓"
+
+
+def _task_of(run: Any) -> int:
+    return next(task for task, (_, r) in TASKS.items() if r is run)
 
 
 def start(workspace: Path) -> str:

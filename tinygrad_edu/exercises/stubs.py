@@ -59,8 +59,27 @@ def sum_to_shape(x, shape):
     raise NotImplementedError("see docs/tutorial/04_backprop.md")
 '''
 
+TASK4 = '''"""Task 4: matmul, any of 1-D, 2-D and batched.
+
+Read docs/tutorial/05_two_layer_net.md.
+"""
+
+from tinygrad_edu import Function
+
+
+class Matmul(Function):
+    @staticmethod
+    def forward(ctx, x, w):
+        raise NotImplementedError("see docs/tutorial/05_two_layer_net.md")
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError("see docs/tutorial/05_two_layer_net.md")
+'''
+
 FILES = {
     1: ("task1_numerical.py", TASK1),
     2: ("task2_elementwise.py", TASK2),
     3: ("task3_broadcasting.py", TASK3),
+    4: ("task4_matmul.py", TASK4),
 }
