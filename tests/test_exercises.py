@@ -131,3 +131,57 @@ def test_detached_backward_fails_only_the_bonus(tmp_path):
     assert "☆✗ task 2: bonus" in report
     assert "bonus (second derivatives), op Exp:" in report
     assert "op Mul" not in report
+
+
+# Known-bad ops of tests/bad_ops.py that are one of the tasks' ops, and the row
+# that must fail: the task itself, or its bonus (a second-order-only bug).
+BAD_OPS = [
+    ("MulWithSwappedBackward", "Mul", "task 2 (elementwise ops)"),
+    ("MulThatFindsItsSavedArraysBySearch", "Mul", "bonus (second derivatives)"),
+    ("ExpThatWritesIntoItsInput", "Exp", "task 2 (elementwise ops)"),
+    ("ExpThatUpcasts", "Exp", "task 2 (elementwise ops)"),
+]
+
+
+@pytest.mark.parametrize("bad, op, row", BAD_OPS)
+def test_each_bad_op_fails_the_right_row_naming_it(tmp_path, bad, op, row):
+    other = "Exp" if op == "Mul" else "Mul"
+    code = f"from tests.bad_ops import {bad} as {op}\n"
+    code += f"from tinygrad_edu.ops import {other}\n"
+    passed, report = check(_workspace(tmp_path, **{"task2_elementwise.py": code}), 2)
+    assert passed == row.startswith("bonus"), report
+    assert f"{row}, op {op}:" in report, report
+    assert f"op {other}" not in report
+
+
+# Vacuous backwards: zeros, or the forward's value. Each fails its op's task.
+_FORWARDS = {
+    "Mul": ("x, y", "x * y", 2, "task2_elementwise.py"),
+    "Exp": ("x", "np.exp(x)", 2, "task2_elementwise.py"),
+    "Matmul": ("x, w", "x @ w", 4, "task4_matmul.py"),
+}
+
+
+@pytest.mark.parametrize("backward", ["zeros", "forward value"])
+@pytest.mark.parametrize("op", sorted(_FORWARDS))
+def test_vacuous_backward_fails_its_task(tmp_path, op, backward):
+    args, body, task, name = _FORWARDS[op]
+    inputs = [a.strip() for a in args.split(",")]
+    if backward == "zeros":
+        grads = ", ".join(f"Tensor(np.zeros_like({a}.data))" for a in inputs)
+    else:
+        grads = ", ".join("ctx.out" for _ in inputs)
+    code = (
+        "import numpy as np\nfrom tinygrad_edu import Function, Tensor\n"
+        + SOLUTION[name]
+        + f"class {op}(Function):\n"
+        f"    @staticmethod\n    def forward(ctx, {args}):\n"
+        f"        ctx.save_for_backward({args})\n"
+        f"        ctx.out = Tensor({body})\n        return {body}\n"
+        f"    @staticmethod\n    def backward(ctx, grad):\n"
+        f"        {args}{',' if len(inputs) == 1 else ''} = ctx.saved_tensors\n"
+        f"        return {grads}\n"
+    )
+    passed, report = check(_workspace(tmp_path, **{name: code}), task)
+    assert not passed, report
+    assert f"task {task} " in report and f"op {op}:" in report, report
