@@ -1,0 +1,187 @@
+"""The exercise checker is itself checked: right code passes, planted mistakes fail."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tinygrad_edu.exercises.checker import check, start
+
+SOLUTION = {
+    "task1_numerical.py": (
+        "from tinygrad_edu.numerical import numerical_diff, numerical_gradient\n"
+    ),
+    "task2_elementwise.py": "from tinygrad_edu.ops import Exp, Mul\n",
+    "task3_broadcasting.py": "from tinygrad_edu.broadcasting import sum_to_shape\n",
+    "task4_matmul.py": "from tinygrad_edu.ops import Matmul\n",
+}
+
+# One planted mistake per task: (file, code, task, op the report must name).
+MISTAKES = [
+    (
+        "task1_numerical.py",
+        "from tinygrad_edu.numerical import numerical_gradient\n"
+        "def numerical_diff(f, x, h=1e-4):\n    return (f(x + h) - f(x)) / h\n",
+        1,
+        "numerical_diff",
+    ),
+    (
+        "task2_elementwise.py",
+        "from tests.bad_ops import MulWithSwappedBackward as Mul\n"
+        "from tinygrad_edu.ops import Exp\n",
+        2,
+        "Mul",
+    ),
+    (
+        "task2_elementwise.py",
+        "from tinygrad_edu import Function\nfrom tinygrad_edu.ops import Mul\n"
+        "class Exp(Function):\n"
+        "    @staticmethod\n    def forward(ctx, x):\n"
+        "        import numpy as np\n        ctx.save_for_backward(x)\n"
+        "        return np.exp(x)\n"
+        "    @staticmethod\n    def backward(ctx, grad):\n"
+        "        (x,) = ctx.saved_tensors\n        return grad * x\n",
+        2,
+        "Exp",
+    ),
+    (
+        "task3_broadcasting.py",
+        "import numpy as np\ndef sum_to_shape(x, shape):\n"
+        "    return x.sum(axis=tuple(range(x.ndim - len(shape))))\n",
+        3,
+        "sum_to_shape",
+    ),
+    (
+        "task4_matmul.py",
+        "from tinygrad_edu import Function\n"
+        "class Matmul(Function):\n"
+        "    @staticmethod\n    def forward(ctx, x, w):\n"
+        "        ctx.save_for_backward(x, w)\n        return x @ w\n"
+        "    @staticmethod\n    def backward(ctx, grad):\n"
+        "        x, w = ctx.saved_tensors\n"
+        "        return grad @ w, x @ grad\n",
+        4,
+        "Matmul",
+    ),
+]
+
+
+def _workspace(tmp_path: Path, **replace: str) -> Path:
+    start(tmp_path)
+    for name, code in {**SOLUTION, **replace}.items():
+        (tmp_path / name).write_text(code)
+    return tmp_path
+
+
+def test_solution_passes_every_task(tmp_path):
+    passed, report = check(_workspace(tmp_path))
+    assert passed, report
+    assert report.count("☆✓") == 2  # second order, for the two op tasks
+    assert report.count("✓") == 4 + 2
+
+
+@pytest.mark.parametrize("name, code, task, op", MISTAKES)
+def test_planted_mistake_fails_the_right_task_and_op(tmp_path, name, code, task, op):
+    workspace = _workspace(tmp_path, **{name: code})
+    passed, report = check(workspace)
+    assert not passed
+    failing = [line for line in report.splitlines() if line.startswith("task ")]
+    assert failing and all(line.startswith(f"task {task} ") for line in failing), report
+    assert all(f"op {op}:" in line for line in failing), report
+    assert f"✗ task {task}:" in report
+    for other in range(1, task):
+        assert f"✓ task {other}:" in report
+
+
+def test_stubs_say_where_to_read_and_exit_nonzero(tmp_path):
+    start(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "tinygrad_edu.exercises", "check", str(tmp_path), "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert "not written yet (task2_elementwise.py:" in run.stdout
+    assert "docs/tutorial/04_backprop.md" in run.stdout
+
+
+def test_syntax_error_is_a_message_not_a_traceback(tmp_path):
+    workspace = _workspace(tmp_path, **{"task3_broadcasting.py": "def f(:\n"})
+    passed, report = check(workspace, 3)
+    assert not passed
+    assert "task3_broadcasting.py:1: syntax error" in report
+
+
+def test_detached_backward_fails_only_the_bonus(tmp_path):
+    detached = (
+        "import numpy as np\nfrom tinygrad_edu import Function, Tensor\n"
+        "from tinygrad_edu.ops import Mul\n"
+        "class Exp(Function):\n"
+        "    @staticmethod\n    def forward(ctx, x):\n"
+        "        out = np.exp(x)\n        ctx.save_for_backward(out)\n"
+        "        return out\n"
+        "    @staticmethod\n    def backward(ctx, grad):\n"
+        "        (out,) = ctx.saved_tensors\n"
+        "        return grad * Tensor(out.data)\n"
+    )
+    passed, report = check(_workspace(tmp_path, **{"task2_elementwise.py": detached}))
+    assert passed, report
+    assert "☆✗ task 2: bonus" in report
+    assert "bonus (second derivatives), op Exp:" in report
+    assert "op Mul" not in report
+
+
+# Known-bad ops of tests/bad_ops.py that are one of the tasks' ops, and the row
+# that must fail: the task itself, or its bonus (a second-order-only bug).
+BAD_OPS = [
+    ("MulWithSwappedBackward", "Mul", "task 2 (elementwise ops)"),
+    ("MulThatFindsItsSavedArraysBySearch", "Mul", "bonus (second derivatives)"),
+    ("ExpThatWritesIntoItsInput", "Exp", "task 2 (elementwise ops)"),
+    ("ExpThatUpcasts", "Exp", "task 2 (elementwise ops)"),
+]
+
+
+@pytest.mark.parametrize("bad, op, row", BAD_OPS)
+def test_each_bad_op_fails_the_right_row_naming_it(tmp_path, bad, op, row):
+    other = "Exp" if op == "Mul" else "Mul"
+    code = f"from tests.bad_ops import {bad} as {op}\n"
+    code += f"from tinygrad_edu.ops import {other}\n"
+    passed, report = check(_workspace(tmp_path, **{"task2_elementwise.py": code}), 2)
+    assert passed == row.startswith("bonus"), report
+    assert f"{row}, op {op}:" in report, report
+    assert f"op {other}" not in report
+
+
+# Vacuous backwards: zeros, or the forward's value. Each fails its op's task.
+_FORWARDS = {
+    "Mul": ("x, y", "x * y", 2, "task2_elementwise.py"),
+    "Exp": ("x", "np.exp(x)", 2, "task2_elementwise.py"),
+    "Matmul": ("x, w", "x @ w", 4, "task4_matmul.py"),
+}
+
+
+@pytest.mark.parametrize("backward", ["zeros", "forward value"])
+@pytest.mark.parametrize("op", sorted(_FORWARDS))
+def test_vacuous_backward_fails_its_task(tmp_path, op, backward):
+    args, body, task, name = _FORWARDS[op]
+    inputs = [a.strip() for a in args.split(",")]
+    if backward == "zeros":
+        grads = ", ".join(f"Tensor(np.zeros_like({a}.data))" for a in inputs)
+    else:
+        grads = ", ".join("ctx.out" for _ in inputs)
+    code = (
+        "import numpy as np\nfrom tinygrad_edu import Function, Tensor\n"
+        + SOLUTION[name]
+        + f"class {op}(Function):\n"
+        f"    @staticmethod\n    def forward(ctx, {args}):\n"
+        f"        ctx.save_for_backward({args})\n"
+        f"        ctx.out = Tensor({body})\n        return {body}\n"
+        f"    @staticmethod\n    def backward(ctx, grad):\n"
+        f"        {args}{',' if len(inputs) == 1 else ''} = ctx.saved_tensors\n"
+        f"        return {grads}\n"
+    )
+    passed, report = check(_workspace(tmp_path, **{name: code}), task)
+    assert not passed, report
+    assert f"task {task} " in report and f"op {op}:" in report, report

@@ -1,0 +1,6 @@
+"""Exercise mode: learners write the engine's pieces; the library's checks grade them.
+
+``python -m tinygrad_edu.exercises start DIR`` writes stub files;
+``python -m tinygrad_edu.exercises check DIR [N]`` runs the library's own
+property tests on the learner's code and names what is wrong.
+"""
