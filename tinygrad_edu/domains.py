@@ -128,3 +128,31 @@ POOL_PADDING = Param(
     "pool_padding", "cells added on each side: at most half the window, or a pair"
 )
 IMAGE_SHAPE = Param("image_shape", "the shape (N, C, H, W) of the image")
+
+
+# ------------------------------------------ for PyTorch users (issue 26)
+
+#: The gap between the values ``DISTINCT`` draws for up to 121 elements
+#: (``testing.arrays``).
+DISTINCT_STEP = 0.05
+#: Reals that never tie with a ``DISTINCT`` input: they keep 0.01 away from its
+#: grid, so ``maximum(x, y)`` has one winner that small steps cannot change.
+BETWEEN_DISTINCT = Domain(
+    "real, between the values of a distinct input (no ties with it)",
+    avoid=tuple(k * DISTINCT_STEP for k in range(-60, 61)),
+    margin=0.01,
+)
+#: A condition for ``where``: 0 or 1 (any nonzero value is True), never
+#: differentiated.
+CONDITION = Domain(
+    "condition: 0 or 1 (nonzero is True), constant", "whole", 0, 1, constant=True
+)
+#: Targets of the binary losses: probabilities that the label is 1.
+UNIT_INTERVAL = Domain("targets in [0, 1]", low=0.0, high=1.0)
+#: Probabilities kept off 0 and 1, where binary_cross_entropy clamps its log.
+OPEN_PROBABILITIES = Domain("probabilities in (0, 1)", low=0.05, high=0.95)
+
+SLOPE = Param("slope", "a real number: the slope for x < 0")
+DDOF = Param("ddof", "an int >= 0 below the number of reduced elements")
+LOWER_BOUND = Param("lower_bound", "a real number, or None (no lower bound)")
+UPPER_BOUND = Param("upper_bound", "a real number >= the lower bound, or None")

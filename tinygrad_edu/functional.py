@@ -9,6 +9,7 @@ tests check them exactly like primitives.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -17,25 +18,34 @@ import numpy as np
 
 from tinygrad_edu import ops
 from tinygrad_edu.domains import (
+    AWAY_FROM,
     AXES,
     AXIS,
+    BETWEEN_DISTINCT,
+    DDOF,
     DISTINCT,
     FLAG,
+    LOWER_BOUND,
     NEW_AXIS,
+    OPEN_PROBABILITIES,
     PADDING,
     POOL_PADDING,
     POOL_STRIDE,
+    POSITIVE,
     PROBABILITIES,
     REAL,
+    SLOPE,
     STRIDE,
     TARGETS,
+    UNIT_INTERVAL,
+    UPPER_BOUND,
     WINDOW,
     Param,
 )
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError
 from tinygrad_edu.recording import Scope, name_scope
 from tinygrad_edu.targets import check_targets
-from tinygrad_edu.tensor import Tensor, as_tensor
+from tinygrad_edu.tensor import Tensor, as_tensor, as_tensors, torch_keywords
 
 ArrayLike = Any  # a Tensor, an ndarray, a Python number or nested list
 
@@ -167,11 +177,13 @@ def matmul(x: ArrayLike, w: ArrayLike) -> Tensor:
     return ops.Matmul.apply(x, w)
 
 
+@torch_keywords
 def sum(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all by default), like np.sum; g is broadcast back."""
     return ops.Sum.apply(x, axis=axis, keepdims=keepdims)
 
 
+@torch_keywords
 def max(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Max over ``axis``, like np.max; g goes to the maxima.
 
@@ -227,11 +239,13 @@ def col2im(
     return ops.Col2im.apply(cols, shape=shape, size=size, stride=stride, pad=pad)
 
 
+@torch_keywords
 def softmax(x: ArrayLike, axis: int = -1) -> Tensor:
     """e^x / Σ e^x along ``axis``, computed stably; class probabilities from scores."""
     return ops.Softmax.apply(x, axis=axis)
 
 
+@torch_keywords
 def log_softmax(x: ArrayLike, axis: int = -1) -> Tensor:
     """log(softmax(x)) by log-sum-exp: exact where softmax underflows to 0."""
     return ops.LogSoftmax.apply(x, axis=axis)
@@ -249,6 +263,7 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike) -> Tensor:
 
 # ---------------------------------------------------------------- composites
 @_composite((REAL,), "()->()", params={"axis": AXES, "keepdims": FLAG})
+@torch_keywords
 def mean(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Mean over axes, as sum · (1/n)."""
     x = as_tensor(x)
@@ -339,6 +354,257 @@ def swapaxes(x: ArrayLike, axis1: int = -2, axis2: int = -1) -> Tensor:
     b = ops._axis_number("swapaxes", axis2, x.ndim)
     axes[a], axes[b] = b, a
     return ops.Transpose.apply(x, axes=axes)
+
+
+# Primitives of issue 26 (one-line calls into the registry).
+def abs(x: ArrayLike) -> Tensor:
+    """|x|; gradient sign(x), 0 at the kink (as relu's)."""
+    return ops.Abs.apply(x)
+
+
+def softplus(x: ArrayLike) -> Tensor:
+    """ln(1 + e^x), stable for any x (np.logaddexp); gradient sigmoid(x)."""
+    return ops.Softplus.apply(x)
+
+
+def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x where ``condition`` holds, else y (broadcasting, as np.where); each
+    chosen element's gradient goes to the input it came from."""
+    return ops.Where.apply(condition, x, y)
+
+
+def clone(x: ArrayLike) -> Tensor:
+    """A copy with its own memory, in the graph (gradient 1), as torch.clone."""
+    return ops.Clone.apply(x)
+
+
+@_composite((POSITIVE,), "()->()")
+def sqrt(x: ArrayLike) -> Tensor:
+    """√x, as x ** 0.5; gradient 1/(2√x), infinite at 0."""
+    return as_tensor(x, "sqrt") ** 0.5
+
+
+def _pairwise(op: str, x: ArrayLike, y: ArrayLike, reduce: Callable) -> Tensor:
+    """``reduce`` over x and y stacked, after broadcasting them together: ties
+    then share the gradient as they do in ``max``."""
+    x, y = as_tensors((x, y), op)
+    try:
+        shape = np.broadcast_shapes(x.shape, y.shape)
+    except ValueError:
+        raise ShapeError(
+            f"{op}: shapes {x.shape} and {y.shape} do not broadcast together."
+        ) from None
+    return reduce(stack([x.broadcast_to(shape), y.broadcast_to(shape)]), axis=0)
+
+
+@_composite((DISTINCT, BETWEEN_DISTINCT), "(),()->()")
+def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """The larger of x and y, elementwise (np.maximum); g goes to the larger.
+
+    Ties share g equally, as in ``max`` (and PyTorch's maximum).
+    """
+    return _pairwise("maximum", x, y, max)
+
+
+@_composite((DISTINCT, BETWEEN_DISTINCT), "(),()->()")
+def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """The smaller of x and y, elementwise (np.minimum); ties share g."""
+    return _pairwise("minimum", x, y, min)
+
+
+@_composite((DISTINCT,), "()->()", params={"axis": AXES, "keepdims": FLAG})
+@torch_keywords
+def min(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Minimum over ``axis``, as -max(-x): g goes to the minima, ties share it."""
+    return -ops.Max.apply(-as_tensor(x, "min"), axis=axis, keepdims=keepdims)
+
+
+@_composite((DISTINCT,), "()->()", params={"min": LOWER_BOUND, "max": UPPER_BOUND})
+def clip(x: ArrayLike, min: float | None = None, max: float | None = None) -> Tensor:
+    """x limited to [min, max] (either may be None), as np.clip and torch.clamp.
+
+    The gradient is 1 strictly inside and 0 at and beyond a bound, as relu's
+    at its kink: ``clip(x, 0)`` is ``relu(x)``, derivative included.
+    """
+    x = as_tensor(x, "clip")
+    if min is None and max is None:
+        raise DomainError("clip: give min, max or both; with neither nothing is cut.")
+    try:
+        low = -np.inf if min is None else float(min)
+        high = np.inf if max is None else float(max)
+    except (TypeError, ValueError):
+        raise DTypeError(
+            f"clip: the bounds must be numbers or None, got min={min!r}, max={max!r}."
+        ) from None
+    if not low <= high:
+        raise DomainError(f"clip: min={min!r} is above max={max!r}; give min <= max.")
+    inside = (x.data > low) & (x.data < high)
+    return ops.Where.apply(inside, x, np.clip(x.data, low, high))
+
+
+@_composite((AWAY_FROM(0),), "()->()", params={"negative_slope": SLOPE})
+def leaky_relu(x: ArrayLike, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, else negative_slope·x; at 0 the slope of the left side
+    (as relu's 0 there)."""
+    x = as_tensor(x, "leaky_relu")
+    return ops.Where.apply(x.data > 0, x, x * negative_slope)
+
+
+def _as_float(x: Tensor) -> Tensor:
+    """Integer tensors as floats, so that x - max(x) cannot wrap around."""
+    return x if x.dtype.kind == "f" else x.astype(ops._float_dtype(x.data))
+
+
+def _reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple:
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+@_composite((REAL,), "()->()", params={"axis": AXES, "keepdims": FLAG})
+@torch_keywords
+def logsumexp(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """log Σ e^x over ``axis``, shifted by the maximum (a constant) so that
+    nothing overflows; its gradient is softmax(x)."""
+    x = _as_float(as_tensor(x, "logsumexp"))
+    shift = ops.Max.apply(x.detach(), axis=axis, keepdims=True)
+    out = (x - shift).exp().sum(axis=axis, keepdims=True).log() + shift
+    axes = ops._normalize_axes("logsumexp", axis, x.ndim)
+    return out if keepdims else out.reshape(_reduced_shape(x.shape, axes))
+
+
+@_composite((REAL,), "()->()", params={"axis": AXES, "ddof": DDOF, "keepdims": FLAG})
+@torch_keywords
+def var(
+    x: ArrayLike, axis: Any = None, ddof: int = 0, keepdims: bool = False
+) -> Tensor:
+    """Variance over ``axis``: Σ (x - mean)² / (n - ddof).
+
+    ddof=0 by default, as np.var; PyTorch's default is correction=1 (the
+    unbiased estimate): pass ``ddof=1`` or ``correction=1`` for it.
+    """
+    x = _as_float(as_tensor(x, "var"))
+    axes = ops._normalize_axes("var", axis, x.ndim)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    try:
+        ddof = operator.index(ddof)
+    except TypeError:
+        raise DTypeError(f"var: ddof must be an integer, got {ddof!r}.") from None
+    if not 0 <= ddof < n:
+        raise DomainError(
+            f"var: ddof={ddof} with {n} element(s) along axis {axis!r} of shape "
+            f"{x.shape}; it needs 0 <= ddof < {n} (n - ddof is the divisor)."
+        )
+    centered = x - mean(x, axis=axes, keepdims=True)
+    return (centered**2).sum(axis=axes, keepdims=keepdims) / (n - ddof)
+
+
+@_composite(
+    (DISTINCT,), "()->()", params={"axis": AXES, "ddof": DDOF, "keepdims": FLAG}
+)
+@torch_keywords
+def std(
+    x: ArrayLike, axis: Any = None, ddof: int = 0, keepdims: bool = False
+) -> Tensor:
+    """Standard deviation, √var (ddof=0 by default, as np.std; PyTorch's
+    default is correction=1). Its gradient is infinite where all values agree."""
+    return var(x, axis=axis, ddof=ddof, keepdims=keepdims) ** 0.5
+
+
+def _arg(op: str, pick: Callable, x: ArrayLike, axis: Any, keepdims: bool) -> Tensor:
+    x = as_tensor(x, op)
+    if x.size == 0:
+        raise ShapeError(f"{op}: the tensor of shape {x.shape} is empty.")
+    if axis is not None:
+        axis = ops._axis_number(op, axis, x.ndim, none=True)
+    return Tensor(pick(x.data, axis=axis, keepdims=bool(keepdims)))
+
+
+@_composite((DISTINCT,), "()->()", params={"axis": AXIS, "keepdims": FLAG})
+@torch_keywords
+def argmax(x: ArrayLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """The index of the maximum along ``axis`` (of the flattened x if None),
+    as np.argmax: an integer tensor, with no gradient."""
+    return _arg("argmax", np.argmax, x, axis, keepdims)
+
+
+@_composite((DISTINCT,), "()->()", params={"axis": AXIS, "keepdims": FLAG})
+@torch_keywords
+def argmin(x: ArrayLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """The index of the minimum along ``axis``, as np.argmin; no gradient."""
+    return _arg("argmin", np.argmin, x, axis, keepdims)
+
+
+# Losses of issue 26
+
+
+def _same_shapes(op: str, y: Tensor, t: Tensor) -> None:
+    """Refuse targets of another shape: broadcasting (N, 1) logits against (N,)
+    targets would silently compare every sample with every target."""
+    if y.shape != t.shape:
+        raise ShapeError(
+            f"{op}: the input has shape {y.shape} but the targets {t.shape}; they "
+            f"must match (for (N, 1) scores and (N,) targets use y.reshape(-1))."
+        )
+
+
+@_composite((REAL, UNIT_INTERVAL), "(n?,c?),(n?,c?)->()", batched=False)
+def binary_cross_entropy_with_logits(z: ArrayLike, t: ArrayLike) -> Tensor:
+    """Mean binary cross entropy of sigmoid(z) against targets t in [0, 1].
+
+    Computed as mean(softplus(z) - t·z), which is the same loss written so
+    that it stays finite: at z = ±800 its value and gradient sigmoid(z) - t
+    are exact, where log(sigmoid(z)) would be log(0).
+    """
+    z = as_tensor(z, "binary_cross_entropy_with_logits")
+    t = as_tensor(_target(t, z), "binary_cross_entropy_with_logits")
+    _same_shapes("binary_cross_entropy_with_logits", z, t)
+    return mean(ops.Softplus.apply(z) - t * z)
+
+
+#: PyTorch clamps binary_cross_entropy's logs at -100; so do we.
+LOG_FLOOR = -100.0
+
+
+def _clamped_log(p: Tensor) -> Tensor:
+    """log p, but LOG_FLOOR (gradient 0) where p < e^-100: no log(0)."""
+    safe = p.data > np.exp(LOG_FLOOR)
+    return ops.Where.apply(safe, ops.Where.apply(safe, p, 1.0).log(), LOG_FLOOR)
+
+
+@_composite((OPEN_PROBABILITIES, UNIT_INTERVAL), "(n?,c?),(n?,c?)->()", batched=False)
+def binary_cross_entropy(p: ArrayLike, t: ArrayLike) -> Tensor:
+    """Mean of -[t log p + (1 - t) log(1 - p)] for probabilities p in [0, 1].
+
+    Each log is clamped at -100, as PyTorch's, so p = 0 or 1 gives a finite
+    loss, but no gradient through the clamped log: on scores, use
+    ``binary_cross_entropy_with_logits``, which stays exact.
+    """
+    p = as_tensor(p, "binary_cross_entropy")
+    t = as_tensor(_target(t, p), "binary_cross_entropy")
+    _same_shapes("binary_cross_entropy", p, t)
+    if p.size and not ((p.data >= 0) & (p.data <= 1)).all():
+        raise DomainError(
+            f"binary_cross_entropy: the input holds values outside [0, 1] (from "
+            f"{p.data.min():g} to {p.data.max():g}); it takes probabilities. For "
+            f"scores, use binary_cross_entropy_with_logits."
+        )
+    return -mean(t * _clamped_log(p) + (1 - t) * _clamped_log(1 - p))
+
+
+@_composite((REAL, TARGETS), "(n,c),(n)->()", batched=False)
+def nll_loss(log_probs: ArrayLike, t: ArrayLike) -> Tensor:
+    """Mean negative log-likelihood: -Σ t log_probs / N, for log-probabilities
+    (N, C) and labels (or rows of class weights), as torch's nll_loss.
+
+    ``nll_loss(log_softmax(x), t)`` is ``softmax_cross_entropy(x, t)``.
+    """
+    y = as_tensor(log_probs, "nll_loss")
+    t = as_tensor(_target(t, y), "nll_loss")
+    rows = y.reshape(1, y.size) if y.ndim == 1 else y
+    targets = check_targets(y.data, t.data, "nll_loss", "log-probabilities")
+    n = rows.shape[0]
+    if targets.dtype.kind in "iu":
+        return -rows[np.arange(n), targets].sum() / n
+    return -(t.reshape(rows.shape) * rows).sum() / n
 
 
 # ---------------------------------------------------------------- convolution

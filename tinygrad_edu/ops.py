@@ -23,6 +23,7 @@ from tinygrad_edu.domains import (
     AXES,
     AXIS,
     BROADCAST_SHAPE,
+    CONDITION,
     DISTINCT,
     DTYPE,
     FLAG,
@@ -875,6 +876,82 @@ class SoftmaxCrossEntropy(Function):
             if ctx.needs_input_grad[1]:
                 grad_t = (-rows.log_softmax(axis=-1) * scale).reshape(t.shape)
         return (grad_rows if x.ndim == 2 else grad_rows.reshape(x.shape)), grad_t
+
+
+# ------------------------------------------ for PyTorch users (issue 26)
+
+
+class Abs(Function):
+    """Absolute value: y = |x|; dy/dx = sign(x) (0 at the kink, as relu's)."""
+
+    domain = (AWAY_FROM(0),)
+    signature = ELEMENTWISE
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_arrays
+        return grad * Tensor(np.sign(x))
+
+
+class Softplus(Function):
+    """Softplus: y = ln(1 + e**x), a smooth relu; dy/dx = sigmoid(x).
+
+    Forward by np.logaddexp(0, x): no overflow at x = 800, where the formula
+    as written gives inf, and exact where e**x is below rounding.
+    """
+
+    domain = (REAL,)
+    signature = ELEMENTWISE
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.logaddexp(0, x.astype(_float_dtype(x), copy=False))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * x.sigmoid()
+
+
+class Where(Function):
+    """Choice: z = x where the condition holds, else y; the gradient goes to
+    the chosen input (the condition has none)."""
+
+    domain = (CONDITION, REAL, REAL)
+    signature = "(),(),()->()"
+
+    @staticmethod
+    def forward(ctx, condition, x, y):
+        ctx.mask = condition.astype(bool, copy=False)
+        return np.where(ctx.mask, x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _, need_x, need_y = ctx.needs_input_grad
+        grad_x = grad * Tensor(ctx.mask) if need_x else None
+        grad_y = grad * Tensor(~ctx.mask) if need_y else None
+        return None, grad_x, grad_y
+
+
+class Clone(Function):
+    """A copy with its own memory: y = x; dy/dx = 1."""
+
+    domain = (REAL,)
+    signature = ELEMENTWISE
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
 
 
 #: Every op above, by snake_case name. Frozen: users' ops are not added here.

@@ -9,9 +9,10 @@ backward walk. A Tensor shares memory with the array it was made from, as
 from __future__ import annotations
 
 import functools
+import inspect
 import operator
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,34 @@ from tinygrad_edu.errors import (
 )
 
 _NUMERIC_KINDS = "biuf"
+
+
+# ------------------------------------------ for PyTorch users (issue 26)
+
+#: PyTorch's keyword names, and the NumPy names this library uses for them.
+TORCH_KEYWORDS = {"dim": "axis", "keepdim": "keepdims", "correction": "ddof"}
+
+
+def torch_keywords(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Let ``fn`` take PyTorch's keyword names too (``dim=`` for ``axis=``, ...),
+    for the NumPy names it has. Its signature, as ``inspect`` shows it, stays
+    the NumPy one: that is the name the docs use."""
+    names = inspect.signature(fn).parameters
+    aliases = {t: n for t, n in TORCH_KEYWORDS.items() if n in names}
+
+    @functools.wraps(fn)
+    def accepting_torch_names(*args: Any, **kwargs: Any) -> Any:
+        for torch_name in aliases.keys() & kwargs.keys():
+            name = aliases[torch_name]
+            if name in kwargs:
+                raise DTypeError(
+                    f"{fn.__name__}() got both {name}= and {torch_name}= (PyTorch's "
+                    f"name for {name}); pass one of them."
+                )
+            kwargs[name] = kwargs.pop(torch_name)
+        return fn(*args, **kwargs)
+
+    return accepting_torch_names
 
 
 class Tensor:
@@ -442,16 +471,19 @@ class Tensor:
     # -- reductions -----------------------------------------------------------
     # ``out`` and ``dtype`` are there for NumPy: np.sum(t), np.mean(t) and
     # np.max(t) call these methods with them.
+    @torch_keywords
     def sum(self, axis: Any = None, keepdims: bool = False, **numpy: Any) -> Tensor:
         """Sum over ``axis`` (None: all; an int or a tuple), as ``np.sum``."""
         _only_defaults("sum", numpy)
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
+    @torch_keywords
     def mean(self, axis: Any = None, keepdims: bool = False, **numpy: Any) -> Tensor:
         """Mean over ``axis``, as ``np.mean``: the sum times 1/n."""
         _only_defaults("mean", numpy)
         return functional.mean(self, axis=axis, keepdims=keepdims)
 
+    @torch_keywords
     def max(self, axis: Any = None, keepdims: bool = False, **numpy: Any) -> Tensor:
         """Maximum over ``axis``; k tied maxima each receive 1/k of the gradient."""
         _only_defaults("max", numpy)
@@ -499,10 +531,12 @@ class Tensor:
         return ops.SumTo.apply(self, shape=_shape_arg(shape))
 
     # -- softmax and losses ---------------------------------------------------
+    @torch_keywords
     def softmax(self, axis: int = -1) -> Tensor:
         """e**x / Σ e**x along ``axis``, shifted by the maximum: it cannot overflow."""
         return ops.Softmax.apply(self, axis=axis)
 
+    @torch_keywords
     def log_softmax(self, axis: int = -1) -> Tensor:
         """log(softmax(x)) by log-sum-exp: finite even where softmax underflows to 0."""
         return ops.LogSoftmax.apply(self, axis=axis)
@@ -518,6 +552,125 @@ class Tensor:
         """
         target = as_tensor(target, "softmax_cross_entropy")  # an int stays a label
         return ops.SoftmaxCrossEntropy.apply(self, target)
+
+    # -- for PyTorch users (issue 26): one-line calls, as above -----------------
+    def abs(self) -> Tensor:
+        """|x|, elementwise; its derivative at 0 is taken as 0."""
+        return ops.Abs.apply(self)
+
+    def sqrt(self) -> Tensor:
+        """√x, elementwise (x ** 0.5); needs x >= 0."""
+        return functional.sqrt(self)
+
+    def softplus(self) -> Tensor:
+        """ln(1 + e**x), stable for any x; its derivative is sigmoid(x)."""
+        return ops.Softplus.apply(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Limit to [min, max] (either may be None), as ``np.clip``; gradient 1
+        strictly inside, 0 at and beyond a bound."""
+        return functional.clip(self, min, max)
+
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """PyTorch's name for ``clip``."""
+        return functional.clip(self, min, max)
+
+    def maximum(self, other: Any) -> Tensor:
+        """The larger of self and other, elementwise; ties share the gradient."""
+        return functional.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        """The smaller of self and other, elementwise; ties share the gradient."""
+        return functional.minimum(self, other)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """self where ``condition`` holds, else ``other`` (``torch.Tensor.where``)."""
+        return ops.Where.apply(condition, self, other)
+
+    @torch_keywords
+    def min(self, axis: Any = None, keepdims: bool = False, **numpy: Any) -> Tensor:
+        """Minimum over ``axis``; k tied minima each receive 1/k of the gradient."""
+        _only_defaults("min", numpy)
+        return functional.min(self, axis=axis, keepdims=keepdims)
+
+    @torch_keywords
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the maximum along ``axis`` (flattened if None); no gradient."""
+        return functional.argmax(self, axis=axis, keepdims=keepdims)
+
+    @torch_keywords
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the minimum along ``axis`` (flattened if None); no gradient."""
+        return functional.argmin(self, axis=axis, keepdims=keepdims)
+
+    @torch_keywords
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """log Σ e**x over ``axis``, without overflow; its gradient is softmax."""
+        return functional.logsumexp(self, axis=axis, keepdims=keepdims)
+
+    @torch_keywords
+    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        """Variance over ``axis``; ddof=0 as NumPy (PyTorch: correction=1)."""
+        return functional.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    @torch_keywords
+    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        """Standard deviation over ``axis``; ddof=0 as NumPy (PyTorch: 1)."""
+        return functional.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def clone(self) -> Tensor:
+        """A copy with its own memory that stays in the graph (gradient 1);
+        ``detach()`` is the opposite: shared memory, out of the graph."""
+        return ops.Clone.apply(self)
+
+    def view(self, *shape: Any) -> Tensor:
+        """PyTorch's name for ``reshape``. NumPy arrays never need to be
+        contiguous for it, so it works wherever reshape does."""
+        return self.reshape(*shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Axes start_dim..end_dim joined into one; all of them by default, to
+        1-D as ``ndarray.flatten()`` and ``torch.flatten``. ``flatten(1)`` keeps
+        the batch axis: ``functional.flatten(x)``, the layer between conv and
+        affine."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start = ops._axis_number("flatten", start_dim, self.ndim)
+        end = ops._axis_number("flatten", end_dim, self.ndim)
+        if start > end:
+            raise DomainError(
+                f"flatten: start_dim={start_dim} comes after end_dim={end_dim} for "
+                f"a tensor of shape {self.shape}; give start_dim <= end_dim."
+            )
+        shape = self.shape
+        return self.reshape(*shape[:start], -1, *shape[end + 1 :])
+
+    @torch_keywords
+    def squeeze(self, axis: Any = None) -> Tensor:
+        """Drop axes of size 1 (all of them if ``axis`` is None), as
+        ``np.squeeze``: naming an axis of another size is an error, where
+        PyTorch would silently leave it."""
+        axes = ops._normalize_axes("squeeze", axis, self.ndim)
+        if axis is None:
+            axes = tuple(a for a in axes if self.shape[a] == 1)
+        wrong = [a for a in axes if self.shape[a] != 1]
+        if wrong:
+            raise ShapeError(
+                f"squeeze: axis {wrong[0]} of shape {self.shape} has size "
+                f"{self.shape[wrong[0]]}, not 1; only axes of size 1 can be dropped."
+            )
+        return self.reshape(*(n for i, n in enumerate(self.shape) if i not in axes))
+
+    @torch_keywords
+    def unsqueeze(self, axis: int) -> Tensor:
+        """A new axis of size 1 at ``axis`` (-1: last), as ``np.expand_dims``."""
+        ndim = self.ndim + 1
+        new = ops._axis_number("unsqueeze", axis, ndim)
+        return self.reshape(*self.shape[:new], 1, *self.shape[new:])
+
+    def tolist(self) -> Any:
+        """The values as nested Python lists (a number for a 0-d tensor)."""
+        return self.data.tolist()
 
 
 def as_tensor(value: Any, where: str = "Tensor", like: Any = None) -> Tensor:

@@ -36,12 +36,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_edu.domains import REAL, Domain, Param, alternatives
+from tinygrad_edu.domains import DISTINCT_STEP, REAL, Domain, Param, alternatives
 from tinygrad_edu.engine import grad
 from tinygrad_edu.errors import DomainError
 from tinygrad_edu.function import Function
 from tinygrad_edu.numerical import GradcheckError, gradcheck, gradgradcheck
-from tinygrad_edu.ops import windows
+from tinygrad_edu.ops import _normalize_axes, windows
 from tinygrad_edu.recording import enable_grad, no_grad
 from tinygrad_edu.tensor import Tensor
 
@@ -638,6 +638,53 @@ _PARAM_DRAWERS: dict[str, Callable[[Callable, list, dict], Any]] = {
     "pool_padding": _draw_pool_padding,
     "image_shape": _draw_image_shape,
 }
+
+
+# ------------------------------------------ for PyTorch users (issue 26)
+
+
+def _draw_slope(draw: Callable, shapes_: list, drawn: dict) -> float:
+    return draw(st.floats(-1.0, 2.0, allow_subnormal=False))
+
+
+def _draw_ddof(draw: Callable, shapes_: list, drawn: dict) -> int:
+    """0 or 1, with at least two reduced elements: the variance of one element
+    is 0, where std's derivative is infinite (and ddof=1 has nothing left)."""
+    shape = list(shapes_[0]) or [2]  # a 0-d input holds one element
+    if drawn.get("axis") == ():  # reducing no axis: one element each
+        drawn["axis"] = None
+    axes = _normalize_axes("ddof", drawn.get("axis"), len(shape))
+    if np.prod([shape[a] for a in axes]) < 2:
+        shape[axes[0]] = 2
+    shapes_[0] = tuple(shape)
+    return draw(st.integers(0, 1))
+
+
+def _between_distinct(draw: Callable, lowest: int = -60) -> float:
+    """A bound halfway between two values ``DISTINCT`` draws: never at a kink."""
+    return (draw(st.integers(lowest, 59)) + 0.5) * DISTINCT_STEP
+
+
+def _draw_lower_bound(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    return None if draw(st.booleans()) else _between_distinct(draw)
+
+
+def _draw_upper_bound(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    """None only if there is a lower bound (``min``, as clip names it), else
+    a bound at or above it."""
+    low = drawn.get("min")
+    if low is not None and draw(st.booleans()):
+        return None
+    lowest = -60 if low is None else round(low / DISTINCT_STEP - 0.5)
+    return _between_distinct(draw, lowest)
+
+
+_PARAM_DRAWERS.update(
+    slope=_draw_slope,
+    ddof=_draw_ddof,
+    lower_bound=_draw_lower_bound,
+    upper_bound=_draw_upper_bound,
+)
 
 
 @st.composite
