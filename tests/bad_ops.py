@@ -339,3 +339,13 @@ class SoftplusThatSaturatesTooEarly(Function):
         (x,) = ctx.saved_tensors
         saturated = Tensor((x.data > 4).astype(x.dtype))
         return grad * (x.sigmoid() * (1 - saturated) + saturated)
+
+
+class WhereThatSendsTheGradientToBoth(ops.Where):
+    """where(c, x, y) whose backward forgets the condition for y: the gradient
+    of each element goes to both inputs. Caught only where the drawn
+    condition holds somewhere (a condition of all 0 hides it)."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, grad * Tensor(ctx.mask), grad

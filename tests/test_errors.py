@@ -701,6 +701,83 @@ CASES = [
         DTypeError,
         ["^load_mnist:", "got int 123", "folder path"],
     ),
+    # -- the ops and spellings PyTorch users reach for (issue 26)
+    (
+        "clip without bounds",
+        lambda: leaf(2).clip(),
+        DomainError,
+        ["^clip:", "with neither nothing is cut", "give min, max or both"],
+    ),
+    (
+        "clip with min above max",
+        lambda: F.clip(leaf(2), 1, 0),
+        DomainError,
+        ["^clip:", "min=1 is above max=0", "min <= max"],
+    ),
+    (
+        "maximum of shapes that do not broadcast",
+        lambda: F.maximum(leaf(2), leaf(3)),
+        ShapeError,
+        ["^maximum:", r"\(2,\) and \(3,\)", "equal or 1"],
+    ),
+    (
+        "var with nothing left to divide by",
+        lambda: leaf(1).var(ddof=1),
+        DomainError,
+        ["^var:", "ddof=1 with 1 element", "0 <= ddof < 1"],
+    ),
+    (
+        "argmax of an empty tensor",
+        lambda: Tensor(np.zeros((0, 3))).argmax(),
+        ShapeError,
+        ["^argmax:", r"shape \(0, 3\) is empty", "no element to point at"],
+    ),
+    (
+        "axis= and dim= both",
+        lambda: leaf(2, 3).sum(axis=0, dim=1),
+        DTypeError,
+        [r"^sum\(\) got both", "axis= and dim=", "pass one of them"],
+    ),
+    (
+        "logits (N, 1) against targets (N,)",
+        lambda: F.binary_cross_entropy_with_logits(leaf(4, 1), np.ones(4)),
+        ShapeError,
+        [
+            "^binary_cross_entropy_with_logits:",
+            r"\(4, 1\) but the targets \(4,\)",
+            r"y\.reshape\(-1\)",
+        ],
+    ),
+    (
+        "binary_cross_entropy of scores",
+        lambda: F.binary_cross_entropy([0.5, 2.0], [1.0, 0.0]),
+        DomainError,
+        ["^binary_cross_entropy:", r"outside \[0, 1\]", "with_logits"],
+    ),
+    (
+        "nll_loss label out of range",
+        lambda: F.nll_loss(leaf(2, 4), [0, 5]),
+        DomainError,
+        ["^nll_loss:", "label 5 is out of range", r"0\.\.3"],
+    ),
+    (
+        "squeeze an axis that is not of size 1",
+        lambda: leaf(2, 1).squeeze(0),
+        ShapeError,
+        ["^squeeze:", r"axis 0 of shape \(2, 1\) has size 2", "size 1"],
+    ),
+    (
+        "flatten with start_dim after end_dim",
+        lambda: leaf(2, 3).flatten(1, 0),
+        DomainError,
+        ["^flatten:", "start_dim=1 comes after end_dim=0", "start_dim <= end_dim"],
+    ),
+    (
+        "unsqueeze past the last new position",
+        lambda: leaf(2, 3).unsqueeze(3),
+        DomainError,
+        ["^unsqueeze:", "axis 3 is out of range", r"\[-3, 2\]"],
+    ),
 ]
 
 

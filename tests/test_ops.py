@@ -123,6 +123,7 @@ KNOWN_BAD = {
     bad_ops.AddWithTheBiasGradientTooSmall: check_first_and_second_derivatives,
     bad_ops.SoftplusThatSaturatesTooEarly: check_first_and_second_derivatives,
     bad_ops.ExpThatUpcasts: check_float32_in_float32_out,
+    bad_ops.WhereThatSendsTheGradientToBoth: check_first_and_second_derivatives,
 }
 #: What a failing property raises: a wrong derivative, an assertion, a gradient
 #: the engine refuses, NumPy's refusal to write into a read-only input, or a

@@ -392,7 +392,8 @@ def _pairwise(op: str, x: ArrayLike, y: ArrayLike, reduce: Callable) -> Tensor:
         shape = np.broadcast_shapes(x.shape, y.shape)
     except ValueError:
         raise ShapeError(
-            f"{op}: shapes {x.shape} and {y.shape} do not broadcast together."
+            f"{op}: shapes {x.shape} and {y.shape} do not broadcast together; "
+            f"compared from the last axis, each pair of sizes must be equal or 1."
         ) from None
     return reduce(stack([x.broadcast_to(shape), y.broadcast_to(shape)]), axis=0)
 
@@ -512,7 +513,10 @@ def std(
 def _arg(op: str, pick: Callable, x: ArrayLike, axis: Any, keepdims: bool) -> Tensor:
     x = as_tensor(x, op)
     if x.size == 0:
-        raise ShapeError(f"{op}: the tensor of shape {x.shape} is empty.")
+        raise ShapeError(
+            f"{op}: the tensor of shape {x.shape} is empty: there is no element "
+            f"to point at."
+        )
     if axis is not None:
         axis = ops._axis_number(op, axis, x.ndim, none=True)
     return Tensor(pick(x.data, axis=axis, keepdims=bool(keepdims)))
