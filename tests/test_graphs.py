@@ -381,6 +381,25 @@ def _softmax_cross_entropy(draw, nodes):
     return (lambda xs, _: ops.SoftmaxCrossEntropy.apply(into(xs[0]), target)), (i,)
 
 
+def _where(draw, nodes):
+    """where(condition, x, y): two operands and a drawn mask of their shape."""
+    i = _pick(draw, nodes)
+
+    def fits(t):
+        size = _broadcast_size(nodes[i].shape, t.shape)
+        return size is not None and size <= MAX_SIZE
+
+    j = _pick(draw, nodes, fits)
+    shape = np.broadcast_shapes(nodes[i].shape, nodes[j].shape)
+    condition = draw(hnp.arrays(np.bool_, shape))
+    maps = [_into(d, nodes[k].data) for d, k in zip(ops.Where.domain[1:], (i, j))]
+
+    def rule(xs, _):
+        return ops.Where.apply(condition, maps[0](xs[0]), maps[1](xs[1]))
+
+    return rule, (i, j)
+
+
 def _injected(draw, nodes):
     """The op under test (``Graph.injected``), applied like a REAL elementwise op."""
     operands = [_pick(draw, nodes)]
@@ -417,6 +436,7 @@ MAKERS |= {
     "matmul": _matmul,
     "concatenate": _concatenate,
     "softmax_cross_entropy": _softmax_cross_entropy,
+    "where": _where,
 }
 
 #: Shrinking goes towards the first entry: mul, whose gradient needs both
