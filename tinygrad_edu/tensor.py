@@ -45,14 +45,15 @@ def torch_keywords(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def accepting_torch_names(*args: Any, **kwargs: Any) -> Any:
-        for torch_name in aliases.keys() & kwargs.keys():
-            name = aliases[torch_name]
-            if name in kwargs:
-                raise DTypeError(
-                    f"{fn.__name__}() got both {name}= and {torch_name}= (PyTorch's "
-                    f"name for {name}); pass one of them."
-                )
-            kwargs[name] = kwargs.pop(torch_name)
+        if kwargs and not aliases.keys().isdisjoint(kwargs):
+            for torch_name in aliases.keys() & kwargs.keys():
+                name = aliases[torch_name]
+                if name in kwargs:
+                    raise DTypeError(
+                        f"{fn.__name__}() got both {name}= and {torch_name}= "
+                        f"(PyTorch's name for {name}); pass one of them."
+                    )
+                kwargs[name] = kwargs.pop(torch_name)
         return fn(*args, **kwargs)
 
     return accepting_torch_names
