@@ -57,9 +57,10 @@ def test_min_is_the_mirror_of_max_values_and_ties():
     np.testing.assert_array_equal(g, [0, 0.5, 0.5, 0])
 
 
-def test_kinks_take_relus_convention():
-    """abs, clip and leaky_relu at their kinks: the derivative of relu at 0
-    is 0, the slope of its left side; clip(x, 0) is relu, derivative included."""
+def test_kinks_follow_relu_and_ties_follow_max():
+    """Where values are cut off, the derivative at the cut is the cut-off
+    side's, as relu's 0 at 0: clip(x, 0) is relu, derivative included. abs,
+    which is maximum(x, -x), gets 0 at 0, where the two share the gradient."""
     at = [-1.0, 0.0, 1.0, 2.0]
     assert grad_of(F.abs, at)[0].tolist() == [-1, 0, 1, 1]
     relu = grad_of(F.relu, at)[0].tolist()

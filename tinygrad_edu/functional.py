@@ -358,7 +358,7 @@ def swapaxes(x: ArrayLike, axis1: int = -2, axis2: int = -1) -> Tensor:
 
 # Primitives of issue 26 (one-line calls into the registry).
 def abs(x: ArrayLike) -> Tensor:
-    """|x|; gradient sign(x), 0 at the kink (as relu's)."""
+    """|x|; gradient sign(x), and 0 at 0, where x and -x tie and share it."""
     return ops.Abs.apply(x)
 
 

@@ -882,7 +882,7 @@ class SoftmaxCrossEntropy(Function):
 
 
 class Abs(Function):
-    """Absolute value: y = |x|; dy/dx = sign(x) (0 at the kink, as relu's)."""
+    """Absolute value: y = |x|; dy/dx = sign(x), 0 at 0 (maximum(x, -x) at a tie)."""
 
     domain = (AWAY_FROM(0),)
     signature = ELEMENTWISE
