@@ -739,6 +739,12 @@ CASES = [
         [r"^sum\(\) got both", "axis= and dim=", "pass one of them"],
     ),
     (
+        "max(dim=) as PyTorch spells it",
+        lambda: leaf(2, 3).max(dim=1),
+        DTypeError,
+        [r"^max\(dim=...\) is ambiguous", r"\(values, indices\)", r"argmax\(axis"],
+    ),
+    (
         "logits (N, 1) against targets (N,)",
         lambda: F.binary_cross_entropy_with_logits(leaf(4, 1), np.ones(4)),
         ShapeError,

@@ -250,7 +250,7 @@ def test_nll_of_log_softmax_is_softmax_cross_entropy(target):
 
 # -- the spellings ----------------------------------------------------------------
 
-DIM_SPELLINGS = ["sum", "mean", "max", "min", "logsumexp", "var", "std", "argmax"]
+DIM_SPELLINGS = ["sum", "mean", "logsumexp", "var", "std", "argmax"]
 
 
 @pytest.mark.parametrize("name", [*DIM_SPELLINGS, "argmin"])
@@ -295,3 +295,15 @@ def test_shape_spellings_carry_the_gradient():
         0
     ).squeeze().sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.arange(6.0).reshape(2, 3))
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_max_and_min_refuse_dim_which_pytorch_answers_with_indices_too(name):
+    """torch's x.max(dim=1) is (values, indices): ``_, i = x.max(dim=1)`` on
+    two rows of ours would unpack the rows, silently."""
+    x = Tensor(X[:2])
+    for spelled in (getattr(x, name), lambda **k: getattr(F, name)(x, **k)):
+        with pytest.raises(DTypeError, match=f"arg{name}\\(axis=...\\)"):
+            spelled(dim=1)
+        kept = spelled(axis=1, keepdim=True).numpy()  # keepdim= alone is harmless
+        np.testing.assert_array_equal(kept, getattr(X[:2], name)(axis=1, keepdims=True))

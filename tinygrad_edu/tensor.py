@@ -34,6 +34,10 @@ _NUMERIC_KINDS = "biuf"
 
 #: PyTorch's keyword names, and the NumPy names this library uses for them.
 TORCH_KEYWORDS = {"dim": "axis", "keepdim": "keepdims", "correction": "ddof"}
+#: Where PyTorch's ``dim=`` changes what comes back: ``x.max(dim=1)`` is a pair
+#: (values, indices) there, so ``_, i = x.max(dim=1)`` would silently unpack
+#: two rows of ours. Refused, with the two spellings that say which is meant.
+DIM_GIVES_INDICES = {"max": "argmax", "min": "argmin"}
 
 
 def torch_keywords(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -46,6 +50,13 @@ def torch_keywords(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def accepting_torch_names(*args: Any, **kwargs: Any) -> Any:
         if kwargs and not aliases.keys().isdisjoint(kwargs):
+            if "dim" in kwargs and fn.__name__ in DIM_GIVES_INDICES:
+                raise DTypeError(
+                    f"{fn.__name__}(dim=...) is ambiguous: PyTorch returns (values, "
+                    f"indices), NumPy's axis= the values. Use {fn.__name__}(axis=...) "
+                    f"for the values and {DIM_GIVES_INDICES[fn.__name__]}(axis=...) "
+                    f"for the indices."
+                )
             for torch_name in aliases.keys() & kwargs.keys():
                 name = aliases[torch_name]
                 if name in kwargs:
