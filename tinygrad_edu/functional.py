@@ -406,8 +406,14 @@ def _check_filters(x: tuple[int, ...], w: tuple[int, ...]) -> None:
 
 
 def _pool(op: str, x: ArrayLike, size: Any, stride: Any, pad: Any) -> tuple:
-    """x's pooling windows as (N, OH·OW, C, KH·KW), the windows, and x."""
+    """x's pooling windows as (N, OH·OW, C, KH·KW), the windows, and x.
+
+    Integer and boolean images are pooled as float64: a padded cell must hold
+    -inf, so that it never wins a max.
+    """
     x = as_tensor(x, op)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
     kernel = ops.pair(op, "the window size", size, 1)
     w = ops.windows(op, x.shape, kernel, kernel if stride is None else stride, pad)
     if any(2 * p > k for p, k in zip(w.pad, w.kernel)):
