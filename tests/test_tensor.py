@@ -619,3 +619,15 @@ def test_a_tensor_shares_memory_with_the_array_it_was_made_from():
     t = Tensor(array)
     array[0] = 5
     assert t.data[0] == 5 and t.detach().data is array
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (4, 2, 3), (1, 2, 3, 5)])
+def test_mT_swaps_the_last_two_axes_and_is_differentiated_as_a_transpose(shape):
+    x = Tensor(np.random.default_rng(0).normal(size=shape), requires_grad=True)
+    np.testing.assert_array_equal(x.mT.numpy(), np.swapaxes(x.numpy(), -1, -2))
+    assert gradcheck(lambda x: (x.mT * x.mT).sum(), [x])
+
+
+def test_mT_of_a_vector_says_how_to_make_a_matrix():
+    with pytest.raises(ShapeError, match=r"mT: .*\(3,\).*reshape\(1, -1\)"):
+        Tensor(np.ones(3)).mT

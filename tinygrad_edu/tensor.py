@@ -236,6 +236,18 @@ class Tensor:
         """The transpose (axes reversed), recorded like ``transpose()``."""
         return self.transpose()
 
+    @property
+    def mT(self) -> Tensor:
+        """The transpose of each matrix in a stack: the last two axes swapped."""
+        n = self.ndim
+        if n < 2:
+            raise ShapeError(
+                f"mT: a tensor of shape {self.shape} is not a matrix; mT swaps the "
+                f"last two axes. Make a row or a column first: reshape(1, -1) or "
+                f"reshape(-1, 1)."
+            )
+        return ops.Transpose.apply(self, axes=(*range(n - 2), n - 1, n - 2))
+
     def numpy(self) -> np.ndarray:
         """The underlying ndarray (shared, not copied)."""
         return self.data
