@@ -630,4 +630,4 @@ def test_mT_swaps_the_last_two_axes_and_is_differentiated_as_a_transpose(shape):
 
 def test_mT_of_a_vector_says_how_to_make_a_matrix():
     with pytest.raises(ShapeError, match=r"mT: .*\(3,\).*reshape\(1, -1\)"):
-        Tensor(np.ones(3)).mT
+        _ = Tensor(np.ones(3)).mT
