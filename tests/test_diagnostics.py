@@ -20,6 +20,7 @@ from tinygrad_edu.diagnostics import (
     default_step,
     explain,
     nearest_kink,
+    statistics,
     step_size_sweep,
     summarize,
 )
@@ -395,3 +396,17 @@ def test_default_step_depends_on_dtype_and_refuses_integers():
         default_step(np.int64)
     with pytest.raises(DTypeError):
         step_size_sweep(lambda x: x.sum(), np.array([3, 4]))
+
+
+def test_one_summary_of_large_arrays_counts_bools_and_reports_nan_quietly():
+    assert statistics(np.array([True, False, True, True])) == {
+        "mean": 0.75,
+        "min": 0.0,
+        "max": 1.0,
+        "norm": pytest.approx(3**0.5),
+    }
+    # Warnings are errors in the tests: these would fail if NumPy warned.
+    assert all(np.isnan(v) for v in statistics(np.array([1.0, np.nan])).values())
+    with_inf = statistics(np.array([1.0, -np.inf]))
+    assert with_inf["min"] == -np.inf and with_inf["norm"] == np.inf
+    assert summarize(np.arange(12.0)) == "shape (12,), norm 22.49, range [0, 11]"

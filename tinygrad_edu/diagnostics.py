@@ -337,15 +337,32 @@ class Explanation:
         )
 
 
+def statistics(array: np.ndarray) -> dict[str, float]:
+    """Mean, min, max and norm as floats: the one summary of a large array.
+
+    Booleans count as 0 and 1; NaN and inf show in the figures instead of
+    raising warnings.
+    """
+    values = np.asarray(array, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        return {
+            "mean": float(values.mean()),
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "norm": float(np.linalg.norm(values.ravel())),
+        }
+
+
 def summarize(array: np.ndarray, max_elements: int = 6) -> str:
     """Small arrays in full; large ones as shape, norm and range."""
     array = np.asarray(array)
     if array.size <= max_elements:
         text = np.array2string(array, precision=4, suppress_small=True, separator=", ")
         return " ".join(text.split())  # one line: [[1., 2.], [3., 4.]]
+    s = statistics(array)
     return (
-        f"shape {array.shape}, norm {np.linalg.norm(array):.4g}, "
-        f"range [{array.min():.4g}, {array.max():.4g}]"
+        f"shape {array.shape}, norm {s['norm']:.4g}, "
+        f"range [{s['min']:.4g}, {s['max']:.4g}]"
     )
 
 
