@@ -78,6 +78,26 @@ def custom_op_wrong_grad_shape():
     BadShape.apply(leaf(2)).sum().backward()
 
 
+def custom_op_calling_numpy_in_backward():
+    class ExpWithNumpy(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return np.exp(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad * np.exp(x)  # a Tensor given to NumPy
+
+    ExpWithNumpy.apply(leaf(2)).sum().backward()
+
+
+def ndarray_plus_equals_tensor():
+    array = np.zeros(2)
+    array += leaf(2)
+
+
 def created_at(function, marker="# the anomaly"):
     """The ``file:line`` an AnomalyError must name: the marked line of ``function``."""
     lines, start = inspect.getsourcelines(function)
@@ -523,6 +543,31 @@ CASES = [
         custom_op_wrong_grad_shape,
         GraphError,
         ["^backward of 'bad_shape'", r"shape \(5,\)", r"input of shape \(2,\)"],
+    ),
+    (
+        "custom op calling NumPy in backward",
+        custom_op_calling_numpy_in_backward,
+        GraphError,
+        ["^backward of 'exp_with_numpy'", r"np\.exp\(\) was called", r"t\.exp\(\)"],
+    ),
+    # -- NumPy functions given a Tensor ---------------------------------------
+    (
+        "np.exp of a Tensor",
+        lambda: np.exp(leaf(2)),
+        DTypeError,
+        [r"^np\.exp\(\) was called on a Tensor", r"t\.exp\(\)", r"array t\.data"],
+    ),
+    (
+        "np.maximum of a Tensor",
+        lambda: np.maximum(leaf(2), 0.0),
+        DTypeError,
+        [r"^np\.maximum\(\) was called", "Tensor methods", "tinygrad_edu.functional"],
+    ),
+    (
+        "ndarray += Tensor",
+        ndarray_plus_equals_tensor,
+        DTypeError,
+        [r"^np\.add\(\.\.\., out=array\)", "in place", r"array \+= tensor\.data"],
     ),
     # -- numerical differentiation --------------------------------------------
     (

@@ -1,5 +1,6 @@
 """Tensor construction, operators, dtypes, and each op's special points."""
 
+import operator
 import warnings
 
 import numpy as np
@@ -619,3 +620,35 @@ def test_a_tensor_shares_memory_with_the_array_it_was_made_from():
     t = Tensor(array)
     array[0] = 5
     assert t.data[0] == 5 and t.detach().data is array
+
+
+@pytest.mark.parametrize(
+    "apply",
+    [
+        operator.add,
+        operator.sub,
+        operator.mul,
+        operator.truediv,
+        operator.pow,
+        operator.matmul,
+        operator.eq,
+        operator.ne,
+        operator.lt,
+        operator.le,
+        operator.gt,
+        operator.ge,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_an_array_on_the_left_of_an_operator_gives_the_tensors_result(apply):
+    """NumPy hands ``array <op> tensor`` to the Tensor: the reflected operator,
+    recorded like ``Tensor(array) <op> tensor``, never an object array."""
+    array = np.array([1.0, 3.0])
+    t = Tensor([2.0, 3.0], requires_grad=True)
+    got, expected = apply(array, t), apply(Tensor(array), t)
+    assert type(got) is Tensor and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got.data, expected.data)
+    assert got.requires_grad == expected.requires_grad
+    if got.requires_grad:
+        got.sum().backward()
+        assert t.grad is not None and t.grad.shape == t.shape
