@@ -897,3 +897,16 @@ def test_the_fuzz_figures_on_the_reliability_page_are_the_tests_settings():
     assert per_op == examples(test_fuzz.test_valid_inputs_never_warn)
     assert all_ops == ops * per_op
     assert f"{random_calls + ops * per_op} fuzz examples per CI run" in page
+
+
+def test_the_reliability_page_lists_every_error_class():
+    from tinygrad_edu import errors
+
+    classes = {
+        name
+        for name, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, TinygradEduError) and cls is not TinygradEduError
+    }
+    page = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text()
+    rows = set(re.findall(r"^\| `(\w+)` \| `\w+` \|", page, re.MULTILINE))
+    assert classes and classes <= rows, classes - rows
