@@ -334,6 +334,23 @@ def test_name_scopes_become_nested_clusters():
     assert set(nodes(flat)) == set(nodes(source))
 
 
+def test_each_call_of_a_composite_is_a_cluster_named_after_it():
+    """.mean() records sum and mul: the drawing shows them inside a mean box."""
+    x = Tensor([2.0, 4.0], requires_grad=True, name="x")
+    source = to_dot((x * x).mean() + x.mean()).source
+    where = scopes(source)
+    placed = sorted((lines[0], where[k]) for k, lines in ops(source).items())
+    assert placed == [
+        ("add", ()),
+        ("mul", ()),  # x * x
+        ("mul", ("mean",)),  # · 1/n, once per mean
+        ("mul", ("mean",)),
+        ("sum", ("mean",)),
+        ("sum", ("mean",)),
+    ]
+    assert source.count("label=mean") == 2  # two calls, two clusters
+
+
 def test_a_parameter_used_by_two_modules_sits_in_their_common_scope():
     w = Tensor([1.0], requires_grad=True, name="w")
     with name_scope("Net"):
