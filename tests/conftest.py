@@ -25,6 +25,14 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# thorough: for a local search, never in CI (python -m pytest
+# --hypothesis-profile=thorough tests/test_ops.py); CI's time stays as it is.
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
 
 # Tests read the real MNIST files from the workspace's shared copy unless the
