@@ -33,7 +33,7 @@ from tinygrad_edu.domains import (
     Param,
 )
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError
-from tinygrad_edu.recording import Scope, name_scope
+from tinygrad_edu.recording import name_scope
 from tinygrad_edu.targets import check_targets
 from tinygrad_edu.tensor import Tensor, as_tensor
 
@@ -51,14 +51,13 @@ def _composite(
     batched: bool = True,
 ):
     """Register a composite; the ops it records carry its name as a scope, so
-    graphs and ``explain`` show ``mean``, not the ``sum`` and ``mul`` inside."""
+    graphs and ``explain`` show ``mean``, not the ``sum`` and ``mul`` inside.
+    Each call opens a scope of its own: two means are two frames."""
 
     def register(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
-        scope = Scope(fn.__name__)
-
         @functools.wraps(fn)
         def composite(*args: Any, **kwargs: Any) -> Tensor:
-            with name_scope(scope):
+            with name_scope(fn.__name__):
                 return fn(*args, **kwargs)
 
         composite.domain, composite.signature = domain, signature
