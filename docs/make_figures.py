@@ -45,9 +45,16 @@ def pages() -> list[Path]:
     return [page for page in candidates if blocks(page)]
 
 
-def run_page(page: Path) -> dict:
-    """Run the page's blocks in one namespace, in the current directory; return it."""
+def run_page(page: Path, unrendered: list[int] | None = None) -> dict:
+    """Run the page's blocks in one namespace, in the current directory; return it.
+
+    With a list ``unrendered``, a block stopped by a missing Graphviz ``dot``
+    is noted there (its number) and the blocks after it still run: a machine
+    without ``dot`` checks all of the page but its pictures.
+    """
     import matplotlib
+
+    from tinygrad_edu.viz import GraphvizNotFoundError
 
     matplotlib.use("Agg")  # figures are files here, never windows
     namespace = {"__name__": f"docs_{page.stem}"}
@@ -55,6 +62,9 @@ def run_page(page: Path) -> dict:
         try:
             exec(compile(source, f"{page.name}, block {number}", "exec"), namespace)
         except Exception as error:
+            if unrendered is not None and isinstance(error, GraphvizNotFoundError):
+                unrendered.append(number)
+                continue
             raise RuntimeError(f"{page.name}: python block {number} failed") from error
     import matplotlib.pyplot as plt
 

@@ -34,9 +34,10 @@ class Classifier:
         """Record the loss; return it and the parameter Tensors it depends on.
 
         Exposed for ``gradient`` and for drawing the graph: the tensors are
-        named so that a rendered graph reads like the book's figure. They are the
-        model's own, kept between calls, so as in PyTorch their ``.grad`` adds up
-        over ``backward()`` calls until reset; ``gradient`` resets it first.
+        named so that a rendered graph reads like the book's figure. A Module's
+        (``MLP``) are its own, kept between calls, so as in PyTorch their ``.grad``
+        adds up over ``backward()`` calls until reset (``gradient`` resets it
+        first); ``TwoLayerNet`` makes new ones around ``params``' arrays each call.
         """
         p = self.parameter_tensors()
         logits = self.scores(Tensor(x, name="x"), p)

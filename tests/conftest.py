@@ -25,6 +25,14 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# thorough: for a local search, never in CI (python -m pytest
+# --hypothesis-profile=thorough tests/test_ops.py); CI's time stays as it is.
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
 
 # Tests read the real MNIST files from the workspace's shared copy unless the
@@ -81,6 +89,11 @@ REQUIRE_DOT = "TINYGRAD_EDU_REQUIRE_DOT"
 @pytest.fixture
 def dot() -> str:
     """The path of the real dot program, for a test that renders with it."""
+    return require_dot()
+
+
+def require_dot() -> str:
+    """dot's path; else skip the test (fail it where REQUIRE_DOT=1) saying why."""
     path = shutil.which("dot")
     if path is None:
         if os.environ.get(REQUIRE_DOT) == "1":
@@ -91,6 +104,22 @@ def dot() -> str:
             )
         pytest.skip(f"{DOT_MISSING}; {INSTALL_DOT}")
     return path
+
+
+@pytest.fixture
+def without_dot(tmp_path_factory, monkeypatch) -> None:
+    """A PATH of every program on it but Graphviz's dot: a machine where pip
+    installed everything and nobody installed Graphviz."""
+    programs = tmp_path_factory.mktemp("path_without_dot")
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if not os.path.isdir(folder):
+            continue
+        for entry in os.scandir(folder):
+            link = programs / entry.name
+            if entry.name != "dot" and not link.exists() and not link.is_symlink():
+                link.symlink_to(entry.path)
+    monkeypatch.setenv("PATH", str(programs))
+    assert shutil.which("dot") is None and shutil.which("python3") is not None
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -20,6 +20,7 @@ from tinygrad_edu.diagnostics import (
     default_step,
     explain,
     nearest_kink,
+    statistics,
     step_size_sweep,
     summarize,
 )
@@ -347,6 +348,46 @@ def test_explain_at_a_plain_python_prompt_shows_the_steps():
     assert "Explanation(" not in repl.stdout and "array(" not in repl.stdout
 
 
+def test_explain_shows_a_composite_as_a_frame_around_its_primitives():
+    """.mean() is recorded as sum, then mul by 1/n: explain names it mean."""
+    x = Tensor([2.0, 4.0], requires_grad=True)
+    explanation = explain((x * x).mean() + x.mean())
+    heads = [line for line in str(explanation).splitlines() if "step" in line]
+    assert heads == [
+        "step 1: add  (Addition: z = x + y; dz/dx = dz/dy = 1.)",
+        "    step 2: mul  (Multiplication: z = x * y; dz/dx = y, dz/dy = x.)",
+        "    step 3: sum  (Sum over axes: y = Σ x; dy/dx = 1, so the gradient is "
+        "broadcast back.)",
+        "    step 4: mul  (Multiplication: z = x * y; dz/dx = y, dz/dy = x.)",
+        "    step 5: sum  (Sum over axes: y = Σ x; dy/dx = 1, so the gradient is "
+        "broadcast back.)",
+        "step 6: mul  (Multiplication: z = x * y; dz/dx = y, dz/dy = x.)",
+    ]
+    frames = [line for line in str(explanation).splitlines() if "in " in line[:4]]
+    assert frames == ["in mean:", "in mean:"]  # two calls, two frames
+    text = str(explanation)
+    assert text.index("in mean:") < text.index("step 2:")  # the frame opens first
+    assert text.index("step 3:") < text.rindex("in mean:") < text.index("step 4:")
+    assert [s.scope for s in explanation.steps][:3] == [(), ("mean",), ("mean",)]
+    assert "<td>mean</td><td><b>mul</b></td>" in explanation._repr_html_()
+
+
+def test_explain_nests_the_frames_of_modules_and_composites():
+    from tinygrad_edu import nn
+
+    model = nn.Sequential(nn.Linear(2, 1))
+    explanation = explain(model(Tensor([[1.0, 2.0]])).mean())
+    lines = str(explanation).splitlines()
+    assert [line for line in lines if line.lstrip().startswith("in ")] == [
+        "in mean:",
+        "in Sequential:",
+        "    in Linear(2→1):",
+    ]
+    ops = {s.op_name: s.scope for s in explanation.steps}
+    assert ops["matmul"] == ("Sequential", "Linear(2→1)") and ops["sum"] == ("mean",)
+    assert any(line.startswith("        step 3: add  (") for line in lines)
+
+
 def test_explain_refuses_a_graph_without_gradients():
     with pytest.raises(GraphError, match="does not require grad"):
         explain(Tensor([1.0]).sum())
@@ -395,3 +436,17 @@ def test_default_step_depends_on_dtype_and_refuses_integers():
         default_step(np.int64)
     with pytest.raises(DTypeError):
         step_size_sweep(lambda x: x.sum(), np.array([3, 4]))
+
+
+def test_one_summary_of_large_arrays_counts_bools_and_reports_nan_quietly():
+    assert statistics(np.array([True, False, True, True])) == {
+        "mean": 0.75,
+        "min": 0.0,
+        "max": 1.0,
+        "norm": pytest.approx(3**0.5),
+    }
+    # Warnings are errors in the tests: these would fail if NumPy warned.
+    assert all(np.isnan(v) for v in statistics(np.array([1.0, np.nan])).values())
+    with_inf = statistics(np.array([1.0, -np.inf]))
+    assert with_inf["min"] == -np.inf and with_inf["norm"] == np.inf
+    assert summarize(np.arange(12.0)) == "shape (12,), norm 22.49, range [0, 11]"

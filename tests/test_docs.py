@@ -8,14 +8,14 @@ tutorial pages run as the notebooks made from them, in
 tests/test_notebooks.py; this file runs the others.
 """
 
+import ast
 import re
 from pathlib import Path
 
 import make_figures
 import notebooks
 import pytest
-
-from tinygrad_edu.viz import GraphvizNotFoundError
+from conftest import DOT_MISSING, REQUIRE_DOT, require_dot
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [
@@ -31,21 +31,106 @@ def test_every_page_with_code_runs_here_or_as_a_notebook():
     assert all(make_figures.blocks(page) for page in tutorial)
 
 
+def run_and_check(page, directory):
+    """Run the page's code in ``directory`` and check the images it shows.
+
+    Without dot, the blocks that render stop there and the rest still run
+    and are checked; the test then skips for the rendering alone (or fails
+    where TINYGRAD_EDU_REQUIRE_DOT=1)."""
+    unrendered = []
+    make_figures.run_page(page, unrendered)
+    for name in make_figures.shown_images(page):
+        made = (directory / name).exists()
+        assert made or unrendered, f"{page.name} shows {name}; no code made it"
+        assert (ROOT / "docs" / "img" / name).exists(), f"run make_figures for {name}"
+    if unrendered:
+        require_dot()
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_page_code_runs_and_draws_the_figures_it_shows(
-    page, tmp_path, monkeypatch, request
-):
+def test_page_code_runs_and_draws_the_figures_it_shows(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(ROOT))
-    try:
-        make_figures.run_page(page)
-    except RuntimeError as error:
-        if isinstance(error.__cause__, GraphvizNotFoundError):
-            request.getfixturevalue("dot")  # the page renders: skip without dot
-        raise
-    for name in make_figures.shown_images(page):
-        assert (tmp_path / name).exists(), f"{page.name} shows {name}; no code made it"
-        assert (ROOT / "docs" / "img" / name).exists(), f"run make_figures for {name}"
+    run_and_check(page, tmp_path)
+
+
+def test_without_dot_all_but_the_rendering_of_a_page_runs(
+    without_dot, tmp_path, monkeypatch
+):
+    """graphs.md on a machine without dot: its DOT-source checks still run."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.delenv(REQUIRE_DOT, raising=False)
+    page = DOCS / "graphs.md"
+    unrendered = []
+    namespace = make_figures.run_page(page, unrendered)
+    sources = make_figures.blocks(page)
+    assert unrendered and all("draw(" in sources[n - 1] for n in unrendered)
+    # the DOT-source checks ran, in the blocks that draw as in the others
+    assert "used by 6 ops" in namespace["shared"] and "box3d" in namespace["collapsed"]
+    with pytest.raises(pytest.skip.Exception, match=DOT_MISSING):
+        run_and_check(page, tmp_path)
+    monkeypatch.setenv(REQUIRE_DOT, "1")  # as in CI: the skip becomes a failure
+    with pytest.raises(pytest.fail.Exception, match=REQUIRE_DOT):
+        run_and_check(page, tmp_path)
+
+
+def _draws(statement: ast.stmt) -> bool:
+    calls = [n for n in ast.walk(statement) if isinstance(n, ast.Call)]
+    return any(
+        getattr(c.func, "id", getattr(c.func, "attr", None)) == "draw" for c in calls
+    )
+
+
+def after_the_drawing(source: str) -> list[str]:
+    """The statements after a block's first draw() that neither draw nor use
+    what was drawn: without dot they would not run."""
+    drawn, stray, seen = set(), [], False
+    for statement in ast.parse(source).body:
+        names = {n.id for n in ast.walk(statement) if isinstance(n, ast.Name)}
+        if _draws(statement):  # remember what it assigned: path = draw(...)
+            seen = True
+            drawn |= {
+                n.id
+                for n in ast.walk(statement)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+            }
+        elif seen and not names & drawn:
+            stray.append(ast.unparse(statement))
+    return stray
+
+
+@pytest.mark.parametrize("page", make_figures.pages(), ids=lambda p: p.name)
+def test_a_block_that_draws_checks_the_dot_source_before_it_renders(page):
+    for number, source in enumerate(make_figures.blocks(page), 1):
+        assert not after_the_drawing(source), f"{page.name}, block {number}"
+
+
+def test_the_order_check_finds_a_check_after_the_drawing():
+    block = 'draw(y, "g.svg")\nsource = to_dot(y).source\nassert "mul" in source\n'
+    assert after_the_drawing(block) == [
+        "source = to_dot(y).source",
+        "assert 'mul' in source",
+    ]
+    rendered = 'path = draw(y, "g.svg")\nassert path.read_text().startswith("<")\n'
+    assert after_the_drawing(rendered) == []
+
+
+def test_without_dot_a_wrong_dot_source_check_still_fails(
+    without_dot, tmp_path, monkeypatch
+):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```python\nfrom tinygrad_edu import Tensor\nfrom tinygrad_edu.viz import "
+        "draw, to_dot\ny = Tensor([1.0], requires_grad=True) * 2.0\n"
+        'draw(y, "y.svg")\n```\n'
+        '```python\nassert "sigmoid" in to_dot(y).source, "a wrong check"\n```\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="python block 2 failed") as caught:
+        run_and_check(page, tmp_path)
+    assert "a wrong check" in str(caught.value.__cause__)
 
 
 def test_the_collectors_find_blocks_and_images(tmp_path):

@@ -7,7 +7,7 @@ import weakref
 import numpy as np
 import pytest
 
-from tinygrad_edu import Function, ShapeError, Tensor, grad
+from tinygrad_edu import Function, ShapeError, Tensor, grad, numerical_gradient
 from tinygrad_edu.broadcasting import sum_to_shape
 from tinygrad_edu.engine import topological_order
 
@@ -465,3 +465,57 @@ def test_the_books_training_loop_updates_params_in_place_after_gradient():
         grads = net.gradient(x, t)
         for key in ("W1", "b1", "W2", "b2"):
             net.params[key] -= 0.1 * grads[key]
+
+
+# Losses refuse an empty batch ("Skip empty batches"); what an empty batch may
+# still meet is a layer and a reduction. An empty axis of size 0 (no samples,
+# or no input features), through every reduction of a (batch, 2) activation.
+REDUCTIONS = {
+    "sum": lambda h: h.sum(),
+    "sum over the batch": lambda h: h.sum(axis=0).sum(),
+    "mean over the features": lambda h: h.mean(axis=-1, keepdims=True).sum(),
+    "mean over the batch": lambda h: h.mean(axis=0).sum(),  # NaN for no samples
+    "softmax": lambda h: (h.softmax(axis=-1) * h).sum(),
+    "log_softmax": lambda h: h.log_softmax(axis=-1).sum(),
+}
+
+
+@pytest.mark.parametrize("reduce", REDUCTIONS.values(), ids=REDUCTIONS.keys())
+@pytest.mark.parametrize("x_shape", [(0, 3), (4, 0)], ids=["no samples", "no features"])
+def test_gradients_of_gradients_through_an_empty_axis_are_finite(x_shape, reduce):
+    rng = np.random.default_rng(0)
+    x_data = rng.standard_normal(x_shape)
+    w_data, b_data = rng.standard_normal((x_shape[1], 2)), rng.standard_normal(2)
+
+    def loss_of(w, b):
+        return reduce((Tensor(x_data) @ w + b).tanh())
+
+    w, b = Tensor(w_data.copy(), requires_grad=True), Tensor(b_data.copy(), True)
+    gw, gb = grad(loss_of(w, b), [w, b], create_graph=True)
+    assert gw.shape == w.shape and gb.shape == b.shape
+    assert np.isfinite(gw.data).all() and np.isfinite(gb.data).all()
+    # Second order: the Hessian-vector product against central differences of
+    # the gradient along v.
+    vw, vb = rng.standard_normal(w.shape), rng.standard_normal(b.shape)
+    hw, hb = grad((gw * vw).sum() + (gb * vb).sum(), [w, b])
+    eps = 1e-6
+    plus = [
+        Tensor(a + eps * v, requires_grad=True)
+        for a, v in zip((w_data, b_data), (vw, vb))
+    ]
+    minus = [
+        Tensor(a - eps * v, requires_grad=True)
+        for a, v in zip((w_data, b_data), (vw, vb))
+    ]
+    g_plus = grad(loss_of(*plus), plus)
+    g_minus = grad(loss_of(*minus), minus)
+    for h, p, m in zip((hw, hb), g_plus, g_minus):
+        assert h.shape == p.shape and np.isfinite(h.data).all()
+        np.testing.assert_allclose(h.data, (p.data - m.data) / (2 * eps), atol=1e-6)
+    if x_shape[0] == 0:  # no samples: nothing pulls on the weights
+        assert not gw.data.any() and not gb.data.any()
+    else:  # no features: only the bias moves the loss, against central differences
+        expected = numerical_gradient(
+            lambda b_: loss_of(w_data, b_).item(), b_data.copy()
+        )
+        np.testing.assert_allclose(gb.data, expected, atol=1e-8)

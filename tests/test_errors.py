@@ -78,6 +78,26 @@ def custom_op_wrong_grad_shape():
     BadShape.apply(leaf(2)).sum().backward()
 
 
+def custom_op_calling_numpy_in_backward():
+    class ExpWithNumpy(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return np.exp(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad * np.exp(x)  # a Tensor given to NumPy
+
+    ExpWithNumpy.apply(leaf(2)).sum().backward()
+
+
+def ndarray_plus_equals_tensor():
+    array = np.zeros(2)
+    array += leaf(2)
+
+
 def created_at(function, marker="# the anomaly"):
     """The ``file:line`` an AnomalyError must name: the marked line of ``function``."""
     lines, start = inspect.getsourcelines(function)
@@ -524,6 +544,31 @@ CASES = [
         GraphError,
         ["^backward of 'bad_shape'", r"shape \(5,\)", r"input of shape \(2,\)"],
     ),
+    (
+        "custom op calling NumPy in backward",
+        custom_op_calling_numpy_in_backward,
+        GraphError,
+        ["^backward of 'exp_with_numpy'", r"np\.exp\(\) was called", r"t\.exp\(\)"],
+    ),
+    # -- NumPy functions given a Tensor ---------------------------------------
+    (
+        "np.exp of a Tensor",
+        lambda: np.exp(leaf(2)),
+        DTypeError,
+        [r"^np\.exp\(\) was called on a Tensor", r"t\.exp\(\)", r"array t\.data"],
+    ),
+    (
+        "np.hypot of a Tensor (no method of that name)",
+        lambda: np.hypot(leaf(2), 1.0),
+        DTypeError,
+        [r"^np\.hypot\(\) was called", "Tensor methods", "tinygrad_edu.functional"],
+    ),
+    (
+        "ndarray += Tensor",
+        ndarray_plus_equals_tensor,
+        DTypeError,
+        [r"^np\.add\(\.\.\., out=array\)", "in place", r"array \+= tensor\.data"],
+    ),
     # -- numerical differentiation --------------------------------------------
     (
         "numerical_gradient on ints",
@@ -935,3 +980,16 @@ def test_the_fuzz_figures_on_the_reliability_page_are_the_tests_settings():
     assert per_op == examples(test_fuzz.test_valid_inputs_never_warn)
     assert all_ops == ops * per_op
     assert f"{random_calls + ops * per_op} fuzz examples per CI run" in page
+
+
+def test_the_reliability_page_lists_every_error_class():
+    from tinygrad_edu import errors
+
+    classes = {
+        name
+        for name, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, TinygradEduError) and cls is not TinygradEduError
+    }
+    page = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text()
+    rows = set(re.findall(r"^\| `(\w+)` \| `\w+` \|", page, re.MULTILINE))
+    assert classes and classes <= rows, classes - rows

@@ -400,6 +400,46 @@ def _where(draw, nodes):
     return rule, (i, j)
 
 
+def _image_op(op: type[Function], choose: Callable):
+    """An op on NCHW images, given a node seen as one image: (1, 1, rows, rest).
+
+    ``choose(draw, rows, rest)`` draws the op's parameters and the image
+    shape the node is reshaped to.
+    """
+
+    def make(draw, nodes):
+        i = _pick(draw, nodes, lambda t: t.ndim >= 1)
+        if i is None:
+            return None
+        rows = nodes[i].shape[0]
+        image, params = choose(draw, rows, nodes[i].size // rows)
+        into = _into(op.domain[0], nodes[i].data)
+        return (lambda xs, _: op.apply(into(xs[0]).reshape(image), **params)), (i,)
+
+    return make
+
+
+def _im2col(draw, rows, rest):
+    """Windows up to the padded image's size, strides that may not divide it;
+    redrawn while the columns would be larger than a node may be."""
+    pad = draw(st.integers(0, 1))
+    size = (draw(st.integers(1, rows + 2 * pad)), draw(st.integers(1, rest + 2 * pad)))
+    stride = draw(st.integers(1, 2))
+    out = [(n + 2 * pad - k) // stride + 1 for n, k in zip((rows, rest), size)]
+    assume(out[0] * out[1] * size[0] * size[1] <= MAX_SIZE)
+    return (1, 1, rows, rest), {"size": size, "stride": stride, "pad": pad}
+
+
+def _col2im(draw, rows, rest):
+    """Columns (rows, rest) as im2col would make them: one window per row,
+    overlapping (two image rows tall) where ``rest`` is even."""
+    shapes = [((1, 1, rows, rest), (1, rest)), ((1, rest, rows, 1), (1, 1))]
+    if rest % 2 == 0:
+        shapes.append(((1, 1, rows + 1, rest // 2), (2, rest // 2)))
+    shape, size = draw(st.sampled_from(shapes))
+    return (rows, rest), {"shape": shape, "size": size}
+
+
 def _injected(draw, nodes):
     """The op under test (``Graph.injected``), applied like a REAL elementwise op."""
     operands = [_pick(draw, nodes)]
@@ -437,6 +477,8 @@ MAKERS |= {
     "concatenate": _concatenate,
     "softmax_cross_entropy": _softmax_cross_entropy,
     "where": _where,
+    "im2col": _image_op(ops.Im2col, _im2col),
+    "col2im": _image_op(ops.Col2im, _col2im),
 }
 
 #: Shrinking goes towards the first entry: mul, whose gradient needs both

@@ -1,5 +1,6 @@
 """Tensor construction, operators, dtypes, and each op's special points."""
 
+import operator
 import warnings
 
 import numpy as np
@@ -619,3 +620,47 @@ def test_a_tensor_shares_memory_with_the_array_it_was_made_from():
     t = Tensor(array)
     array[0] = 5
     assert t.data[0] == 5 and t.detach().data is array
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (4, 2, 3), (1, 2, 3, 5)])
+def test_mT_swaps_the_last_two_axes_and_is_differentiated_as_a_transpose(shape):
+    x = Tensor(np.random.default_rng(0).normal(size=shape), requires_grad=True)
+    np.testing.assert_array_equal(x.mT.numpy(), np.swapaxes(x.numpy(), -1, -2))
+    assert gradcheck(lambda x: (x.mT * x.mT).sum(), [x])
+
+
+def test_mT_of_a_vector_says_how_to_make_a_matrix():
+    with pytest.raises(ShapeError, match=r"mT: .*\(3,\).*reshape\(1, -1\)"):
+        _ = Tensor(np.ones(3)).mT
+
+
+@pytest.mark.parametrize(
+    "apply",
+    [
+        operator.add,
+        operator.sub,
+        operator.mul,
+        operator.truediv,
+        operator.pow,
+        operator.matmul,
+        operator.eq,
+        operator.ne,
+        operator.lt,
+        operator.le,
+        operator.gt,
+        operator.ge,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_an_array_on_the_left_of_an_operator_gives_the_tensors_result(apply):
+    """NumPy hands ``array <op> tensor`` to the Tensor: the reflected operator,
+    recorded like ``Tensor(array) <op> tensor``, never an object array."""
+    array = np.array([1.0, 3.0])
+    t = Tensor([2.0, 3.0], requires_grad=True)
+    got, expected = apply(array, t), apply(Tensor(array), t)
+    assert type(got) is Tensor and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got.data, expected.data)
+    assert got.requires_grad == expected.requires_grad
+    if got.requires_grad:
+        got.sum().backward()
+        assert t.grad is not None and t.grad.shape == t.shape

@@ -613,3 +613,11 @@ def test_a_property_of_the_books_784_50_10_net_runs_under_the_profile():
 
     the_net_backprops_right()
     assert len(examples) == 3
+
+
+def test_a_thorough_profile_searches_longer_locally_and_ci_does_not_use_it():
+    """Issue 19: more examples come from a profile chosen on the command line
+    (--hypothesis-profile=thorough); conftest selects ci or default only."""
+    thorough, ci = settings.get_profile("thorough"), settings.get_profile("ci")
+    assert thorough.max_examples >= 10 * ci.max_examples
+    assert thorough.deadline is None

@@ -334,6 +334,23 @@ def test_name_scopes_become_nested_clusters():
     assert set(nodes(flat)) == set(nodes(source))
 
 
+def test_each_call_of_a_composite_is_a_cluster_named_after_it():
+    """.mean() records sum and mul: the drawing shows them inside a mean box."""
+    x = Tensor([2.0, 4.0], requires_grad=True, name="x")
+    source = to_dot((x * x).mean() + x.mean()).source
+    where = scopes(source)
+    placed = sorted((lines[0], where[k]) for k, lines in ops(source).items())
+    assert placed == [
+        ("add", ()),
+        ("mul", ()),  # x * x
+        ("mul", ("mean",)),  # · 1/n, once per mean
+        ("mul", ("mean",)),
+        ("sum", ("mean",)),
+        ("sum", ("mean",)),
+    ]
+    assert source.count("label=mean") == 2  # two calls, two clusters
+
+
 def test_a_parameter_used_by_two_modules_sits_in_their_common_scope():
     w = Tensor([1.0], requires_grad=True, name="w")
     with name_scope("Net"):
@@ -1170,3 +1187,25 @@ def test_an_import_error_inside_the_users_module_is_not_hidden(tmp_path, monkeyp
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ModuleNotFoundError, match="no_such_package"):
         main(["broken:loss", str(tmp_path / "g.dot")])
+
+
+def test_without_dot_pytest_says_why_in_one_line_and_ci_fails(without_dot):
+    """The fresh machine of issue 22: rendering tests skip, counted in one line
+    of the summary; with TINYGRAD_EDU_REQUIRE_DOT=1 (CI) they fail instead."""
+    rendering = "tests/test_viz.py::test_png_has_the_signature_and_a_plausible_size"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    env = {k: v for k, v in os.environ.items() if k != "TINYGRAD_EDU_REQUIRE_DOT"}
+    fresh = subprocess.run(
+        [*command, rendering], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert fresh.returncode == 0, fresh.stdout
+    assert (
+        "Graphviz's dot is not installed: 1 rendering test skipped; "
+        "apt install graphviz / brew install graphviz"
+    ) in fresh.stdout
+    env["TINYGRAD_EDU_REQUIRE_DOT"] = "1"
+    ci = subprocess.run(
+        [*command, rendering], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert ci.returncode == 1 and "1 error" in ci.stdout, ci.stdout  # at setup
+    assert "TINYGRAD_EDU_REQUIRE_DOT=1 says rendering must be tested" in ci.stdout

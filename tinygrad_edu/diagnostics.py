@@ -275,6 +275,10 @@ class Step:
     local_factors: list[np.ndarray | None] = field(default_factory=list)
     elementwise: bool = False
     input_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    #: The ``name_scope`` labels the op was recorded in, outermost first: a
+    #: module (``Linear(3→4)``) or a composite (``mean``, whose ``sum`` and
+    #: ``mul`` are the steps inside it).
+    scope: tuple[str, ...] = ()
 
     def input_lines(self) -> list[str]:
         """One line per input: the local factor and the gradient it gives."""
@@ -312,10 +316,13 @@ class Explanation:
 
     def __str__(self) -> str:
         lines = []
-        for step in self.steps:
-            lines.append(f"step {step.number}: {step.op_name}  ({step.rule})")
-            lines.append(f"    gradient from above: {summarize(step.upstream)}")
-            lines.extend(f"    → {line}" for line in step.input_lines())
+        for step, entered in zip(self.steps, _entered_scopes(self.steps)):
+            for depth, label in entered:  # a frame: "in mean:", steps indented
+                lines.append(f"{'    ' * depth}in {label}:")
+            indent = "    " * len(step.scope)
+            lines.append(f"{indent}step {step.number}: {step.op_name}  ({step.rule})")
+            lines.append(f"{indent}    gradient from above: {summarize(step.upstream)}")
+            lines.extend(f"{indent}    → {line}" for line in step.input_lines())
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -323,7 +330,8 @@ class Explanation:
     def _repr_html_(self) -> str:
         rows = "".join(
             "<tr>"
-            f"<td>{s.number}</td><td><b>{html.escape(s.op_name)}</b></td>"
+            f"<td>{s.number}</td><td>{html.escape(' › '.join(s.scope))}</td>"
+            f"<td><b>{html.escape(s.op_name)}</b></td>"
             f"<td>{html.escape(s.rule)}</td>"
             f"<td><code>{html.escape(summarize(s.upstream))}</code></td>"
             f"<td><code>{'<br>'.join(map(html.escape, s.input_lines()))}</code></td>"
@@ -331,10 +339,42 @@ class Explanation:
             for s in self.steps
         )
         return (
-            "<table><tr><th>#</th><th>op</th><th>local derivative</th>"
+            "<table><tr><th>#</th><th>in</th><th>op</th><th>local derivative</th>"
             "<th>gradient from above</th>"
             f"<th>local factor → gradient, per input</th></tr>{rows}</table>"
         )
+
+
+def statistics(array: np.ndarray) -> dict[str, float]:
+    """Mean, min, max and norm as floats: the one summary of a large array.
+
+    Booleans count as 0 and 1; NaN and inf show in the figures instead of
+    raising warnings.
+    """
+    values = np.asarray(array, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        return {
+            "mean": float(values.mean()),
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "norm": float(np.linalg.norm(values.ravel())),
+        }
+
+
+def _entered_scopes(steps: list[Step]) -> list[list[tuple[int, str]]]:
+    """For each step, the name scopes it enters that the step before was not in,
+    as (depth, label). Compared by identity: two calls of ``mean`` are two frames."""
+    entered, previous = [], ()
+    for step in steps:
+        same = 0
+        while (
+            same < min(len(previous), len(step.scope))
+            and previous[same] is step.scope[same]
+        ):
+            same += 1
+        entered.append([(d, step.scope[d]) for d in range(same, len(step.scope))])
+        previous = step.scope
+    return entered
 
 
 def summarize(array: np.ndarray, max_elements: int = 6) -> str:
@@ -343,9 +383,10 @@ def summarize(array: np.ndarray, max_elements: int = 6) -> str:
     if array.size <= max_elements:
         text = np.array2string(array, precision=4, suppress_small=True, separator=", ")
         return " ".join(text.split())  # one line: [[1., 2.], [3., 4.]]
+    s = statistics(array)
     return (
-        f"shape {array.shape}, norm {np.linalg.norm(array):.4g}, "
-        f"range [{array.min():.4g}, {array.max():.4g}]"
+        f"shape {array.shape}, norm {s['norm']:.4g}, "
+        f"range [{s['min']:.4g}, {s['max']:.4g}]"
     )
 
 
@@ -400,7 +441,9 @@ def explain(
     sigmoid at 0: 0.25). Other ops (matmul, sum, softmax, ...) compute a
     vector-Jacobian product, which is not a per-element factor, so only their
     rule is shown. Small arrays appear in full, large ones as shape, norm and
-    range.
+    range. Steps recorded in a name scope, a module's or a composite's such as
+    ``mean`` (a ``sum`` and a ``mul`` by 1/n), are indented under a frame,
+    ``in mean:``.
 
     The order is the answer to "why a topological order?": every node runs
     only after all the gradients flowing into it have arrived.
@@ -455,6 +498,7 @@ def explain(
                 factors,
                 elementwise,
                 shapes.get(node, []),
+                node.scope,
             )
         )
     return Explanation(steps)

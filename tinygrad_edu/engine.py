@@ -16,7 +16,13 @@ import numpy as np
 
 from tinygrad_edu.anomaly import anomaly_error, check_gradients, user_code_location
 from tinygrad_edu.broadcasting import sum_to_shape
-from tinygrad_edu.errors import AnomalyError, DTypeError, GraphError, ShapeError
+from tinygrad_edu.errors import (
+    AnomalyError,
+    DTypeError,
+    GraphError,
+    NumPyOnTensorError,
+    ShapeError,
+)
 from tinygrad_edu.recording import switches
 from tinygrad_edu.tensor import Tensor, as_tensor
 
@@ -223,14 +229,10 @@ def _run_rule(node: Function, output: Tensor, upstream: Tensor, anomaly: bool) -
         ) from None
     except FloatingPointError as error:  # NumPy raises only under detect_anomaly
         raise anomaly_error(node, f"its backward pass raised: {error}") from None
-    except TypeError as error:
-        if "__array_ufunc__" not in str(error):
-            raise
+    except NumPyOnTensorError as error:
         raise GraphError(
-            f"the backward of '{node.op_name}' called a NumPy function on a Tensor "
-            f"({error}). A backward rule computes with Tensor methods (x.exp(), "
-            f"x * y, ...), so it can be differentiated again; use x.data where the "
-            f"value need not be."
+            f"backward of '{node.op_name}': {error} A backward rule computes "
+            f"with Tensor operations so that it can be differentiated again."
         ) from None
     finally:
         node._output = None

@@ -19,6 +19,10 @@ class DTypeError(TinygradEduError, TypeError):
     """Data an op cannot use (strings, objects, integers that need a gradient)."""
 
 
+class NumPyOnTensorError(DTypeError):
+    """A NumPy function called on a Tensor (``np.exp(t)``), which it cannot record."""
+
+
 class DomainError(TinygradEduError, ValueError):
     """Values outside what an op accepts (class labels out of range, bad arguments)."""
 

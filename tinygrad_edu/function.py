@@ -282,17 +282,22 @@ _frozen_lock = threading.Lock()
 
 
 def freeze_inputs(node: Function) -> _Frozen | None:
-    """Make read-only, while ``node`` lives, the arrays of its leaf inputs (and
-    what they are views of) and its array parameters such as an index: what
-    the user can still reach and change. Arrays the graph computed are its
-    own; an array that was read-only already is not ours to make writable.
+    """Make read-only, while ``node`` lives, what its rule will read and the
+    user can still reach and change: the saved arrays of its leaf inputs, the
+    arrays saved views share memory with, and array parameters such as an
+    index. An input the rule does not read (b in x + b) stays writable; an
+    array that was read-only already is not ours to make writable.
     """
     arrays = []
-    for x in node.inputs:
-        if x._node is None:
-            arrays.append(x.data)
-            if x.data.base is not None:
-                arrays.append(x.data.base)
+    arguments = node._distinct or [x.data for x in node.inputs]
+    for saved in node._saved:
+        if type(saved) is not np.ndarray:
+            continue
+        if saved.base is not None:
+            arrays.append(saved.base)
+        for x, argument in zip(node.inputs, arguments):
+            if saved is argument and x._node is None:
+                arrays.append(saved)
     for value in node.kwargs.values():
         for v in value if type(value) is tuple else (value,):
             if type(v) is np.ndarray:

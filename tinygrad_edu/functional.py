@@ -43,7 +43,7 @@ from tinygrad_edu.domains import (
     Param,
 )
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError
-from tinygrad_edu.recording import Scope, name_scope
+from tinygrad_edu.recording import name_scope
 from tinygrad_edu.targets import check_targets
 from tinygrad_edu.tensor import Tensor, as_tensor, as_tensors, torch_keywords
 
@@ -61,14 +61,13 @@ def _composite(
     batched: bool = True,
 ):
     """Register a composite; the ops it records carry its name as a scope, so
-    graphs and ``explain`` show ``mean``, not the ``sum`` and ``mul`` inside."""
+    graphs and ``explain`` show ``mean``, not the ``sum`` and ``mul`` inside.
+    Each call opens a scope of its own: two means are two frames."""
 
     def register(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
-        scope = Scope(fn.__name__)
-
         @functools.wraps(fn)
         def composite(*args: Any, **kwargs: Any) -> Tensor:
-            with name_scope(scope):
+            with name_scope(fn.__name__):
                 return fn(*args, **kwargs)
 
         composite.domain, composite.signature = domain, signature
@@ -676,8 +675,14 @@ def _check_filters(x: tuple[int, ...], w: tuple[int, ...]) -> None:
 
 
 def _pool(op: str, x: ArrayLike, size: Any, stride: Any, pad: Any) -> tuple:
-    """x's pooling windows as (N, OH·OW, C, KH·KW), the windows, and x."""
+    """x's pooling windows as (N, OH·OW, C, KH·KW), the windows, and x.
+
+    Integer and boolean images are pooled as float64: a padded cell must hold
+    -inf, so that it never wins a max.
+    """
     x = as_tensor(x, op)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
     kernel = ops.pair(op, "the window size", size, 1)
     w = ops.windows(op, x.shape, kernel, kernel if stride is None else stride, pad)
     if any(2 * p > k for p, k in zip(w.pad, w.kernel)):

@@ -348,11 +348,11 @@ class Matmul(Function):
         gm = grad if shape == grad.shape else grad.reshape(shape)
         grad_x = grad_w = None
         if need_x:
-            grad_x = gm @ wm.swapaxes(-1, -2)
+            grad_x = gm @ wm.mT
             if x.ndim == 1:
                 grad_x = grad_x.reshape(grad_x.shape[:-2] + x.shape)
         if need_w:
-            grad_w = xm.swapaxes(-1, -2) @ gm
+            grad_w = xm.mT @ gm
             if w.ndim == 1:
                 grad_w = grad_w.reshape(grad_w.shape[:-1])
         return grad_x, grad_w

@@ -23,6 +23,7 @@ from tinygrad_edu.errors import (
     DomainError,
     DTypeError,
     GraphError,
+    NumPyOnTensorError,
     ShapeError,
     TinygradEduError,
 )
@@ -90,9 +91,17 @@ class Tensor:
         "grad",
         "name",
     )
-    # Make ``ndarray + Tensor`` call Tensor.__radd__ instead of broadcasting
-    # element by element into an object array.
-    __array_ufunc__ = None
+
+    def __array_ufunc__(
+        self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
+    ) -> Any:
+        """``ndarray + Tensor`` runs as the Tensor's reflected operator (not as an
+        object array of Tensors); any other NumPy ufunc (``np.exp(t)``) cannot
+        record the op, so it is refused with the Tensor method to use."""
+        reflected = _REFLECTED.get(ufunc)
+        if reflected and method == "__call__" and not kwargs and inputs[1:] == (self,):
+            return getattr(self, reflected)(inputs[0])
+        raise NumPyOnTensorError(_numpy_on_tensor(ufunc, method, kwargs))
 
     def __init__(
         self,
@@ -276,6 +285,18 @@ class Tensor:
     def T(self) -> Tensor:
         """The transpose (axes reversed), recorded like ``transpose()``."""
         return self.transpose()
+
+    @property
+    def mT(self) -> Tensor:
+        """The transpose of each matrix in a stack: the last two axes swapped."""
+        n = self.ndim
+        if n < 2:
+            raise ShapeError(
+                f"mT: a tensor of shape {self.shape} is not a matrix; mT swaps the "
+                f"last two axes. Make a row or a column first: reshape(1, -1) or "
+                f"reshape(-1, 1)."
+            )
+        return ops.Transpose.apply(self, axes=(*range(n - 2), n - 1, n - 2))
 
     def numpy(self) -> np.ndarray:
         """The underlying ndarray (shared, not copied)."""
@@ -739,6 +760,43 @@ def as_tensors(values: Sequence[Any], where: str) -> tuple[Tensor, ...]:
 
 def _array_of(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
+
+
+#: NumPy's operator ufuncs, and the Tensor method for ``array <op> tensor``.
+_REFLECTED = {
+    np.add: "__radd__",
+    np.subtract: "__rsub__",
+    np.multiply: "__rmul__",
+    np.true_divide: "__rtruediv__",
+    np.power: "__rpow__",
+    np.matmul: "__rmatmul__",
+    np.equal: "__eq__",
+    np.not_equal: "__ne__",
+    np.less: "__gt__",
+    np.less_equal: "__ge__",
+    np.greater: "__lt__",
+    np.greater_equal: "__le__",
+}
+
+
+def _numpy_on_tensor(ufunc: np.ufunc, method: str, kwargs: dict[str, Any]) -> str:
+    """Why ``np.<ufunc>`` cannot take a Tensor, and what to write instead."""
+    name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    if "out" in kwargs:  # array += tensor
+        return (
+            f"{name}(..., out=array) was given a Tensor: a Tensor cannot be written "
+            f"into a NumPy array in place. Write array += tensor.data for the "
+            f"values, or compute with Tensors (array = tensor + array)."
+        )
+    if method == "__call__" and hasattr(Tensor, ufunc.__name__):
+        fix = f"the Tensor method t.{ufunc.__name__}()"
+    else:
+        fix = "Tensor methods and operators (see tinygrad_edu.functional)"
+    return (
+        f"{name}() was called on a Tensor. A NumPy function cannot record the op, "
+        f"so no gradient could flow through it: use {fix}, or give {name} the "
+        f"array t.data for a plain result that needs no gradient."
+    )
 
 
 def _compare(ufunc: np.ufunc, x: Tensor, other: Any) -> Tensor:

@@ -205,7 +205,13 @@ def _integer_arrays(
     size = int(np.prod(shape))
     if domain.kind == "distinct" and dtype.kind != "b":  # 1 apart: no ties
         start = 0 if dtype.kind == "u" else -60
-        grid = st.permutations(range(start, start + 121)).map(lambda p: p[:size])
+        count = max(121, size)
+        if count > np.iinfo(dtype).max - start + 1:
+            raise DomainError(
+                f"arrays: {size} distinct whole numbers do not fit in {dtype}; "
+                f"draw a smaller shape or a wider dtype."
+            )
+        grid = st.permutations(range(start, start + count)).map(lambda p: p[:size])
         return grid.map(lambda v: np.array(v, dtype=dtype).reshape(shape))
     values = whole_numbers(domain, dtype)
     if not values:

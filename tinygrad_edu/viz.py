@@ -49,6 +49,7 @@ import numpy as np
 from tinygrad_edu import engine
 from tinygrad_edu._files import atomic_write
 from tinygrad_edu.anomaly import non_finite
+from tinygrad_edu.diagnostics import statistics
 from tinygrad_edu.errors import (
     DomainError,
     DTypeError,
@@ -498,21 +499,10 @@ def _array_lines(array: np.ndarray) -> list[str]:
         return np.array2string(array, separator=", ").splitlines()
 
 
-def _summary(array: np.ndarray) -> dict[str, float]:
-    values = array.astype(np.float64) if array.dtype.kind == "b" else array
-    with np.errstate(all="ignore"):  # NaN/inf are reported, not warned about
-        return {
-            "mean": float(np.mean(values)),
-            "min": float(np.min(values)),
-            "max": float(np.max(values)),
-            "norm": float(np.linalg.norm(values.ravel().astype(np.float64))),
-        }
-
-
 def _values_lines(array: np.ndarray) -> list[str]:
     if array.size <= SMALL:
         return _array_lines(array)
-    s = _summary(array)
+    s = statistics(array)
     return [f"mean {s['mean']:.4g}, min {s['min']:.4g}, max {s['max']:.4g}"]
 
 
@@ -523,7 +513,7 @@ def _grad_lines(tensor: Tensor) -> list[str]:
     if grad.data.size <= SMALL:
         lines = _array_lines(grad.data)
         return [f"grad: {lines[0]}", *lines[1:]]
-    s = _summary(grad.data)
+    s = statistics(grad.data)
     return [f"grad: norm {s['norm']:.4g}, range [{s['min']:.4g}, {s['max']:.4g}]"]
 
 
