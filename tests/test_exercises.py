@@ -7,6 +7,21 @@ from pathlib import Path
 import pytest
 
 from tinygrad_edu.exercises.checker import check, start
+from tinygrad_edu.exercises.stubs import FILES
+
+# Task 7 as a learner completes it: the stub's two bodies written.
+PREDICT_STUB = GRADIENT_STUB = (
+    '        raise NotImplementedError("see docs/tutorial/05_two_layer_net.md")\n'
+)
+PREDICT = """\
+        a1 = Matmul.apply(x, p["W1"]) + p["b1"]
+        return Matmul.apply(a1.sigmoid(), p["W2"]) + p["b2"]
+"""
+GRADIENT = """\
+        p = self.tensors()
+        backward(SoftmaxCrossEntropy.apply(self.predict(Tensor(x), p), Tensor(t)))
+        return {k: tensor.grad.data for k, tensor in p.items()}
+"""
 
 SOLUTION = {
     "task1_numerical.py": (
@@ -15,6 +30,11 @@ SOLUTION = {
     "task2_elementwise.py": "from tinygrad_edu.ops import Exp, Mul\n",
     "task3_broadcasting.py": "from tinygrad_edu.broadcasting import sum_to_shape\n",
     "task4_matmul.py": "from tinygrad_edu.ops import Matmul\n",
+    "task5_softmax.py": "from tinygrad_edu.ops import Softmax, SoftmaxCrossEntropy\n",
+    "task6_walk.py": "from tinygrad_edu.engine import backward, topological_order\n",
+    "task7_two_layer_net.py": FILES[7][1]
+    .replace(PREDICT_STUB, PREDICT, 1)
+    .replace(GRADIENT_STUB, GRADIENT, 1),
 }
 
 # One planted mistake per task: (file, code, task, op the report must name).
@@ -77,8 +97,8 @@ def _workspace(tmp_path: Path, **replace: str) -> Path:
 def test_solution_passes_every_task(tmp_path):
     passed, report = check(_workspace(tmp_path))
     assert passed, report
-    assert report.count("☆✓") == 2  # second order, for the two op tasks
-    assert report.count("✓") == 4 + 2
+    assert report.count("☆✓") == 3  # second order, for the three op tasks
+    assert report.count("✓") == 7 + 3
 
 
 @pytest.mark.parametrize("name, code, task, op", MISTAKES)
