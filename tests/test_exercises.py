@@ -87,6 +87,157 @@ MISTAKES = [
 ]
 
 
+# The walk as a learner writes it (task 6), for the plants in tasks 6 and 7.
+WALK = """\
+import numpy as np
+
+from tinygrad_edu import Tensor
+from tinygrad_edu.engine import topological_order
+from tinygrad_edu.exercises import run_rule
+
+
+def backward(root):
+    grads = {root: Tensor(np.ones(root.shape))}
+    for t in reversed(topological_order(root)):
+        for x, g in run_rule(t, grads.pop(t)):
+            if x._node is not None:
+                grads[x] = grads[x] + g if x in grads else g
+            elif x.grad is None:
+                x.grad = g
+            else:
+                x.grad = x.grad + g
+        t._node.release()
+"""
+BREADTH_FIRST = """
+def topological_order(root):
+    order, queue, seen = [], [root], {root}
+    while queue:
+        t = queue.pop(0)
+        order.append(t)
+        for x in t._node.inputs:
+            if x._node is not None and x not in seen:
+                seen.add(x)
+                queue.append(x)
+    return order[::-1]
+"""
+RECURSIVE = """
+def topological_order(root):
+    order, seen = [], set()
+
+    def visit(t):
+        if t._node is not None and t not in seen:
+            seen.add(t)
+            for x in t._node.inputs:
+                visit(x)
+            order.append(t)
+
+    visit(root)
+    return order
+"""
+# Runs a rule each time a gradient reaches it: right values, rules run twice.
+PUSH_WALK = """\
+import numpy as np
+
+from tinygrad_edu import Tensor
+from tinygrad_edu.engine import topological_order
+from tinygrad_edu.exercises import run_rule
+
+
+def backward(root):
+    stack = [(root, Tensor(np.ones(root.shape)))]
+    while stack:
+        t, g = stack.pop()
+        for x, gx in run_rule(t, g):
+            if x._node is None:
+                x.grad = gx if x.grad is None else x.grad + gx
+            else:
+                stack.append((x, gx))
+"""
+_TOPO_IMPORT = "from tinygrad_edu.engine import topological_order\n"
+UNSTABLE_SOFTMAX = """\
+import numpy as np
+
+from tinygrad_edu import Function
+from tinygrad_edu.ops import SoftmaxCrossEntropy
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, *, axis=-1):
+        e = np.exp(x)  # the mistake: overflows at x ~ 710
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return out * (grad - (grad * out).sum(axis=ctx.axis, keepdims=True))
+"""
+WITHOUT_N = """\
+from tinygrad_edu.ops import Softmax
+from tinygrad_edu.ops import SoftmaxCrossEntropy as Reference
+
+
+class SoftmaxCrossEntropy(Reference):
+    @staticmethod
+    def backward(ctx, grad):
+        grad_x, grad_t = Reference.backward(ctx, grad)
+        x = ctx.saved_tensors[0]
+        return grad_x * (len(x) if x.ndim == 2 else 1), grad_t  # the mistake
+"""
+TASK7 = SOLUTION["task7_two_layer_net.py"]
+LATER_MISTAKES = [
+    ("task5_softmax.py", UNSTABLE_SOFTMAX, 5, "Softmax"),
+    ("task5_softmax.py", WITHOUT_N, 5, "SoftmaxCrossEntropy"),
+    (
+        "task5_softmax.py",
+        "from tests.bad_ops import SoftmaxCrossEntropyWithoutTheTargetSum as "
+        "SoftmaxCrossEntropy\nfrom tinygrad_edu.ops import Softmax\n",
+        5,
+        "SoftmaxCrossEntropy",
+    ),
+    ("task6_walk.py", WALK.replace("x.grad = x.grad + g", "x.grad = g"), 6, "backward"),
+    (
+        "task6_walk.py",
+        WALK.replace(_TOPO_IMPORT, BREADTH_FIRST),
+        6,
+        "topological_order",
+    ),
+    ("task6_walk.py", WALK.replace(_TOPO_IMPORT, RECURSIVE), 6, "topological_order"),
+    ("task6_walk.py", PUSH_WALK, 6, "backward"),
+    (
+        "task7_two_layer_net.py",
+        TASK7.replace(
+            "p = self.tensors()", "p = vars(self).setdefault('p', self.tensors())"
+        ),
+        7,
+        "gradient",
+    ),
+    (
+        "task7_two_layer_net.py",
+        TASK7.replace("backward(SoftmaxCrossEntropy", "(SoftmaxCrossEntropy").replace(
+            "Tensor(t)))", "Tensor(t))).backward()"
+        ),
+        7,
+        "gradient",
+    ),
+]
+# What the reports of the plants above must say, besides the task and op.
+EXPECTED_WORDS = [
+    "subtract each row's max",
+    "N times too big",
+    "sums to 1",
+    "(.grad written at task6_walk.py:17)",
+    "exp comes before its input mul",
+    "RecursionError on a chain",
+    "ran 3 times",
+    "on the second call",
+    "did not use your backward walk",
+]
+
+
 def _workspace(tmp_path: Path, **replace: str) -> Path:
     start(tmp_path)
     for name, code in {**SOLUTION, **replace}.items():
@@ -112,6 +263,31 @@ def test_planted_mistake_fails_the_right_task_and_op(tmp_path, name, code, task,
     assert f"✗ task {task}:" in report
     for other in range(1, task):
         assert f"✓ task {other}:" in report
+
+
+# Tasks 5-7 are checked alone (the tasks before them are the solution's, which
+# pass); their files carry the learner's walk, so task 7 runs on it.
+@pytest.mark.parametrize(
+    "name, code, task, op, words",
+    [(*m, w) for m, w in zip(LATER_MISTAKES, EXPECTED_WORDS, strict=True)],
+    ids=EXPECTED_WORDS,
+)
+def test_later_planted_mistake_fails_its_task_naming_its_op(
+    tmp_path, name, code, task, op, words
+):
+    workspace = _workspace(tmp_path, **{"task6_walk.py": WALK, name: code})
+    passed, report = check(workspace, task)
+    assert not passed
+    failing = [line for line in report.splitlines() if line.startswith("task ")]
+    assert len(failing) == 1 and failing[0].startswith(f"task {task} "), report
+    assert f"op {op}:" in failing[0], report
+    assert words in report, report
+    assert f"✗ task {task}:" in report
+
+
+def test_learner_walk_passes(tmp_path):
+    passed, report = check(_workspace(tmp_path, **{"task6_walk.py": WALK}), 6)
+    assert passed, report
 
 
 def test_stubs_say_where_to_read_and_exit_nonzero(tmp_path):

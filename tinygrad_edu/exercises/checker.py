@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
 import time
@@ -64,17 +65,35 @@ def load(workspace: Path, task: int) -> ModuleType:
         ) from None
     except ImportError as error:
         raise WorkspaceError(
-            f"{_where(error.__traceback__, workspace) or path.name}: {error}. A "
+            f"{_where(error.__traceback__, _files(workspace))[1] or path.name}: "
+            f"{error}. A "
             f"workspace file imports numpy, tinygrad_edu and the other task files "
             f"(task4_matmul, ...) only; run `start` to restore a deleted one"
         ) from None
     finally:
         sys.path.remove(str(workspace))
+    missing = [name for name in _defined(FILES[task][1]) if not hasattr(module, name)]
+    if missing:
+        raise WorkspaceError(
+            f"{path.name} defines no {', '.join(missing)}; to see the stub again, "
+            f"rename the file and run `start`"
+        )
     return module
 
 
-def _learner_frames(tb: TracebackType | None, workspace: Path) -> list[FrameType]:
-    files = _files(workspace)
+def _defined(stub: str) -> list[str]:
+    """The functions and classes a task's stub defines: what its check calls."""
+    return [
+        node.name
+        for node in ast.parse(stub).body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+    ]
+
+
+def _learner_frames(
+    tb: TracebackType | None, files: set[str]
+) -> list[tuple[FrameType, int]]:
+    """The traceback's frames in the learner's files, with their lines."""
     frames = []
     while tb is not None:
         if tb.tb_frame.f_code.co_filename in files:
@@ -83,13 +102,15 @@ def _learner_frames(tb: TracebackType | None, workspace: Path) -> list[FrameType
     return frames
 
 
-def _where(tb: TracebackType | None, workspace: Path) -> str:
-    """The learner's own file:line deepest in the traceback, if any."""
-    frames = _learner_frames(tb, workspace)
+def _where(tb: TracebackType | None, files: set[str]) -> tuple[str, str]:
+    """The learner's function (its class, for a method) and file:line deepest
+    in the traceback; ("?", "") if none is theirs."""
+    frames = _learner_frames(tb, files)
     if not frames:
-        return ""
+        return "?", ""
     frame, line = frames[-1]
-    return f"{Path(frame.f_code.co_filename).name}:{line}"
+    where = f"{Path(frame.f_code.co_filename).name}:{line}"
+    return frame.f_code.co_qualname.split(".")[0], where
 
 
 def _files(workspace: Path) -> set[str]:
@@ -390,7 +411,7 @@ def _affine(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
 
 
 def _long_chain(x: Tensor) -> Tensor:
-    for _ in range(3000):
+    for _ in range(1500):
         x = x * 1.0001
     return x.sum()
 
@@ -410,7 +431,7 @@ _GRAPHS = [
         _affine,
         [_rng.normal(size=(2, 3)), _rng.normal(size=(3, 2)), _rng.normal(size=2)],
     ),
-    ("a chain of 3000 ops", _long_chain, [_rng.normal(size=2)]),
+    ("a chain of 1500 ops", _long_chain, [_rng.normal(size=2)]),
 ]
 
 
@@ -420,29 +441,27 @@ def _record(build: Callable[..., Tensor], arrays: list[np.ndarray]) -> tuple:
 
 
 def _task6(module: ModuleType, trace: Trace) -> list[Failure]:
-    for what, build, arrays in _GRAPHS:
-        failure = _order_failure(module, trace, what, _record(build, arrays)[1])
-        if failure:
-            return [("topological_order", failure)]
-    for what, build, arrays in _GRAPHS:
-        failure = _walk_failure(module, trace, what, build, arrays)
-        if failure:
-            return [("backward", failure)]
-    return []
-
-
-def _recursion(function: Any, argument: Tensor, trace: Trace) -> Any:
+    """The order first, then the walk: wrong values, rules run more than
+    once, nodes not freed, in that order over all the graphs."""
+    what = ""
     try:
-        return function(argument)
-    except RecursionError:
-        raise RecursionError(
-            f"{function.__name__} recursed too deep ({trace.returned_at(function)}):"
-            f" hint: use an explicit stack (a list), not recursion"
-        ) from None
+        for what, build, arrays in _GRAPHS:
+            root = _record(build, arrays)[1]
+            failure = _order_failure(module, trace, what, root)
+            if failure:
+                return [("topological_order", failure)]
+        found: list[str] = []
+        for what, build, arrays in _GRAPHS:
+            found += _walk_failures(module, trace, what, build, arrays)
+    except RecursionError as error:
+        op, where = _where(error.__traceback__, trace.files)
+        hint = "use an explicit stack (a list): Python stops at 1000 nested calls"
+        return [(op, f"RecursionError on {what} at {where}; hint: {hint}")]
+    return [("backward", min(found)[2:])] if found else []
 
 
 def _order_failure(module: ModuleType, trace: Trace, what: str, root: Tensor) -> str:
-    order = list(_recursion(module.topological_order, root, trace))
+    order = list(module.topological_order(root))
     where = f"(returned at {trace.returned_at(module.topological_order)})"
     computed = engine.topological_order(root)
     position = {id(t): i for i, t in enumerate(order)}
@@ -472,13 +491,15 @@ def _order_failure(module: ModuleType, trace: Trace, what: str, root: Tensor) ->
     return ""
 
 
-def _walk_failure(
+def _walk_failures(
     module: ModuleType,
     trace: Trace,
     what: str,
     build: Callable[..., Tensor],
     arrays: list[np.ndarray],
-) -> str:
+) -> list[str]:
+    """What is wrong with the learner's walk on one graph, each message
+    prefixed by its rank (values, then rule runs, then freeing)."""
     leaves, root = _record(build, arrays)
     twins, twin_root = _record(build, arrays)
     if what.startswith("x * x"):  # a .grad from an earlier pass is added to
@@ -488,7 +509,7 @@ def _walk_failure(
     computed = engine.topological_order(root)
     engine.backward(twin_root)
     trace.watch(leaves)
-    _recursion(module.backward, root, trace)
+    module.backward(root)
     where = trace.returned_at(module.backward)
     for i, (leaf, twin) in enumerate(zip(leaves, twins)):
         got = None if leaf.grad is None else np.asarray(leaf.grad.data)
@@ -499,28 +520,29 @@ def _walk_failure(
         ):
             written = trace.grad_written.get(id(leaf))
             at = f"(.grad written at {written})" if written else f"({where})"
-            return (
-                f"on {what}, input {i} gets the gradient {got}, expected "
+            return [
+                f"1 on {what}, input {i} gets the gradient {got}, expected "
                 f"{twin.grad.data} {at}; hint: a tensor used twice gets the SUM of"
                 f" its gradients, and .grad is added to, not overwritten"
-            )
+            ]
     for t in computed:
         runs = trace.rule_runs.get(id(t._node), 0)
         if runs != 1:
-            return (
-                f"on {what}, the rule of {t._node.op_name} ran {runs} times ({where});"
+            return [
+                f"2 on {what}, the rule of {t._node.op_name} ran {runs} times "
+                f"({where});"
                 f" hint: run each rule once, after every gradient flowing into it"
                 f" has arrived: walk the topological order from the root, summing"
                 f" gradients in a dict"
-            )
+            ]
     for t in computed:
         if t._node.inputs is not None:
-            return (
-                f"on {what}, the node of {t._node.op_name} was not freed ({where});"
+            return [
+                f"3 on {what}, the node of {t._node.op_name} was not freed ({where});"
                 f" hint: call t._node.release() once its rule has run, so the"
                 f" graph's memory returns at once"
-            )
-    return ""
+            ]
+    return []
 
 
 # ---------------------------------------------------------------- task 7
@@ -530,6 +552,7 @@ def _task7(module: ModuleType, trace: Trace) -> list[Failure]:
     rng = np.random.default_rng(0)
     net = module.TwoLayerNet(5, 4, 3, weight_init_std=0.5, rng=rng)
     x, t = rng.normal(size=(4, 5)), np.array([0, 2, 1, 2])
+    net.gradient(x, t)  # the second call's must be right too (no stale .grad)
     trace.called.clear()
     grads = net.gradient(x, t)
     where = trace.returned_at(module.TwoLayerNet.gradient)
@@ -555,19 +578,27 @@ def _task7(module: ModuleType, trace: Trace) -> list[Failure]:
         ]
     for key, array in net.params.items():
         expected = numerical_gradient(lambda _: net.loss(x, t), array)
-        got = np.asarray(grads.get(key)) if key in grads else None
-        if (
-            got is None
-            or got.shape != expected.shape
-            or not np.allclose(got, expected, rtol=1e-5, atol=1e-7)
-        ):
+        got = np.asarray(grads[key]) if key in grads else None
+        if got is None or got.shape != expected.shape:
+            shape = "missing" if got is None else f"of shape {got.shape}"
             return [
                 (
                     "gradient",
-                    f"gradient['{key}'] is {got}, central differences give "
-                    f"{expected} (returned at {where}); hint: make fresh Tensors"
-                    f" for the params on every call (self.tensors()), so no .grad"
-                    f" from an earlier call is added to",
+                    f"gradient['{key}'] is {shape}, expected shape {expected.shape}"
+                    f" (returned at {where}); hint: one entry per key of params",
+                )
+            ]
+        if not np.allclose(got, expected, rtol=1e-5, atol=1e-7):
+            worst = np.unravel_index(np.argmax(abs(got - expected)), got.shape)
+            index = ", ".join(str(int(i)) for i in worst)
+            return [
+                (
+                    "gradient",
+                    f"on the second call, gradient['{key}'][{index}] is "
+                    f"{got[worst]:.6g}, central differences give "
+                    f"{expected[worst]:.6g} (returned at {where}); hint: make fresh"
+                    f" Tensors for the params on every call (self.tensors()), so"
+                    f" no .grad from an earlier call is added to",
                 )
             ]
     return []
@@ -676,9 +707,7 @@ def _run(workspace: Path, task: int, lines: list[str]) -> str:
         lines.append(f"{head}: {error}")
         return "✗"
     except Exception as error:  # the learner's code raised: say where
-        frames = _learner_frames(error.__traceback__, workspace)
-        op = frames[-1][0].f_code.co_qualname.split(".")[0] if frames else "?"
-        where = _where(error.__traceback__, workspace)
+        op, where = _where(error.__traceback__, _files(workspace))
         if isinstance(error, NotImplementedError):
             lines.append(f"{head}, op {op}: not written yet ({where}): {error}")
         else:
