@@ -1,12 +1,15 @@
 """The exercise checker is itself checked: right code passes, planted mistakes fail."""
 
+import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tinygrad_edu.exercises.checker import check, start
+from tests import bad_ops
+from tinygrad_edu.exercises.checker import TASKS, check, start, train
 from tinygrad_edu.exercises.stubs import FILES
 
 # Task 7 as a learner completes it: the stub's two bodies written.
@@ -329,55 +332,150 @@ def test_detached_backward_fails_only_the_bonus(tmp_path):
     assert "op Mul" not in report
 
 
-# Known-bad ops of tests/bad_ops.py that are one of the tasks' ops, and the row
-# that must fail: the task itself, or its bonus (a second-order-only bug).
-BAD_OPS = [
-    ("MulWithSwappedBackward", "Mul", "task 2 (elementwise ops)"),
-    ("MulThatFindsItsSavedArraysBySearch", "Mul", "bonus (second derivatives)"),
-    ("ExpThatWritesIntoItsInput", "Exp", "task 2 (elementwise ops)"),
-    ("ExpThatUpcasts", "Exp", "task 2 (elementwise ops)"),
-]
-
-
-@pytest.mark.parametrize("bad, op, row", BAD_OPS)
-def test_each_bad_op_fails_the_right_row_naming_it(tmp_path, bad, op, row):
-    other = "Exp" if op == "Mul" else "Mul"
-    code = f"from tests.bad_ops import {bad} as {op}\n"
-    code += f"from tinygrad_edu.ops import {other}\n"
-    passed, report = check(_workspace(tmp_path, **{"task2_elementwise.py": code}), 2)
-    assert passed == row.startswith("bonus"), report
-    assert f"{row}, op {op}:" in report, report
-    assert f"op {other}" not in report
-
-
-# Vacuous backwards: zeros, or the forward's value. Each fails its op's task.
-_FORWARDS = {
-    "Mul": ("x, y", "x * y", 2, "task2_elementwise.py"),
-    "Exp": ("x", "np.exp(x)", 2, "task2_elementwise.py"),
-    "Matmul": ("x, w", "x @ w", 4, "task4_matmul.py"),
+# Every entry of tests/bad_ops.py whose op is a task's: the row that must fail
+# (the task itself, or its bonus for a second-order-only bug).
+BAD_OPS = {
+    "MulWithSwappedBackward": ("Mul", "task 2 (elementwise ops)"),
+    "MulThatFindsItsSavedArraysBySearch": ("Mul", "bonus (second derivatives)"),
+    "ExpThatWritesIntoItsInput": ("Exp", "task 2 (elementwise ops)"),
+    "ExpThatUpcasts": ("Exp", "task 2 (elementwise ops)"),
+    "SoftmaxCrossEntropyWithoutTheTargetSum": (
+        "SoftmaxCrossEntropy",
+        "task 5 (softmax and cross entropy)",
+    ),
+}
+# The other entries, and why no task can take them.
+NOT_A_TASK_OP = {
+    "SquareWithDetachedBackward": "square is no task's op",
+    "AddThatForgetsAnInput": "add is no task's op",
+    "DoubleThatForgetsTheTwo": "no task has y = 2x",
+    "TanhWhoseBackwardCountsItsCalls": "tanh is no task's op",
+    "SquareThatForgetsTheTwo": "square is no task's op",
+    "TransposeWithoutNormalisingAxes": "transpose is no task's op",
+    "PowWithoutTheGuardAtZero": "pow is no task's op",
+    "CastThatKeepsTheGraph": "overrides apply, which no workspace file writes",
+    "MulThatDifferentiatesIntegerOperands": "overrides apply, which no workspace"
+    " file writes",
+    "SquareWhoseBackwardUsesData": "square is no task's op",
+    "SigmoidThatSavesAnArrayItComputed": "sigmoid is no task's op",
+    "IdentityWithASlightlyWrongGradient": "identity is no task's op",
+    "AddWithTheBiasGradientTooSmall": "add is no task's op",
+    "SoftplusThatSaturatesTooEarly": "softplus is no task's op",
 }
 
 
-@pytest.mark.parametrize("backward", ["zeros", "forward value"])
-@pytest.mark.parametrize("op", sorted(_FORWARDS))
-def test_vacuous_backward_fails_its_task(tmp_path, op, backward):
-    args, body, task, name = _FORWARDS[op]
-    inputs = [a.strip() for a in args.split(",")]
-    if backward == "zeros":
-        grads = ", ".join(f"Tensor(np.zeros_like({a}.data))" for a in inputs)
-    else:
-        grads = ", ".join("ctx.out" for _ in inputs)
-    code = (
-        "import numpy as np\nfrom tinygrad_edu import Function, Tensor\n"
-        + SOLUTION[name]
-        + f"class {op}(Function):\n"
-        f"    @staticmethod\n    def forward(ctx, {args}):\n"
-        f"        ctx.save_for_backward({args})\n"
-        f"        ctx.out = Tensor({body})\n        return {body}\n"
-        f"    @staticmethod\n    def backward(ctx, grad):\n"
-        f"        {args}{',' if len(inputs) == 1 else ''} = ctx.saved_tensors\n"
-        f"        return {grads}\n"
+def test_every_bad_op_is_accounted_for():
+    defined = {
+        name
+        for name, value in vars(bad_ops).items()
+        if inspect.isclass(value) and value.__module__ == bad_ops.__name__
+    }
+    assert defined == set(BAD_OPS) | set(NOT_A_TASK_OP)
+
+
+def _task_of_op(op: str) -> int:
+    return next(t for t, (_, run) in TASKS.items() if op in getattr(run, "ops", []))
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_OPS))
+def test_each_bad_op_fails_the_right_row_naming_it(tmp_path, bad):
+    op, row = BAD_OPS[bad]
+    task = _task_of_op(op)
+    others = [o for o in TASKS[task][1].ops if o != op]
+    code = f"from tests.bad_ops import {bad} as {op}\n"
+    code += "".join(f"from tinygrad_edu.ops import {o}\n" for o in others)
+    workspace = _workspace(tmp_path, **{FILES[task][0]: code})
+    passed, report = check(workspace, task)
+    assert passed == row.startswith("bonus"), report
+    assert f"{row}, op {op}:" in report, report
+    assert not any(f"op {o}:" in report for o in others), report
+
+
+# A vacuous backward, on top of the library's forward: zeros, or the forward's
+# value. Each fails its op's task.
+VACUOUS = """\
+import numpy as np
+
+from tinygrad_edu import Tensor
+from tinygrad_edu.ops import {op} as Reference
+
+
+class {op}(Reference):
+    @staticmethod
+    def forward(ctx, *arrays, **params):
+        out = Reference.forward(ctx, *arrays, **params)
+        ctx.out, ctx.shapes = Tensor(out), [np.shape(a) for a in arrays]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple({grad} for shape in ctx.shapes)
+"""
+
+
+@pytest.mark.parametrize("grad", ["Tensor(np.zeros(shape))", "ctx.out"])
+@pytest.mark.parametrize(
+    "op", ["Mul", "Exp", "Matmul", "Softmax", "SoftmaxCrossEntropy"]
+)
+def test_vacuous_backward_fails_its_task(tmp_path, op, grad):
+    task = _task_of_op(op)
+    others = "".join(
+        f"from tinygrad_edu.ops import {o}\n" for o in TASKS[task][1].ops if o != op
     )
-    passed, report = check(_workspace(tmp_path, **{name: code}), task)
+    code = others + VACUOUS.format(op=op, grad=grad)
+    passed, report = check(_workspace(tmp_path, **{FILES[task][0]: code}), task)
     assert not passed, report
-    assert f"task {task} " in report and f"op {op}:" in report, report
+    failing = [line for line in report.splitlines() if line.startswith("task ")]
+    assert failing and all(f"op {op}:" in line for line in failing), report
+
+
+def test_an_import_that_fails_is_a_message_naming_the_line(tmp_path):
+    code = "import numpy as np\nfrom solution import Mul, Exp\n"
+    workspace = _workspace(tmp_path, **{"task2_elementwise.py": code})
+    passed, report = check(workspace, 2)
+    assert not passed
+    assert report.startswith(
+        "task 2 (elementwise ops): task2_elementwise.py:2: No module named 'solution'"
+    ), report
+    assert "Traceback" not in report
+
+
+def test_a_missing_function_is_a_message(tmp_path):
+    code = "from tinygrad_edu.ops import Mul\n"
+    passed, report = check(_workspace(tmp_path, **{"task2_elementwise.py": code}), 2)
+    assert not passed
+    assert "task2_elementwise.py defines no Exp;" in report, report
+
+
+def test_the_library_own_op_is_named_as_such(tmp_path):
+    passed, report = check(_workspace(tmp_path), 4)
+    assert passed, report
+    assert "note: task 4's Matmul is the library's own" in report
+
+
+def test_check_writes_nothing_outside_the_workspace(tmp_path):
+    workspace = _workspace(tmp_path / "my_engine")
+    cwd, home = tmp_path / "cwd", tmp_path / "home"
+    cwd.mkdir()
+    home.mkdir()
+    before = sorted(p for p in tmp_path.rglob("*") if workspace not in p.parents)
+    env = {**os.environ, "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
+    env["PYTHONPATH"] = str(Path(__file__).parents[1])
+    run = subprocess.run(
+        [sys.executable, "-m", "tinygrad_edu.exercises", "check", str(workspace), "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env=env,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    after = sorted(p for p in tmp_path.rglob("*") if workspace not in p.parents)
+    assert after == before
+
+
+def test_a_short_run_of_the_books_loop_learns(tmp_path):
+    """The full run (10,000 iterations) reaches 0.947; 300 show it learning."""
+    result = train(_workspace(tmp_path, **{"task6_walk.py": WALK}), 300)
+    assert result.loss_after < result.loss_before - 0.4, result
+    assert result.test_accuracy > 0.3, result

@@ -7,14 +7,15 @@ import importlib.util
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType, FrameType, ModuleType, TracebackType
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, configuration, settings
 
 from tinygrad_edu import engine, ops
 from tinygrad_edu.broadcasting import sum_to_shape
@@ -633,12 +634,15 @@ def train(
     """Train the learner's TwoLayerNet (784-50-10) with the book's loop (4.5).
 
     Mini-batches of 100 drawn with replacement, plain SGD with learning rate
-    0.1; MNIST is found as ``load_mnist`` finds it ($TINYGRAD_EDU_DATA).
+    0.1; MNIST is found as ``load_mnist`` finds it ($TINYGRAD_EDU_DATA). Images
+    are float64 like the params: NumPy multiplies mixed float32 and float64
+    matrices without BLAS, some twenty times slower.
     """
     from tinygrad_edu.datasets import load_mnist, sample_batch
 
     module = load(workspace, 7)
     (x_train, t_train), (x_test, t_test) = load_mnist()
+    x_train, x_test = x_train.astype(np.float64), x_test.astype(np.float64)
     rng = np.random.default_rng(seed)
     network = module.TwoLayerNet(784, 50, 10, rng=rng)
     first = x_train[:batch_size], t_train[:batch_size]
@@ -672,9 +676,26 @@ TASKS: dict[int, tuple[str, Callable[[ModuleType, Trace], list[Failure]]]] = {
 }
 
 
+@contextmanager
+def _hypothesis_home(workspace: Path) -> Iterator[None]:
+    """Hypothesis caches what it reads under its home folder (./.hypothesis
+    unless set), database or not: while checking, the workspace's own."""
+    previous = getattr(configuration, "__hypothesis_home_directory")
+    configuration.set_hypothesis_home_dir(workspace / ".hypothesis")
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(previous)
+
+
 def check(workspace: Path, only: int | None = None) -> tuple[bool, str]:
     """Run the tasks (all, stopping at the first failure, or ``only``); a report."""
     workspace = workspace.resolve()
+    with _hypothesis_home(workspace):
+        return _check(workspace, only)
+
+
+def _check(workspace: Path, only: int | None) -> tuple[bool, str]:
     lines: list[str] = []
     table: list[tuple[int, str, str]] = []
     for task in [only] if only else sorted(TASKS):
