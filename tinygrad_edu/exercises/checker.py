@@ -8,7 +8,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType, FrameType, ModuleType, TracebackType
@@ -135,6 +135,7 @@ class Trace:
         self.grad_written: dict[int, str] = {}
         self._watched: list[tuple[Tensor, Any]] = []
         self._line: dict[int, str] = {}
+        self._previous: list[Any] = []
 
     def watch(self, tensors: list[Tensor]) -> None:
         self._watched = [(t, t.grad) for t in tensors]
@@ -142,12 +143,35 @@ class Trace:
         self.rule_runs.clear()
 
     def __enter__(self) -> Trace:
-        self._previous = sys.gettrace()
+        self._previous.append(sys.gettrace())
         sys.settrace(self._call)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        sys.settrace(self._previous)
+        sys.settrace(self._previous.pop())
+
+    @contextmanager
+    def rules_of(self, op: type) -> Iterator[None]:
+        """Trace only while ``op``'s forward and backward run: tracing a whole
+        property test (drawing, shrinking) would make it several times slower."""
+        own = {name: vars(op).get(name) for name in ("forward", "backward")}
+        for name in own:
+            setattr(op, name, staticmethod(self._scoped(getattr(op, name))))
+        try:
+            yield
+        finally:
+            for name, rule in own.items():
+                if rule is None:  # inherited
+                    delattr(op, name)
+                else:
+                    setattr(op, name, rule)
+
+    def _scoped(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return function(*args, **kwargs)
+
+        return traced
 
     def _call(self, frame: FrameType, event: str, arg: Any) -> Any:
         code = frame.f_code
@@ -254,15 +278,17 @@ def _op_failures(
         test = gradient_test(
             learner, second_order=second_order, hypothesis_settings=CHECK_SETTINGS
         )
+        backward = learner.backward
         try:
-            for case in _fixed_cases(learner):
-                assert_gradients(learner, case, second_order=second_order)
-            test()
+            with trace.rules_of(learner):
+                for case in _fixed_cases(learner):
+                    assert_gradients(learner, case, second_order=second_order)
+                test()
         except NotImplementedError:
             raise
         except Exception as error:  # any failure is the learner's: report it
             first = str(error).splitlines()[0]
-            where = trace.returned_at(learner.backward)
+            where = trace.returned_at(backward)
             hint = _sce_hint(learner) if name == "SoftmaxCrossEntropy" else HINTS[name]
             report = f"{first}\n    your backward returned it at {where}; hint: {hint}"
             failures.append((name, report))
@@ -347,7 +373,8 @@ def _task5(module: ModuleType, trace: Trace) -> list[Failure]:
         learner = getattr(module, name)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            got = learner.apply(*map(Tensor, arrays)).data
+            with trace.rules_of(learner):
+                got = learner.apply(*map(Tensor, arrays)).data
         expected = getattr(ops, name).apply(*map(Tensor, arrays)).data
         if np.shape(got) != np.shape(expected) or not np.allclose(got, expected):
             where = trace.returned_at(learner.forward)
@@ -636,8 +663,12 @@ def train(
     Mini-batches of 100 drawn with replacement, plain SGD with learning rate
     0.1; MNIST is found as ``load_mnist`` finds it ($TINYGRAD_EDU_DATA). Images
     are float64 like the params: NumPy multiplies mixed float32 and float64
-    matrices without BLAS, some twenty times slower.
+    matrices without BLAS, some twenty times slower. One BLAS thread, as
+    ``models.train_mnist`` uses: on a busy core, spin-waiting threads are
+    several times slower.
     """
+    from threadpoolctl import threadpool_limits  # the "train" extra
+
     from tinygrad_edu.datasets import load_mnist, sample_batch
 
     module = load(workspace, 7)
@@ -648,11 +679,12 @@ def train(
     first = x_train[:batch_size], t_train[:batch_size]
     loss_before = network.loss(*first)
     start = time.perf_counter()
-    for _ in range(iterations):
-        x_batch, t_batch = sample_batch(x_train, t_train, batch_size, rng)
-        grad = network.gradient(x_batch, t_batch)
-        for key in ("W1", "b1", "W2", "b2"):
-            network.params[key] -= learning_rate * grad[key]
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(iterations):
+            x_batch, t_batch = sample_batch(x_train, t_train, batch_size, rng)
+            grad = network.gradient(x_batch, t_batch)
+            for key in ("W1", "b1", "W2", "b2"):
+                network.params[key] -= learning_rate * grad[key]
     seconds = time.perf_counter() - start
     return TrainResult(
         iterations,
@@ -719,8 +751,9 @@ def _run(workspace: Path, task: int, lines: list[str]) -> str:
     """Run one task, adding its failures to ``lines``; its mark."""
     title, run = TASKS[task]
     head = f"task {task} ({title})"
-    try:
-        with Trace(workspace) as trace:
+    trace = Trace(workspace)
+    try:  # op tasks trace only their ops' rules (Trace.rules_of)
+        with nullcontext() if hasattr(run, "ops") else trace:
             module = load(workspace, task)
             lines += _library_notes(module, task)
             failures = run(module, trace)
@@ -755,9 +788,8 @@ def _library_notes(module: ModuleType, task: int) -> list[str]:
 
 def _bonus(run: Any, workspace: Path, lines: list[str]) -> str:
     """Second order for an op task: is the learner's backward itself differentiable?"""
-    with Trace(workspace) as trace:
-        module = load(workspace, _task_of(run))
-        failures = _op_failures(module, run.ops, True, trace)
+    module = load(workspace, _task_of(run))
+    failures = _op_failures(module, run.ops, True, Trace(workspace))
     for op, detail in failures:
         lines.append(f"bonus (second derivatives), op {op}: {detail}")
     return "☆✗" if failures else "☆✓"
