@@ -288,6 +288,64 @@ def test_later_planted_mistake_fails_its_task_naming_its_op(
     assert f"✗ task {task}:" in report
 
 
+# Task 5 as a learner may write it from the stub's docstrings alone: right, and
+# stable; its backward computes on arrays, so only the bonus fails.
+LEARNER_SOFTMAX = """\
+import numpy as np
+
+from tinygrad_edu import Function, Tensor
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, *, axis=-1):
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return y * (grad - (grad * y).sum(axis=ctx.axis, keepdims=True))
+
+
+class SoftmaxCrossEntropy(Function):
+    @staticmethod
+    def forward(ctx, x, t):
+        rows = x.reshape(1, -1) if x.ndim == 1 else x
+        shifted = rows - rows.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        if t.dtype.kind == "f":
+            weights = t.reshape(rows.shape)
+        else:
+            weights = np.eye(rows.shape[1], dtype=x.dtype)[t.reshape(-1)]
+        ctx.save_for_backward(x, t)
+        ctx.log_p, ctx.weights = log_p, weights
+        return np.asarray(-(weights * log_p).sum() / len(rows), dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t = ctx.saved_tensors
+        n = len(ctx.log_p)
+        p, w = Tensor(np.exp(ctx.log_p)), Tensor(ctx.weights)
+        grad_x = (p * w.sum(axis=1, keepdims=True) - w) * grad / n
+        grad_t = None
+        if t.dtype.kind == "f":
+            grad_t = (-Tensor(ctx.log_p) * grad / n).reshape(t.shape)
+        return grad_x.reshape(x.shape), grad_t
+"""
+
+
+def test_learner_softmax_passes_task_5(tmp_path):
+    workspace = _workspace(tmp_path, **{"task5_softmax.py": LEARNER_SOFTMAX})
+    passed, report = check(workspace, 5)
+    assert passed, report
+    assert "bonus (second derivatives), op SoftmaxCrossEntropy:" in report
+    assert "op Softmax:" not in report
+
+
 def test_learner_walk_passes(tmp_path):
     passed, report = check(_workspace(tmp_path, **{"task6_walk.py": WALK}), 6)
     assert passed, report
