@@ -4,6 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tinygrad_edu.errors import TinygradEduError
 from tinygrad_edu.exercises.checker import TASKS, WorkspaceError, check, start, train
 
 
@@ -20,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         print(start(args.workspace))
         return 0
     if args.command == "train":
-        try:
+        try:  # a missing dataset or workspace file; run `check` first for the rest
             print(train(args.workspace, args.iterations))
-        except WorkspaceError as error:
+        except (WorkspaceError, TinygradEduError) as error:
             print(f"error: {error}")
             return 1
         return 0
