@@ -1,20 +1,31 @@
-"""``python -m tinygrad_edu.exercises start DIR`` / ``check DIR [N]``."""
+"""``python -m tinygrad_edu.exercises start|check|train DIR``."""
 
 import argparse
 import sys
 from pathlib import Path
 
-from tinygrad_edu.exercises.checker import TASKS, check, start
+from tinygrad_edu.errors import TinygradEduError
+from tinygrad_edu.exercises.checker import TASKS, WorkspaceError, check, start, train
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tinygrad_edu.exercises")
-    parser.add_argument("command", choices=["start", "check"])
+    parser.add_argument("command", choices=["start", "check", "train"])
     parser.add_argument("workspace", type=Path)
     parser.add_argument("task", type=int, nargs="?", choices=sorted(TASKS))
+    parser.add_argument(
+        "--iterations", type=int, default=10_000, help="train: SGD steps (10000)"
+    )
     args = parser.parse_args(argv)
     if args.command == "start":
         print(start(args.workspace))
+        return 0
+    if args.command == "train":
+        try:  # a missing dataset or workspace file; run `check` first for the rest
+            print(train(args.workspace, args.iterations))
+        except (WorkspaceError, TinygradEduError) as error:
+            print(f"error: {error}")
+            return 1
         return 0
     passed, report = check(args.workspace, args.task)
     print(report)
