@@ -419,6 +419,7 @@ NOT_A_TASK_OP = {
     "IdentityWithASlightlyWrongGradient": "identity is no task's op",
     "AddWithTheBiasGradientTooSmall": "add is no task's op",
     "SoftplusThatSaturatesTooEarly": "softplus is no task's op",
+    "WhereThatSendsTheGradientToBoth": "where is no task's op",
 }
 
 
