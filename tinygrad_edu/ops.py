@@ -843,7 +843,7 @@ class SoftmaxCrossEntropy(Function):
         n = len(rows)
         # Classes first, (C, N), so NumPy reduces along long contiguous rows
         # rather than N short rows of C entries.
-        shifted = rows.T.astype(_float_dtype(x))  # a copy
+        shifted = rows.T.astype(_float_dtype(x), order="C")  # a copy, (C, N) in memory
         shifted -= shifted.max(axis=0)  # log-sum-exp: no overflow
         probs = np.exp(shifted)
         total = probs.sum(axis=0)
