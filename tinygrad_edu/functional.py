@@ -393,15 +393,12 @@ def _check_filters(x: tuple[int, ...], w: tuple[int, ...]) -> None:
     if x[1] == w[1]:
         return
     if x[3] == w[1]:
-        fix = (
-            "x looks channels-last (N, H, W, C), as image files store pixels; "
-            "conv2d takes (N, C, H, W): use x.transpose(0, 3, 1, 2)."
-        )
+        fix = ops.CHANNELS_LAST.format(op="conv2d")
     else:
-        fix = f"give w {x[1]} channels (shape ({w[0]}, {x[1]}, {w[2]}, {w[3]}))."
+        fix = f"give w {x[1]} channels (shape ({w[0]}, {x[1]}, {w[2]}, {w[3]}))"
     raise ShapeError(
         f"conv2d: x {x} has {x[1]} channels (axis 1) but the filters w {w} "
-        f"have {w[1]}; {fix}"
+        f"have {w[1]}; {fix}."
     )
 
 
