@@ -7,7 +7,7 @@ Each op carries ``domain``/``signature`` so ``testing.op_inputs`` can draw for i
 
 import numpy as np
 
-from tinygrad_edu import Function, Tensor, ops
+from tinygrad_edu import Function, Tensor, nn, ops
 from tinygrad_edu import functional as F
 from tinygrad_edu.domains import REAL
 from tinygrad_edu.tensor import as_tensor
@@ -415,3 +415,13 @@ def conv2d_that_flips_the_filters(x, w, b=None, stride=1, pad=0):
     """A true convolution (filters rotated 180°) where the book and PyTorch
     cross-correlate: consistent gradients, the wrong forward."""
     return F.conv2d(x, as_tensor(w)[:, :, ::-1, ::-1], b, stride=stride, pad=pad)
+
+
+class BatchNorm1dWithDetachedStatistics(nn.BatchNorm1d):
+    """Batch Norm whose batch mean and variance are constants to the gradient:
+    the forward is right, the gradient misses the path through the statistics."""
+
+    @staticmethod
+    def _batch_statistics(x, axes):
+        mean, var = nn.BatchNorm1d._batch_statistics(x, axes)
+        return mean.detach(), var.detach()

@@ -161,6 +161,7 @@ def test_every_known_bad_op_is_used_by_a_test():
         bad_ops.TanhWhoseBackwardCountsItsCalls,  # test_numerical
         bad_ops.IdentityWithASlightlyWrongGradient,  # test_diagnostics: passes alone
         bad_ops.MaxThatGivesEveryTieTheWholeGradient,  # test_conv, in a max-pool
+        bad_ops.BatchNorm1dWithDetachedStatistics,  # test_nn
     }
     assert defined == set(KNOWN_BAD) | elsewhere
 
