@@ -762,6 +762,24 @@ CASES = [
         DomainError,
         ["^max_pool2d:", r"pad \(2, 2\) is more than half", r"pad <= \(1, 1\)"],
     ),
+    (
+        "BatchNorm1d given the wrong number of features",
+        lambda: nn.BatchNorm1d(4)(np.ones((2, 3))),
+        ShapeError,
+        [r"^BatchNorm1d\(4\):", r"shape \(2, 3\)", "4 channels on axis 1"],
+    ),
+    (
+        "BatchNorm2d training on one value per channel",
+        lambda: nn.BatchNorm2d(3)(np.ones((1, 3, 1, 1))),
+        ShapeError,
+        [r"^BatchNorm2d\(3\):", "variance is 0", r"call eval\(\)"],
+    ),
+    (
+        "Dropout with p=1",
+        lambda: nn.Dropout(1.0),
+        DomainError,
+        ["^Dropout:", r"in \[0, 1\), got 1\.0", "drop everything"],
+    ),
 ]
 
 
