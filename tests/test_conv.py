@@ -239,3 +239,14 @@ def test_a_tie_shares_the_gradient_on_a_fixed_example():
     x = Tensor([[[[1.0, 1.0], [0.0, 1.0]]]], requires_grad=True)
     F.max_pool2d(x, 2).backward(np.array([[[[3.0]]]]))
     np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[1.0, 1.0], [0.0, 1.0]])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "uint8", "bool"])
+def test_max_pool2d_of_integer_images_with_padding_keeps_the_dtype(dtype):
+    """No -inf exists in an integer dtype: the padding holds the lowest value."""
+    x = np.random.default_rng(0).integers(-60 * (dtype == "int32"), 2, (2, 1, 3, 4))
+    x = x.astype(dtype)
+    out = F.max_pool2d(x, 2, 1, 1)
+    assert out.dtype == dtype and not out.requires_grad
+    expected = pool_by_loops(x.astype(float), 2, 1, 1, max_of_windows)
+    np.testing.assert_array_equal(out.numpy(), expected)

@@ -441,10 +441,15 @@ def max_pool2d(x: ArrayLike, size: Any, stride: Any = None, pad: Any = 0) -> Ten
            [13., 15.]])
     """
     rows, w, x = _pool("max_pool2d", x, size, stride, pad)
-    if any(w.pad):  # -inf where a window holds padding, so it never wins
-        ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+    if any(w.pad):  # padded cells must never win
+        ones = np.ones((1, 1, *x.shape[2:]))
         real = ops.Im2col.apply(ones, size=w.kernel, stride=w.stride, pad=w.pad).data
-        rows = rows + np.where(real == 1, 0, -np.inf).astype(x.dtype)[:, None, :]
+        real = real[:, None, :] == 1
+        if x.dtype.kind == "f":  # -inf there, added so the gradient flows
+            rows = rows + np.where(real, 0, -np.inf).astype(x.dtype)
+        else:  # integers and booleans get no gradient: the lowest value there
+            lowest = False if x.dtype == bool else np.iinfo(x.dtype).min
+            rows = Tensor(np.where(real, rows.data, lowest))
     return _pooled(rows.max(axis=-1), w)
 
 
