@@ -472,9 +472,11 @@ class Max(Function):
     def backward(ctx, grad):
         x, out = ctx.saved_arrays
         is_max = x == out
-        share = is_max / np.sum(is_max, axis=ctx.axes, keepdims=True)
+        share = is_max / np.sum(is_max, axis=ctx.axes, keepdims=True, dtype=x.dtype)
         kept = _kept_shape(x.shape, ctx.axes)
-        return grad.reshape(kept).broadcast_to(x.shape) * Tensor(share.astype(x.dtype))
+        return grad.reshape(kept).broadcast_to(x.shape) * Tensor(
+            share.astype(x.dtype, copy=False)
+        )
 
 
 # --------------------------------------------------------------------- shape
