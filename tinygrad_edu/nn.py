@@ -1,4 +1,5 @@
-"""Layers as objects: Module, Parameter, Linear, Sequential and activations.
+"""Layers as objects: Module, Parameter, Linear, Conv2d, pooling, Dropout,
+BatchNorm, Sequential and activations.
 
 A ``Module`` owns ``Parameter``s and other modules, found through its
 attributes in the order they were assigned, so ``parameters()`` and
@@ -1055,17 +1056,7 @@ class Dropout(Module):
 
 
 class _BatchNorm(Module):
-    """Normalize each channel (axis 1) over the batch and any spatial axes,
-    then scale by ``weight`` (γ) and shift by ``bias`` (β).
-
-    While training, the mean and variance are the batch's, and the running
-    statistics follow them: running ← (1 - momentum)·running + momentum·batch
-    (PyTorch's convention; the book's ``momentum=0.9`` is this with 0.1), with
-    the unbiased variance in ``running_var``. In ``eval()`` mode the running
-    statistics normalize instead, so one test image gives the same answer
-    alone as in a batch. Built from registry ops (mean, sub, mul, pow), so its
-    gradients, of every order, are the ones the property tests check.
-    """
+    """What BatchNorm1d and BatchNorm2d share; they differ in the input's rank."""
 
     ndims: tuple[int, ...]
 
@@ -1149,6 +1140,17 @@ class _BatchNorm(Module):
 class BatchNorm1d(_BatchNorm):
     """Batch Normalization of features: (N, C) or (N, C, L), per feature C.
 
+    Normalize each channel (axis 1) over the batch and any spatial axes,
+    then scale by ``weight`` (γ) and shift by ``bias`` (β).
+
+    While training, the mean and variance are the batch's, and the running
+    statistics follow them: running ← (1 - momentum)·running + momentum·batch
+    (PyTorch's convention; the book's ``momentum=0.9`` is this with 0.1), with
+    the unbiased variance in ``running_var``. In ``eval()`` mode the running
+    statistics normalize instead, so one test image gives the same answer
+    alone as in a batch. Built from registry ops (mean, sub, mul, pow), so its
+    gradients, of every order, are the ones the property tests check.
+
     >>> bn = BatchNorm1d(2)
     >>> bn(np.array([[1.0, 10.0], [3.0, 30.0]])).numpy().round(3)
     array([[-1., -1.],
@@ -1161,6 +1163,7 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch Normalization of images (N, C, H, W), per channel C."""
+    """Batch Normalization of images (N, C, H, W), per channel C, over the batch
+    and the pixels: ``BatchNorm1d``'s rules, running statistics and modes."""
 
     ndims = (4,)
