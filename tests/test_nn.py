@@ -722,11 +722,13 @@ def test_dropout_is_reproducible_from_a_seed_a_generator_or_manual_seed():
     np.testing.assert_array_equal(first, masks(nn.Dropout()))
 
 
-def test_dropout_refuses_a_probability_outside_0_1():
+def test_dropout_refuses_a_bad_probability_and_integer_data():
     with pytest.raises(DomainError, match=r"p=1 would drop everything"):
         nn.Dropout(1.0)
     with pytest.raises(DTypeError, match="Dropout: p must be a number"):
         nn.Dropout("0.5")
+    with pytest.raises(DTypeError, match=r"dtype int64.*floating-point"):
+        nn.Dropout(0.3)(np.ones((2, 2), dtype=np.int64))
 
 
 def batch_norm_by_hand(x, gamma, beta, mean, var, eps=1e-5):

@@ -1048,6 +1048,12 @@ class Dropout(Module):
         x = as_tensor(x)
         if not self.training or self.p == 0:
             return x
+        if x.dtype.kind != "f":  # 1/(1 - p) would be truncated
+            raise DTypeError(
+                f"Dropout: the input has dtype {x.dtype}; dropout scales what it "
+                f"keeps by 1/(1 - p), so it needs floating-point data: "
+                f"x.astype(np.float32)."
+            )
         keep = self.rng.random(x.shape) >= self.p
         return x * Tensor((keep / (1 - self.p)).astype(x.dtype))
 
