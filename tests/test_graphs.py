@@ -323,6 +323,39 @@ def _cast(draw, x):
     return {"dtype": np.float64}
 
 
+def _im2col(draw, nodes):
+    """im2col of any node seen as one grey image (1, 1, H, W), windows to fit."""
+    i = _pick(draw, nodes, lambda t: t.ndim <= 2)
+    if i is None:
+        return None
+    shape = nodes[i].shape
+    image = (1, 1, *((1,) * (2 - len(shape)) + shape))
+    size = tuple(draw(st.integers(1, side)) for side in image[2:])
+    params = {"size": size, "stride": draw(st.integers(1, 2)), "pad": 0}
+    into = _into(ops.Im2col.domain[0], nodes[i].data)
+
+    def rule(xs, _):
+        return ops.Im2col.apply(into(xs[0]).reshape(image), **params)
+
+    return rule, (i,)
+
+
+def _col2im(draw, nodes):
+    """col2im of a matrix (m, k) read as m windows of 1 x k along one image
+    row, ``stride`` apart: overlapping when the stride is less than k."""
+    i = _pick(draw, nodes, lambda t: t.ndim == 2)
+    if i is None:
+        return None
+    m, k = nodes[i].shape
+    stride = draw(st.integers(1, 2))
+    pad = draw(st.integers(0, 1)) if (m - 1) * stride + k > 2 else 0
+    width = (m - 1) * stride + k - 2 * pad
+    params = {"shape": (1, 1, 1, width), "size": (1, k), "stride": stride}
+    params["pad"] = (0, pad)
+    into = _into(ops.Col2im.domain[0], nodes[i].data)
+    return (lambda xs, _: ops.Col2im.apply(into(xs[0]), **params)), (i,)
+
+
 def _matmul(draw, nodes):
     def contracts(a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -417,6 +450,8 @@ MAKERS |= {
     "matmul": _matmul,
     "concatenate": _concatenate,
     "softmax_cross_entropy": _softmax_cross_entropy,
+    "im2col": _im2col,
+    "col2im": _col2im,
 }
 
 #: Shrinking goes towards the first entry: mul, whose gradient needs both
