@@ -25,10 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from benchmarks.conv_reference import BookSimpleConvNet, TightSimpleConvNet
 from benchmarks.drawing import drawing
 from benchmarks.reference import HandDerivedTwoLayerNet, TightTwoLayerNet
 from benchmarks.timing import interleaved, keep_freed_memory, page_faults_interleaved
+from models.simple_conv_net import SimpleConvNet
 from models.train_mnist import History, training_iterations
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu import Tensor, gradcheck, optim
@@ -133,6 +136,57 @@ def peak_memory() -> Row:
         "ours_kib": peaks[0] / 1024,
         "book_kib": peaks[1] / 1024,
         "ratio": peaks[0] / peaks[1],
+    }
+
+
+# -- convolution (issue 23): SimpleConvNet against the book's hand-written layers
+
+#: The hand-written NumPy SimpleConvNets ours is measured against (see
+#: conv_reference.py), under the same names as the two-layer references.
+CONV_REFERENCES = {"book": BookSimpleConvNet, "tight": TightSimpleConvNet}
+
+
+def conv_models(dtype: str) -> dict[str, Any]:
+    """Our SimpleConvNet (the book's sizes, He init) and each reference, on
+    copies of the same weights."""
+    rng = np.random.default_rng(0)
+    ours = SimpleConvNet(weight_init_std="he", dtype=np.dtype(dtype), rng=rng)
+    return {"ours": ours, **{k: cls(ours.params) for k, cls in CONV_REFERENCES.items()}}
+
+
+def conv_training_step(dtype: str, batch: int, repeats: int, seconds: float) -> Row:
+    """One SimpleConvNet step, ours and the references', in turn, one BLAS
+    thread: forward, backward and the book's in-place SGD update."""
+    x, t = random_batch(np.random.default_rng(0), batch)
+    models = conv_models(dtype)
+    steps = [partial(sgd_step, m, x.astype(dtype), t) for m in models.values()]
+    with threadpool_limits(limits=1, user_api="blas"):
+        times = interleaved(steps, repeats, warmup=3, seconds=seconds)
+    times = dict(zip(models, times))
+    return {
+        "benchmark": "SimpleConvNet training step",
+        "case": f"{dtype} batch {batch}, 1 BLAS thread",
+        **{f"{k}_ms": s * 1e3 for k, s in times.items()},
+        **ratios(times),
+    }
+
+
+def conv_peak_memory(dtype: str, batch: int) -> Row:
+    """Peak bytes allocated during one SimpleConvNet step (tracemalloc)."""
+    x, t = random_batch(np.random.default_rng(0), batch)
+    x = x.astype(dtype)
+    peaks = {}
+    for name, model in conv_models(dtype).items():
+        sgd_step(model, x, t)  # warm caches outside the measurement
+        tracemalloc.start()
+        sgd_step(model, x, t)
+        peaks[name] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return {
+        "benchmark": "peak memory of a SimpleConvNet step",
+        "case": f"{dtype} batch {batch}",
+        **{f"{k}_mib": n / 2**20 for k, n in peaks.items()},
+        **ratios(peaks),
     }
 
 
@@ -363,6 +417,10 @@ def run_suite(quick: bool, data_dir: Path | None) -> list[Row]:
     for batch, hidden in ((100, 50), (1000, 50), (100, 1000)):
         rows.append(matmul_limit(batch, hidden, repeats))
     rows.append(peak_memory())
+    for dtype in ("float64", "float32"):
+        rows.append(conv_training_step(dtype, 100, 5 if quick else 40, seconds))
+        _progress(rows[-1])
+        rows.append(conv_peak_memory(dtype, 100))
     for n in (10**3, 10**4) if quick else (10**3, 10**4, 10**5, 10**6):
         # At least 3 chains, and 1e5 ops in all: short chains are noisy alone.
         rows.append(op_chain(n, repeats=1 if quick else max(3, 10**5 // n)))

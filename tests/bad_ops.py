@@ -7,8 +7,10 @@ Each op carries ``domain``/``signature`` so ``testing.op_inputs`` can draw for i
 
 import numpy as np
 
-from tinygrad_edu import Function, Tensor, ops
+from tinygrad_edu import Function, Tensor, nn, ops
+from tinygrad_edu import functional as F
 from tinygrad_edu.domains import REAL
+from tinygrad_edu.tensor import as_tensor
 
 
 class MulWithSwappedBackward(Function):
@@ -349,3 +351,87 @@ class WhereThatSendsTheGradientToBoth(ops.Where):
     @staticmethod
     def backward(ctx, grad):
         return None, grad * Tensor(ctx.mask), grad
+
+
+# -- convolution and pooling (issue 23) ------------------------------------------
+
+
+class Col2imThatForgetsOverlappingWindows(ops.Col2im):
+    """col2im that writes each window cell instead of adding it: where windows
+    overlap (stride < window) the last one wins, so im2col's gradient is wrong."""
+
+    @staticmethod
+    def forward(ctx, cols, *, shape, size, stride=1, pad=0):
+        n, c, h, wd = shape
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = ops.windows(
+            "col2im", shape, size, stride, pad
+        )
+        windows_ = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
+        out = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=cols.dtype)
+        for u in range(kh):
+            for v in range(kw):
+                out[:, :, u : u + sh * oh : sh, v : v + sw * ow : sw] = windows_[
+                    :, :, u, v
+                ]
+        return out[:, :, ph : ph + h, pw : pw + wd]
+
+
+class Col2imThatReadsChannelsLast(ops.Col2im):
+    """col2im that reads each row as (KH, KW, C) where im2col writes (C, KH, KW):
+    right only for one channel or a 1x1 window."""
+
+    @staticmethod
+    def forward(ctx, cols, *, shape, size, stride=1, pad=0):
+        kh, kw = ops.pair("col2im", "the window size", size, 1)
+        rows = cols.reshape(len(cols), kh, kw, shape[1]).transpose(0, 3, 1, 2)
+        params = {"shape": shape, "size": size, "stride": stride, "pad": pad}
+        return ops.Col2im.forward(ctx, rows.reshape(cols.shape), **params)
+
+
+def _pool_with(max_of, x, size, stride=None, pad=0, pad_value=-np.inf):
+    """max_pool2d as the library computes it, with its Max op and padding fill
+    replaceable: the pieces the two bad pools below get wrong."""
+    rows, w, x = F._pool("max_pool2d", x, size, stride, pad)
+    if any(w.pad):
+        ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+        real = ops.Im2col.apply(ones, size=w.kernel, stride=w.stride, pad=w.pad).data
+        rows = rows + np.where(real == 1, 0, pad_value).astype(x.dtype)[:, None, :]
+    return F._pooled(max_of(rows, axis=-1), w)
+
+
+class MaxThatGivesEveryTieTheWholeGradient(ops.Max):
+    """max whose gradient goes in full to each of k tied maxima: k times too much."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_arrays
+        kept = ops._kept_shape(x.shape, ctx.axes)
+        mask = Tensor((x == out).astype(x.dtype))
+        return grad.reshape(kept).broadcast_to(x.shape) * mask
+
+
+def max_pool2d_that_gives_every_tie_the_whole_gradient(x, size, stride=None, pad=0):
+    """max_pool2d on a max that hands each tied maximum the whole gradient."""
+    return _pool_with(MaxThatGivesEveryTieTheWholeGradient.apply, x, size, stride, pad)
+
+
+def max_pool2d_whose_padding_wins(x, size, stride=None, pad=0):
+    """max_pool2d that pads with zeros as im2col does, so a window of negative
+    pixels returns the padding's 0 and its gradient is lost in the padding."""
+    return _pool_with(ops.Max.apply, x, size, stride, pad, pad_value=0.0)
+
+
+def conv2d_that_flips_the_filters(x, w, b=None, stride=1, pad=0):
+    """A true convolution (filters rotated 180°) where the book and PyTorch
+    cross-correlate: consistent gradients, the wrong forward."""
+    return F.conv2d(x, as_tensor(w)[:, :, ::-1, ::-1], b, stride=stride, pad=pad)
+
+
+class BatchNorm1dWithDetachedStatistics(nn.BatchNorm1d):
+    """Batch Norm whose batch mean and variance are constants to the gradient:
+    the forward is right, the gradient misses the path through the statistics."""
+
+    @staticmethod
+    def _batch_statistics(x, axes):
+        mean, var = nn.BatchNorm1d._batch_statistics(x, axes)
+        return mean.detach(), var.detach()

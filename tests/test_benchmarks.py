@@ -13,7 +13,10 @@ import pytest
 
 import benchmarks.__main__ as suite
 import tinygrad_edu.datasets.mnist as mnist
+from benchmarks import conv_reference
 from benchmarks.__main__ import (
+    conv_peak_memory,
+    conv_training_step,
     float32_vs_float64,
     format_table,
     full_run,
@@ -28,9 +31,11 @@ from benchmarks.__main__ import (
     training_step,
     with_references,
 )
+from benchmarks.conv_reference import BookSimpleConvNet, TightSimpleConvNet
 from benchmarks.drawing import once_against_per_use, over_the_budget, render_time
 from benchmarks.reference import HandDerivedTwoLayerNet, TightTwoLayerNet
 from benchmarks.timing import interleaved, page_faults_interleaved
+from models.simple_conv_net import SimpleConvNet
 from models.two_layer_net import TwoLayerNet
 from tinygrad_edu.datasets import load_mnist
 from tinygrad_edu.errors import DatasetError
@@ -272,3 +277,75 @@ def test_without_dot_the_suite_goes_on_without_the_drawing_rows(
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot anywhere: the real situation
     assert graph_drawing(quick=True) == []
     assert "Graphviz's dot is not installed" in capsys.readouterr().err
+
+
+# -- convolution (issue 23): SimpleConvNet against the book's hand-written layers
+
+
+def assert_the_same_conv_step_as_ours(reference, x, t, dtype="float64"):
+    """The hand-written net's loss and gradients are our SimpleConvNet's: the
+    loss to the book's + 1e-7 in the log, each gradient entry to 1e-12 (float64)
+    of itself or of its array's largest."""
+    rng = np.random.default_rng(0)
+    ours = SimpleConvNet(weight_init_std="he", dtype=dtype, rng=rng)
+    loss, grads = ours.loss_and_gradient(x.astype(dtype), t)
+    theirs = reference(ours.params)
+    their_loss, their_grads = theirs.loss_and_gradient(x.astype(dtype), t)
+    rtol = 1e-12 if dtype == "float64" else 1e-4
+    assert their_loss == pytest.approx(loss, rel=max(rtol, 1e-5), abs=0), "the loss"
+    assert their_grads.keys() == grads.keys()
+    for key, grad in grads.items():
+        assert their_grads[key].dtype == grad.dtype == dtype, key
+        np.testing.assert_allclose(
+            their_grads[key],
+            grad,
+            rtol=rtol,
+            atol=rtol * np.abs(grad).max(),
+            err_msg=f"the gradient {key}",
+        )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("reference", [BookSimpleConvNet, TightSimpleConvNet])
+def test_the_conv_references_compute_our_step_on_real_mnist(
+    reference, dtype, mnist_batch
+):
+    assert_the_same_conv_step_as_ours(reference, *mnist_batch, dtype)
+
+
+@pytest.mark.parametrize("planted", ["the gradient W1", "the gradient b2"])
+def test_a_conv_reference_with_a_planted_error_is_caught(planted, mnist_batch):
+    key = planted.split()[-1]
+
+    class Planted(BookSimpleConvNet):
+        def loss_and_gradient(self, x, t):
+            loss, grads = super().loss_and_gradient(x, t)
+            g = grads[key]  # one entry, a billionth off
+            g[np.unravel_index(np.abs(g).argmax(), g.shape)] *= 1 + 1e-9
+            return loss, grads
+
+    with pytest.raises(AssertionError, match=planted):
+        assert_the_same_conv_step_as_ours(Planted, *mnist_batch)
+
+
+def test_the_book_im2col_and_col2im_are_adjoint_with_overlapping_windows():
+    """<im2col(x), c> = <x, col2im(c)>: the references' backward is im2col's
+    transpose, stride and padding included."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 6))
+    for stride, pad in ((1, 0), (2, 1), (3, 2)):
+        cols = conv_reference.im2col(x, 3, 3, stride, pad)
+        c = rng.standard_normal(cols.shape)
+        back = conv_reference.col2im(c, x.shape, 3, 3, stride, pad)
+        assert np.sum(cols * c) == pytest.approx(np.sum(x * back), rel=1e-12)
+
+
+def test_the_conv_rows_have_the_documented_figures():
+    step = conv_training_step("float32", 4, repeats=2, seconds=0.0)
+    memory = conv_peak_memory("float64", 4)
+    for reference in ("book", "tight"):
+        ratio = step["ours_ms"] / step[f"{reference}_ms"]
+        assert step[f"ratio_{reference}"] == pytest.approx(ratio)
+        mib = memory["ours_mib"] / memory[f"{reference}_mib"]
+        assert memory[f"ratio_{reference}"] == pytest.approx(mib)
+    assert step["case"] == "float32 batch 4, 1 BLAS thread"

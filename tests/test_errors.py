@@ -829,6 +829,85 @@ CASES = [
         DomainError,
         ["^unsqueeze:", "axis 3 is out of range", r"\[-3, 2\]"],
     ),
+    # -- convolution and pooling (issue 23): the shapes learners get wrong ------
+    (
+        "conv2d window larger than the padded image",
+        lambda: F.conv2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 5, 5))),
+        ShapeError,
+        ["^conv2d:", "window 5x5 is larger", r"3x3 padded by \(0, 0\)", "pad=2"],
+    ),
+    (
+        "conv2d channel mismatch",
+        lambda: F.conv2d(np.ones((1, 3, 8, 8)), np.ones((4, 1, 3, 3))),
+        ShapeError,
+        ["^conv2d:", r"\(1, 3, 8, 8\) has 3 channels", "have 1", r"\(4, 3, 3, 3\)"],
+    ),
+    (
+        "conv2d images channels-last",
+        lambda: F.conv2d(np.ones((2, 28, 28, 1)), np.ones((30, 1, 5, 5))),
+        ShapeError,
+        ["^conv2d:", r"\(2, 28, 28, 1\) has 28", "channels-last", r"transpose\(0, 3"],
+    ),
+    (
+        "max_pool2d images channels-last",
+        lambda: F.max_pool2d(np.ones((2, 28, 28, 1)), 2),
+        ShapeError,
+        ["^max_pool2d:", "image 28x1", "channels-last", r"transpose\(0, 3, 1, 2\)"],
+    ),
+    (
+        "conv2d stride 0",
+        lambda: F.conv2d(np.ones((1, 1, 8, 8)), np.ones((1, 1, 3, 3)), stride=0),
+        DomainError,
+        ["^conv2d:", "stride 0 is too small", "a step of 0 does not move"],
+    ),
+    (
+        "conv2d stride not an integer",
+        lambda: F.conv2d(np.ones((1, 1, 8, 8)), np.ones((1, 1, 3, 3)), stride=1.5),
+        DTypeError,
+        ["^conv2d:", "stride must be an integer", r"pair .*got 1\.5"],
+    ),
+    (
+        "conv2d one image without the batch axis",
+        lambda: F.conv2d(np.ones((1, 8, 8)), np.ones((1, 1, 3, 3))),
+        ShapeError,
+        ["^conv2d:", r"\(1, 8, 8\) \(3-D\)", r"reshape\(1, 1, H, W\)"],
+    ),
+    (
+        "conv2d filters not 4-D",
+        lambda: F.conv2d(np.ones((1, 1, 8, 8)), np.ones((1, 3, 3))),
+        ShapeError,
+        ["^conv2d:", r"filters w have shape \(1, 3, 3\)", r"\(F, C, KH, KW\)"],
+    ),
+    (
+        "conv2d bias of the wrong length",
+        lambda: F.conv2d(np.ones((1, 1, 8, 8)), np.ones((2, 1, 3, 3)), np.ones(3)),
+        ShapeError,
+        ["^conv2d:", r"bias has shape \(3,\)", r"must have shape \(2,\)"],
+    ),
+    (
+        "max_pool2d padding more than half the window",
+        lambda: F.max_pool2d(np.ones((1, 1, 8, 8)), 2, pad=2),
+        DomainError,
+        ["^max_pool2d:", r"pad \(2, 2\) is more than half", r"pad <= \(1, 1\)"],
+    ),
+    (
+        "BatchNorm1d given the wrong number of features",
+        lambda: nn.BatchNorm1d(4)(np.ones((2, 3))),
+        ShapeError,
+        [r"^BatchNorm1d\(4\):", r"shape \(2, 3\)", "4 channels on axis 1"],
+    ),
+    (
+        "BatchNorm2d training on one value per channel",
+        lambda: nn.BatchNorm2d(3)(np.ones((1, 3, 1, 1))),
+        ShapeError,
+        [r"^BatchNorm2d\(3\):", "variance is 0", r"call eval\(\)"],
+    ),
+    (
+        "Dropout with p=1",
+        lambda: nn.Dropout(1.0),
+        DomainError,
+        ["^Dropout:", r"in \[0, 1\), got 1\.0", "drop everything"],
+    ),
 ]
 
 

@@ -2,17 +2,21 @@
 
 from contextlib import contextmanager
 
+import bad_ops
 import numpy as np
 import pytest
 
 from tinygrad_edu import (
     DomainError,
     DTypeError,
+    GradcheckError,
     GraphError,
     ShapeError,
     StateDictError,
     Tensor,
     gradcheck,
+    gradgradcheck,
+    manual_seed,
     nn,
     optim,
 )
@@ -603,3 +607,218 @@ def test_requires_grad_freezes_and_the_optimizer_skips_frozen_parameters():
     assert model[0].weight.grad is None and np.array_equal(model[0].weight.data, frozen)
     assert model[1].bias.data[0] == pytest.approx(-0.3)
     assert Tensor([1.0]).requires_grad_().requires_grad
+
+
+# ------------------------------------ convolution and training layers (issue 23)
+
+
+def check_module_second_derivatives(model, x, loss_of):
+    """gradgradcheck the loss of ``model(x)`` in x and every parameter."""
+    names = [name for name, _ in model.named_parameters()]
+    leaves = [Tensor(x, requires_grad=True)] + [p for _, p in model.named_parameters()]
+
+    def loss(x, *params):
+        with parameters_replaced(model, dict(zip(names, params))):
+            return loss_of(model(x))
+
+    assert gradgradcheck(loss, leaves)
+
+
+def weighted_sum(seed, shape):
+    """A loss Σ r·y with fixed random r: sum(y) or sum(y²) is flat for Batch Norm."""
+    r = np.random.default_rng(seed).standard_normal(shape)
+    return lambda y: (y * r).sum()
+
+
+def test_conv2d_layer_is_the_functional_op_with_he_filters():
+    conv = nn.Conv2d(3, 40, (3, 5), stride=(1, 2), padding=1, rng=0)
+    assert conv.weight.shape == (40, 3, 3, 5) and not conv.bias.data.any()
+    std = conv.weight.data.std()
+    assert std == pytest.approx(np.sqrt(2 / (3 * 3 * 5)), rel=0.05)
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 7))
+    expected = F.conv2d(x, conv.weight.data, conv.bias.data, (1, 2), 1).numpy()
+    np.testing.assert_array_equal(conv(x).numpy(), expected)
+    assert repr(conv) == "Conv2d(3→40, 3x5, stride=(1, 2), padding=1)"
+    assert [n for n, _ in conv.named_parameters()] == ["weight", "bias"]
+
+
+def test_conv2d_layer_gradients():
+    conv = nn.Conv2d(2, 3, (2, 3), stride=(1, 2), padding=1, rng=0)
+    x = np.random.default_rng(1).standard_normal((2, 2, 4, 5))
+    check_module_gradients(conv, x)
+    check_module_second_derivatives(conv, x, weighted_sum(2, (2, 3, 5, 3)))
+
+
+def test_conv2d_layer_init_and_errors():
+    xavier = nn.Conv2d(4, 2, 3, bias=False, init="xavier", rng=0).weight.data
+    assert xavier.std() == pytest.approx(1 / 6, rel=0.2)  # 1/√(4·3·3)
+    assert nn.Conv2d(1, 2, 3, init="normal", std=0.5, rng=0).weight.data.std() < 1
+    with pytest.raises(DomainError, match="Conv2d: out_channels must be positive"):
+        nn.Conv2d(1, 0, 3)
+    with pytest.raises(DomainError, match="Conv2d: stride 0 is too small"):
+        nn.Conv2d(1, 2, 3, stride=0)
+    with pytest.raises(ShapeError, match=r"conv2d: x \(1, 2, 5, 5\) has 2 channels"):
+        nn.Conv2d(1, 2, 3)(np.ones((1, 2, 5, 5)))
+
+
+@pytest.mark.parametrize(
+    ("layer", "pool"),
+    [(nn.MaxPool2d, F.max_pool2d), (nn.AvgPool2d, F.avg_pool2d)],
+    ids=["max", "avg"],
+)
+def test_pooling_layers_are_the_functional_ops(layer, pool):
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 6))
+    assert repr(layer(2)) == f"{layer.__name__}(2)"
+    np.testing.assert_array_equal(layer(2)(x).numpy(), pool(x, 2).numpy())
+    pooled = layer(3, stride=(2, 1), padding=1)
+    assert repr(pooled) == f"{layer.__name__}(3, stride=(2, 1), padding=1)"
+    np.testing.assert_array_equal(pooled(x).numpy(), pool(x, 3, (2, 1), 1).numpy())
+
+
+def test_flatten_layer_between_conv_and_linear():
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, rng=0), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()
+    )
+    model.append(nn.Linear(4 * 3 * 3, 2, rng=0))
+    x = np.random.default_rng(1).standard_normal((5, 1, 8, 8))
+    assert model(x).shape == (5, 2)
+    check_module_gradients(model, x)
+
+
+def test_dropout_drops_about_p_and_scales_the_rest_while_training():
+    drop = nn.Dropout(0.3, rng=0)
+    x = Tensor(np.ones((200, 100)), requires_grad=True)
+    y = drop(x)
+    kept = y.numpy() != 0
+    assert kept.mean() == pytest.approx(0.7, abs=0.01)
+    np.testing.assert_allclose(y.numpy()[kept], 1 / 0.7)
+    y.sum().backward()  # the gradient is the mask: dropped elements get none
+    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
+    assert drop(x).numpy().tolist() != y.numpy().tolist()  # a new mask per call
+
+
+def test_dropout_passes_everything_in_eval_mode_and_with_p_0():
+    model = nn.Sequential(nn.Linear(3, 3, rng=0), nn.Dropout(0.5, rng=0))
+    x = np.ones((4, 3))
+    assert model.eval() is model and not model[1].training
+    np.testing.assert_array_equal(model(x).numpy(), model[0](x).numpy())
+    model.train()
+    assert model[1].training and (model(x).numpy() == 0).any()
+    np.testing.assert_array_equal(nn.Dropout(0.0)(x).numpy(), x)
+
+
+def test_dropout_is_reproducible_from_a_seed_a_generator_or_manual_seed():
+    x = np.ones((3, 50))
+
+    def masks(drop):
+        return [drop(x).numpy() for _ in range(2)]
+
+    np.testing.assert_array_equal(masks(nn.Dropout(rng=7)), masks(nn.Dropout(rng=7)))
+    by_generator = masks(nn.Dropout(rng=np.random.default_rng(7)))
+    np.testing.assert_array_equal(by_generator, masks(nn.Dropout(rng=7)))
+    manual_seed(3)
+    first = masks(nn.Dropout())
+    manual_seed(3)
+    np.testing.assert_array_equal(first, masks(nn.Dropout()))
+
+
+def test_dropout_refuses_a_bad_probability_and_integer_data():
+    with pytest.raises(DomainError, match=r"p=1 would drop everything"):
+        nn.Dropout(1.0)
+    with pytest.raises(DTypeError, match="Dropout: p must be a number"):
+        nn.Dropout("0.5")
+    with pytest.raises(DTypeError, match=r"dtype int64.*floating-point"):
+        nn.Dropout(0.3)(np.ones((2, 2), dtype=np.int64))
+
+
+def batch_norm_by_hand(x, gamma, beta, mean, var, eps=1e-5):
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "axes"),
+    [
+        (nn.BatchNorm1d, (6, 3), (0,)),
+        (nn.BatchNorm1d, (4, 3, 5), (0, 2)),
+        (nn.BatchNorm2d, (4, 3, 2, 5), (0, 2, 3)),
+    ],
+    ids=["1d", "1d-length", "2d"],
+)
+def test_batch_norm_normalizes_by_batch_then_by_running_statistics(layer, shape, axes):
+    rng = np.random.default_rng(0)
+    bn = layer(3, momentum=0.25)
+    bn.weight.data[:] = [1.0, 2.0, 0.5]
+    bn.bias.data[:] = [0.0, -1.0, 3.0]
+    x = 2 + 3 * rng.standard_normal(shape)
+    channels = (1, 3) + (1,) * (len(shape) - 2)
+    gamma, beta = bn.weight.data.reshape(channels), bn.bias.data.reshape(channels)
+    mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    expected = batch_norm_by_hand(x, gamma, beta, mean, var)
+    np.testing.assert_allclose(bn(x).numpy(), expected, atol=1e-12)
+    count = x.size // 3
+    np.testing.assert_allclose(bn.running_mean, 0.25 * mean.ravel())
+    unbiased = var.ravel() * count / (count - 1)
+    np.testing.assert_allclose(bn.running_var, 0.75 + 0.25 * unbiased)
+    before = bn.running_mean.copy()
+    bn.eval()
+    one = x[:1]  # one sample alone gives what it gives in the batch
+    running = bn.running_mean.reshape(channels), bn.running_var.reshape(channels)
+    expected_one = batch_norm_by_hand(one, gamma, beta, *running)
+    np.testing.assert_allclose(bn(one).numpy(), expected_one, atol=1e-12)
+    np.testing.assert_array_equal(bn.running_mean, before)  # eval does not follow
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [(nn.BatchNorm1d, (5, 3)), (nn.BatchNorm2d, (3, 3, 2, 3))],
+    ids=["1d", "2d"],
+)
+def test_batch_norm_gradients_first_and_second_order(layer, shape, training):
+    rng = np.random.default_rng(0)
+    bn = layer(3).train(training)
+    bn.running_mean[:], bn.running_var[:] = [0.5, -1, 2], [2.0, 0.5, 1.5]
+    bn.weight.data[:] = [1.5, -0.5, 2.0]
+    bn.bias.data[:] = [0.1, 0.2, 0.3]
+    x = rng.standard_normal(shape)
+    loss = weighted_sum(1, shape)
+    check_module_gradients(bn, x, loss)
+    check_module_second_derivatives(bn, x, loss)
+
+
+def test_the_gradient_check_catches_batch_norm_with_detached_statistics():
+    bn = bad_ops.BatchNorm1dWithDetachedStatistics(3)
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    np.testing.assert_allclose(bn(x).numpy(), nn.BatchNorm1d(3)(x).numpy())
+    with pytest.raises(GradcheckError):
+        check_module_gradients(bn, x, weighted_sum(1, (5, 3)))
+
+
+def test_batch_norm_statistics_are_saved_and_loaded_with_the_parameters():
+    model = nn.Sequential(nn.Linear(2, 3, rng=0), nn.BatchNorm1d(3))
+    model(np.random.default_rng(0).standard_normal((8, 2)))
+    state = model.state_dict()
+    assert list(state) == [
+        "0.weight",
+        "0.bias",
+        "1.weight",
+        "1.bias",
+        "1.running_mean",
+        "1.running_var",
+    ]
+    fresh = nn.Sequential(nn.Linear(2, 3, rng=1), nn.BatchNorm1d(3))
+    running_var = fresh[1].running_var
+    fresh.load_state_dict(state)
+    assert fresh[1].running_var is running_var  # loaded in place
+    np.testing.assert_array_equal(running_var, state["1.running_var"])
+    assert not [p for p in fresh.parameters() if p.data is running_var]  # not trained
+
+
+def test_batch_norm_refuses_inputs_it_cannot_normalize():
+    with pytest.raises(ShapeError, match=r"BatchNorm2d\(3\): the input has shape"):
+        nn.BatchNorm2d(3)(np.ones((2, 3, 4)))
+    with pytest.raises(ShapeError, match=r"with 4 channels on axis 1"):
+        nn.BatchNorm1d(4)(np.ones((2, 3)))
+    with pytest.raises(ShapeError, match=r"batch of more than one sample, or call"):
+        nn.BatchNorm1d(3)(np.ones((1, 3)))
+    nn.BatchNorm1d(3).eval()(np.ones((1, 3)))  # fine with the running statistics

@@ -69,6 +69,22 @@ def test_distinct_arrays_have_no_near_ties(x):
     assert np.all(np.diff(values) >= 0.05 - 1e-12)
 
 
+@settings(max_examples=10)
+@given(
+    arrays((3, 3, 3, 5), DISTINCT, np.int32), arrays((2, 3, 6, 7), DISTINCT, np.uint8)
+)
+def test_distinct_integer_arrays_as_large_as_a_pooled_image_are_distinct(a, b):
+    """135 and 252 elements: more than the 121 whole numbers once drawn from."""
+    assert len(np.unique(a)) == a.size and len(np.unique(b)) == b.size
+
+
+def test_distinct_integers_a_dtype_cannot_hold_are_refused():
+    """257 values 1 apart do not fit in uint8 (op_inputs draws such an input
+    as floats instead)."""
+    with pytest.raises(DomainError, match="257 distinct whole numbers do not fit"):
+        arrays((257,), DISTINCT, np.uint8)
+
+
 @given(broadcastable_shapes("(),(),()->()"))
 def test_broadcastable_shapes_broadcast(input_shapes):
     assert len(input_shapes) == 3

@@ -662,27 +662,18 @@ def _check_filters(x: tuple[int, ...], w: tuple[int, ...]) -> None:
     if x[1] == w[1]:
         return
     if x[3] == w[1]:
-        fix = (
-            "x looks channels-last (N, H, W, C), as image files store pixels; "
-            "conv2d takes (N, C, H, W): use x.transpose(0, 3, 1, 2)."
-        )
+        fix = ops.CHANNELS_LAST.format(op="conv2d")
     else:
-        fix = f"give w {x[1]} channels (shape ({w[0]}, {x[1]}, {w[2]}, {w[3]}))."
+        fix = f"give w {x[1]} channels (shape ({w[0]}, {x[1]}, {w[2]}, {w[3]}))"
     raise ShapeError(
         f"conv2d: x {x} has {x[1]} channels (axis 1) but the filters w {w} "
-        f"have {w[1]}; {fix}"
+        f"have {w[1]}; {fix}."
     )
 
 
 def _pool(op: str, x: ArrayLike, size: Any, stride: Any, pad: Any) -> tuple:
-    """x's pooling windows as (N, OH·OW, C, KH·KW), the windows, and x.
-
-    Integer and boolean images are pooled as float64: a padded cell must hold
-    -inf, so that it never wins a max.
-    """
+    """x's pooling windows as (N, OH·OW, C, KH·KW), the windows, and x."""
     x = as_tensor(x, op)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
     kernel = ops.pair(op, "the window size", size, 1)
     w = ops.windows(op, x.shape, kernel, kernel if stride is None else stride, pad)
     if any(2 * p > k for p, k in zip(w.pad, w.kernel)):
@@ -719,10 +710,15 @@ def max_pool2d(x: ArrayLike, size: Any, stride: Any = None, pad: Any = 0) -> Ten
            [13., 15.]])
     """
     rows, w, x = _pool("max_pool2d", x, size, stride, pad)
-    if any(w.pad):  # -inf where a window holds padding, so it never wins
-        ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+    if any(w.pad):  # padded cells must never win
+        ones = np.ones((1, 1, *x.shape[2:]))
         real = ops.Im2col.apply(ones, size=w.kernel, stride=w.stride, pad=w.pad).data
-        rows = rows + np.where(real == 1, 0, -np.inf).astype(x.dtype)[:, None, :]
+        real = real[:, None, :] == 1
+        if x.dtype.kind == "f":  # -inf there, added so the gradient flows
+            rows = rows + np.where(real, 0, -np.inf).astype(x.dtype)
+        else:  # integers and booleans get no gradient: the lowest value there
+            lowest = False if x.dtype == bool else np.iinfo(x.dtype).min
+            rows = Tensor(np.where(real, rows.data, lowest))
     return _pooled(rows.max(axis=-1), w)
 
 

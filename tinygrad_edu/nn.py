@@ -1,4 +1,5 @@
-"""Layers as objects: Module, Parameter, Linear, Sequential and activations.
+"""Layers as objects: Module, Parameter, Linear, Conv2d, pooling, Dropout,
+BatchNorm, Sequential and activations.
 
 A ``Module`` owns ``Parameter``s and other modules, found through its
 attributes in the order they were assigned, so ``parameters()`` and
@@ -31,6 +32,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tinygrad_edu import functional as F
+from tinygrad_edu import ops
 from tinygrad_edu._random import RNG, generator
 from tinygrad_edu.errors import (
     DomainError,
@@ -43,8 +46,15 @@ from tinygrad_edu.recording import Scope, name_scope
 from tinygrad_edu.tensor import Tensor, as_tensor
 
 __all__ = [
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "Dropout",
+    "Flatten",
     "IncompatibleKeys",
     "Linear",
+    "MaxPool2d",
     "Module",
     "ModuleDict",
     "ModuleList",
@@ -123,6 +133,7 @@ class Module:
         # also live in __dict__, so reading ``self.weight`` costs nothing extra.
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", [])  # names, in registration order
         object.__setattr__(self, "_label", None)
         object.__setattr__(self, "training", True)
 
@@ -189,7 +200,21 @@ class Module:
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        if name in self._buffers:
+            self._buffers.remove(name)
         object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, array: np.ndarray) -> None:
+        """Keep an array that is state but not a parameter (BatchNorm's running
+        statistics): saved in ``state_dict()``, never trained. Update it in place."""
+        if not isinstance(array, np.ndarray):
+            raise DTypeError(
+                f"{type(self).__name__}.register_buffer: {name!r} must be an "
+                f"ndarray, got {type(array).__name__}."
+            )
+        if name not in self._buffers:
+            self._buffers.append(name)
+        setattr(self, name, array)
 
     # -- running ----------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -257,6 +282,15 @@ class Module:
                     seen.add(id(parameter))
                     yield (f"{module_name}.{name}" if module_name else name), parameter
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer (``register_buffer``), with dotted names, in module order."""
+        for module_name, module in self.named_modules(prefix):
+            for name in module._buffers:
+                yield (
+                    (f"{module_name}.{name}" if module_name else name),
+                    getattr(module, name),
+                )
+
     def parameters(self) -> Iterator[Parameter]:
         """What an optimizer updates: ``optim.SGD(model.parameters(), lr=0.1)``."""
         for _, parameter in self.named_parameters():
@@ -294,18 +328,24 @@ class Module:
 
     # -- saving and loading -----------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of the parameters' arrays by dotted name (for ``save``)."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """Copies of the parameters' and buffers' arrays by dotted name (``save``)."""
+        return {name: array.copy() for name, array in self._state().items()}
+
+    def _state(self) -> dict[str, np.ndarray]:
+        """The arrays a state dict holds: the parameters', then the buffers."""
+        own = {name: p.data for name, p in self.named_parameters()}
+        return {**own, **dict(self.named_buffers())}
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True
     ) -> IncompatibleKeys:
-        """Copy arrays into the parameters, in place, so optimizers keep working.
+        """Copy arrays into the parameters and buffers, in place (optimizers keep
+        working).
 
-        Every key must match a parameter and every shape must fit, or nothing
+        Every key must match a parameter or buffer and every shape must fit, or nothing
         is changed and ``StateDictError`` lists what is wrong; with
         ``strict=False`` missing and unexpected keys are skipped (and returned)
-        but shapes must still fit. Values are cast to each parameter's dtype.
+        but shapes must still fit. Values are cast to each array's dtype.
         """
         if not isinstance(state_dict, Mapping):
             raise DTypeError(
@@ -313,11 +353,11 @@ class Module:
                 f"array (what state_dict() or load() return), got "
                 f"{type(state_dict).__name__}."
             )
-        own = dict(self.named_parameters())
+        own = self._state()
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]
         values, wrong_shapes = {}, []
-        for name, parameter in own.items():
+        for name, array in own.items():
             if name not in state_dict:
                 continue
             value = state_dict[name]
@@ -335,9 +375,9 @@ class Module:
                     f"{value.dtype}, which is not numeric; a state dict holds the "
                     f"number arrays that state_dict() returned."
                 )
-            if value.shape != parameter.shape:
+            if value.shape != array.shape:
                 wrong_shapes.append(
-                    f"{name!r}: the model has {parameter.shape}, the state dict "
+                    f"{name!r}: the model has {array.shape}, the state dict "
                     f"has {value.shape}"
                 )
             values[name] = value
@@ -346,7 +386,7 @@ class Module:
                 self._state_dict_problem(missing, unexpected, wrong_shapes, strict)
             )
         for name, value in values.items():
-            np.copyto(own[name].data, value, casting="unsafe")
+            np.copyto(own[name], value, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)
 
     def _state_dict_problem(
@@ -424,22 +464,8 @@ class Linear(Module):
         rng: RNG = None,
     ) -> None:
         super().__init__()
-        for what, size in (
-            ("in_features", in_features),
-            ("out_features", out_features),
-        ):
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-                raise DTypeError(
-                    f"Linear: {what} must be an int, got {type(size).__name__}."
-                )
-            if size <= 0:
-                raise DomainError(f"Linear: {what} must be positive, got {size}.")
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise DTypeError(
-                f"Linear: dtype must be a floating-point type (float32 or float64), "
-                f"got {dtype}; parameters need gradients."
-            )
+        _check_sizes("Linear", in_features=in_features, out_features=out_features)
+        dtype = _parameter_dtype("Linear", dtype)
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         # Named so that a drawn graph labels them; the module path is the cluster.
@@ -448,19 +474,7 @@ class Linear(Module):
         self.bias = (
             Parameter(np.zeros(self.out_features, dtype), name="bias") if bias else None
         )
-        if callable(init):
-            init(self.weight)
-        elif init == "normal":
-            normal_(self.weight, std=std, rng=rng)
-        elif init == "xavier":
-            xavier_(self.weight, rng=rng)
-        elif init == "he":
-            he_(self.weight, rng=rng)
-        else:
-            raise DomainError(
-                f"Linear: init={init!r} is not known; use 'normal' (with std), "
-                f"'xavier', 'he', or a function that fills the weight in place."
-            )
+        _initialise("Linear", self.weight, init, std, rng)
 
     def forward(self, x: Any) -> Tensor:
         shape = getattr(x, "shape", None)
@@ -480,6 +494,45 @@ class Linear(Module):
     def extra_repr(self) -> str:
         sizes = f"{self.in_features}→{self.out_features}"
         return sizes if self.bias is not None else f"{sizes}, bias=False"
+
+
+def _check_sizes(where: str, **sizes: Any) -> None:
+    """Each size a positive int, or a clear error naming it."""
+    for what, size in sizes.items():
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            kind = type(size).__name__
+            raise DTypeError(f"{where}: {what} must be an int, got {kind}.")
+        if size <= 0:
+            raise DomainError(f"{where}: {what} must be positive, got {size}.")
+
+
+def _parameter_dtype(where: str, dtype: Any) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise DTypeError(
+            f"{where}: dtype must be a floating-point type (float32 or float64), "
+            f"got {dtype}; parameters need gradients."
+        )
+    return dtype
+
+
+def _initialise(
+    where: str, weight: Parameter, init: str | Callable, std: float, rng: RNG
+) -> None:
+    """Fill a weight by ``init``: "normal" (with std), "xavier", "he" or a function."""
+    if callable(init):
+        init(weight)
+    elif init == "normal":
+        normal_(weight, std=std, rng=rng)
+    elif init == "xavier":
+        xavier_(weight, rng=rng)
+    elif init == "he":
+        he_(weight, rng=rng)
+    else:
+        raise DomainError(
+            f"{where}: init={init!r} is not known; use 'normal' (with std), "
+            f"'xavier', 'he', or a function that fills the weight in place."
+        )
 
 
 # ----------------------------------------------------------------- containers
@@ -706,7 +759,8 @@ def xavier_(tensor: Tensor, rng: RNG = None) -> Tensor:
 
     Keeps the spread of the activations about the same from layer to layer
     for sigmoid and tanh. (Glorot's paper averages n_in and n_out; the book,
-    and this function, use n_in only.) The weight has shape (n_in, n_out).
+    and this function, use n_in only.) The weight has shape (n_in, n_out), or
+    is conv filters (F, C, KH, KW), whose n_in is C·KH·KW.
     """
     fan_in = _fan_in(tensor, "xavier_")
     return normal_(tensor, std=1.0 / np.sqrt(fan_in), rng=rng)
@@ -738,13 +792,17 @@ def _writable_float(tensor: Any, where: str) -> np.ndarray:
 
 
 def _fan_in(tensor: Any, where: str) -> int:
+    """The inputs each output sums over: n_in of a (n_in, n_out) weight, C·KH·KW
+    of conv filters (F, C, KH, KW)."""
     shape = np.shape(tensor.data if isinstance(tensor, Tensor) else tensor)
-    if len(shape) != 2 or shape[0] == 0:
+    fan_in = shape[0] if len(shape) == 2 else int(np.prod(shape[1:]))
+    if len(shape) not in (2, 4) or fan_in == 0:
         raise ShapeError(
-            f"{where}: needs a weight of shape (n_in, n_out), got {shape}; biases "
-            f"are usually started at zero (zeros_)."
+            f"{where}: needs a weight of shape (n_in, n_out), got {shape}; conv "
+            f"filters (F, C, KH, KW) work too, and biases are usually started at "
+            f"zero (zeros_)."
         )
-    return shape[0]
+    return fan_in
 
 
 # ------------------------------------------------------------ gradient clipping
@@ -829,3 +887,289 @@ def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -
         raise DomainError(f"{where}: clip_value must be >= 0, got {clip_value!r}.")
     for p in _grads(parameters, where):
         p.grad = Tensor(np.clip(p.grad.data, -clip_value, clip_value))
+
+
+# ------------------------------------ convolution and training layers (issue 23)
+# Chapters 6 and 7 of the book as layers: each forward is the functional op of
+# the same name, so its gradients are the ones the registry's tests check.
+
+
+class Conv2d(Module):
+    """``conv2d`` as a layer: filters (out_channels, in_channels, KH, KW), a bias
+    per filter, He initialisation (std √(2 / (C·KH·KW))) by default, as the
+    book's SimpleConvNet uses for ReLU networks; ``init`` and ``std`` as in
+    ``Linear``. ``padding`` is the book's and ``F.conv2d``'s ``pad``.
+
+    >>> conv = Conv2d(1, 30, 5, rng=0)
+    >>> conv.weight.shape, conv.bias.shape
+    ((30, 1, 5, 5), (30,))
+    >>> conv(np.ones((2, 1, 28, 28))).shape
+    (2, 30, 24, 24)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+        *,
+        init: str | Callable[[Parameter], Any] = "he",
+        std: float = 0.01,
+        dtype: Any = np.float64,
+        rng: RNG = None,
+    ) -> None:
+        super().__init__()
+        _check_sizes("Conv2d", in_channels=in_channels, out_channels=out_channels)
+        dtype = _parameter_dtype("Conv2d", dtype)
+        kernel = ops.pair("Conv2d", "kernel_size", kernel_size, 1)
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = kernel
+        self.stride = ops.pair("Conv2d", "stride", stride, 1)
+        self.padding = ops.pair("Conv2d", "padding", padding, 0)
+        shape = (self.out_channels, self.in_channels, *kernel)
+        self.weight = Parameter(np.empty(shape, dtype), name="weight")
+        self.bias = (
+            Parameter(np.zeros(self.out_channels, dtype), name="bias") if bias else None
+        )
+        _initialise("Conv2d", self.weight, init, std, rng)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        (kh, kw), options = self.kernel_size, ""
+        if self.stride != (1, 1):
+            options += f", stride={_short(self.stride)}"
+        if self.padding != (0, 0):
+            options += f", padding={_short(self.padding)}"
+        if self.bias is None:
+            options += ", bias=False"
+        return f"{self.in_channels}→{self.out_channels}, {kh}x{kw}{options}"
+
+
+def _short(pair: tuple[int, int]) -> Any:
+    """(2, 2) as 2, (1, 2) as is: how the value was most likely written."""
+    return pair[0] if pair[0] == pair[1] else pair
+
+
+class _Pool2d(Module):
+    """What the pooling layers share: the window, stride (the window's size by
+    default) and padding, checked when the layer is made."""
+
+    pool: Callable[..., Tensor]
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        self.kernel_size = ops.pair(where, "kernel_size", kernel_size, 1)
+        self.stride = (
+            self.kernel_size if stride is None else ops.pair(where, "stride", stride, 1)
+        )
+        self.padding = ops.pair(where, "padding", padding, 0)
+
+    def forward(self, x: Any) -> Tensor:
+        return type(self).pool(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        text = f"{_short(self.kernel_size)}"
+        if self.stride != self.kernel_size:
+            text += f", stride={_short(self.stride)}"
+        if self.padding != (0, 0):
+            text += f", padding={_short(self.padding)}"
+        return text
+
+
+class MaxPool2d(_Pool2d):
+    """``max_pool2d`` as a layer: the maximum of each window (the book's Pooling).
+
+    >>> MaxPool2d(2)(np.arange(16.0).reshape(1, 1, 4, 4)).numpy()[0, 0]
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+
+    pool = staticmethod(F.max_pool2d)
+
+
+class AvgPool2d(_Pool2d):
+    """``avg_pool2d`` as a layer: the mean of each window, padding counted."""
+
+    pool = staticmethod(F.avg_pool2d)
+
+
+class Flatten(Module):
+    """Each sample as one row, (N, C, H, W) to (N, C·H·W): between conv and Linear."""
+
+    def forward(self, x: Any) -> Tensor:
+        return F.flatten(x)
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` while training; at test time
+    (``eval()``) pass everything on.
+
+    Kept elements are scaled by 1/(1 - p) while training ("inverted" dropout,
+    as PyTorch's), so the expected output is the input and ``eval()`` need not
+    rescale; the book's ``Dropout`` scales by (1 - p) at test time instead,
+    which gives the same network up to that factor. ``rng``: a
+    ``np.random.Generator`` or a seed (drawn from for every mask, so a seed
+    makes the run reproducible), or None for the global ``np.random``, which
+    ``manual_seed`` seeds.
+
+    >>> drop = Dropout(0.5, rng=0)
+    >>> drop(np.ones((2, 4))).numpy()
+    array([[2., 0., 0., 0.],
+           [2., 2., 2., 2.]])
+    >>> drop.eval()(np.ones((2, 4))).numpy()
+    array([[1., 1., 1., 1.],
+           [1., 1., 1., 1.]])
+    """
+
+    def __init__(self, p: float = 0.5, *, rng: RNG = None) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)):
+            raise DTypeError(f"Dropout: p must be a number, got {p!r}.")
+        if not 0 <= p < 1:
+            raise DomainError(
+                f"Dropout: p is the probability of dropping an element and must "
+                f"be in [0, 1), got {p!r}; p=1 would drop everything."
+            )
+        self.p = float(p)
+        self.rng = generator(rng, "Dropout")  # one stream, not one seed per call
+
+    def forward(self, x: Any) -> Tensor:
+        x = as_tensor(x)
+        if not self.training or self.p == 0:
+            return x
+        if x.dtype.kind != "f":  # 1/(1 - p) would be truncated
+            raise DTypeError(
+                f"Dropout: the input has dtype {x.dtype}; dropout scales what it "
+                f"keeps by 1/(1 - p), so it needs floating-point data: "
+                f"x.astype(np.float32)."
+            )
+        keep = self.rng.random(x.shape) >= self.p
+        return x * Tensor((keep / (1 - self.p)).astype(x.dtype))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:g}"
+
+
+class _BatchNorm(Module):
+    """What BatchNorm1d and BatchNorm2d share; they differ in the input's rank."""
+
+    ndims: tuple[int, ...]
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        *,
+        dtype: Any = np.float64,
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        _check_sizes(where, num_features=num_features)
+        dtype = _parameter_dtype(where, dtype)
+        if not (eps > 0 and 0 <= momentum <= 1):
+            raise DomainError(
+                f"{where}: needs eps > 0 and momentum in [0, 1], got eps={eps!r}, "
+                f"momentum={momentum!r}."
+            )
+        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        n = self.num_features
+        self.weight = Parameter(np.ones(n, dtype), name="weight") if affine else None
+        self.bias = Parameter(np.zeros(n, dtype), name="bias") if affine else None
+        self.register_buffer("running_mean", np.zeros(n, dtype))
+        self.register_buffer("running_var", np.ones(n, dtype))
+
+    def forward(self, x: Any) -> Tensor:
+        x = as_tensor(x)
+        self._check_input(x.shape)
+        axes = (0, *range(2, x.ndim))  # all but the channels
+        channels = (1, self.num_features) + (1,) * (x.ndim - 2)
+        if self.training:
+            mean, var = self._batch_statistics(x, axes)
+            self._follow(mean.data, var.data, x.size // self.num_features)
+        else:
+            mean = Tensor(self.running_mean.reshape(channels))
+            var = Tensor(self.running_var.reshape(channels))
+        out = (x - mean) * (var + self.eps) ** -0.5
+        if self.weight is None:
+            return out
+        return out * self.weight.reshape(channels) + self.bias.reshape(channels)
+
+    @staticmethod
+    def _batch_statistics(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+        """The batch's mean and (biased) variance per channel, in the graph: the
+        gradient flows through them, which is what makes Batch Norm train."""
+        mean = x.mean(axis=axes, keepdims=True)
+        centred = x - mean
+        return mean, (centred * centred).mean(axis=axes, keepdims=True)
+
+    def _check_input(self, shape: tuple[int, ...]) -> None:
+        where = f"{type(self).__name__}({self.num_features})"
+        if len(shape) not in self.ndims or shape[1] != self.num_features:
+            dims = " or ".join(f"{d}-D" for d in self.ndims)
+            raise ShapeError(
+                f"{where}: the input has shape {shape}, but it takes {dims} input "
+                f"with {self.num_features} channels on axis 1 (num_features); "
+                f"check the previous layer's output size."
+            )
+        if self.training and shape[0] * int(np.prod(shape[2:])) == 1:
+            raise ShapeError(
+                f"{where}: the input has shape {shape}, one value per channel, "
+                f"whose variance is 0; train with a batch of more than one sample, "
+                f"or call eval() to use the running statistics."
+            )
+
+    def _follow(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        """Move the running statistics towards the batch's, in place."""
+        m = self.momentum
+        self.running_mean *= 1 - m
+        self.running_mean += m * mean.ravel()
+        self.running_var *= 1 - m
+        self.running_var += m * var.ravel() * count / (count - 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch Normalization of features: (N, C) or (N, C, L), per feature C.
+
+    Normalize each channel (axis 1) over the batch and any spatial axes,
+    then scale by ``weight`` (γ) and shift by ``bias`` (β).
+
+    While training, the mean and variance are the batch's, and the running
+    statistics follow them: running ← (1 - momentum)·running + momentum·batch
+    (PyTorch's convention; the book's ``momentum=0.9`` is this with 0.1), with
+    the unbiased variance in ``running_var``. In ``eval()`` mode the running
+    statistics normalize instead, so one test image gives the same answer
+    alone as in a batch. Built from registry ops (mean, sub, mul, pow), so its
+    gradients, of every order, are the ones the property tests check.
+
+    >>> bn = BatchNorm1d(2)
+    >>> bn(np.array([[1.0, 10.0], [3.0, 30.0]])).numpy().round(3)
+    array([[-1., -1.],
+           [ 1.,  1.]])
+    >>> bn.running_mean
+    array([0.2, 2. ])
+    """
+
+    ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch Normalization of images (N, C, H, W), per channel C, over the batch
+    and the pixels: ``BatchNorm1d``'s rules, running statistics and modes."""
+
+    ndims = (4,)

@@ -473,9 +473,11 @@ class Max(Function):
     def backward(ctx, grad):
         x, out = ctx.saved_arrays
         is_max = x == out
-        share = is_max / np.sum(is_max, axis=ctx.axes, keepdims=True)
+        share = is_max / np.sum(is_max, axis=ctx.axes, keepdims=True, dtype=x.dtype)
         kept = _kept_shape(x.shape, ctx.axes)
-        return grad.reshape(kept).broadcast_to(x.shape) * Tensor(share.astype(x.dtype))
+        return grad.reshape(kept).broadcast_to(x.shape) * Tensor(
+            share.astype(x.dtype, copy=False)
+        )
 
 
 # --------------------------------------------------------------------- shape
@@ -669,6 +671,13 @@ def pair(op: str, name: str, value: Any, smallest: int) -> tuple[int, int]:
     return first, second
 
 
+#: The fix when an image batch looks (N, H, W, C), as image files store pixels.
+CHANNELS_LAST = (
+    "x looks channels-last (N, H, W, C), as image files store pixels; {op} "
+    "takes (N, C, H, W): use x.transpose(0, 3, 1, 2)"
+)
+
+
 def check_images(op: str, shape: tuple[int, ...]) -> None:
     """A clear error unless ``shape`` is that of a batch of images (N, C, H, W)."""
     if len(shape) != 4:
@@ -690,11 +699,16 @@ def windows(
     pad_ = pair(op, "pad", pad, 0)
     padded = [n + 2 * p for n, p in zip(shape[2:], pad_)]
     if padded[0] < kernel[0] or padded[1] < kernel[1]:
+        fix = (
+            f"use a smaller window or more padding (pad={max(kernel) // 2} keeps "
+            f"the size with stride 1)"
+        )
+        if shape[3] in (1, 3) and shape[1] > shape[3]:  # one grey or RGB pixel wide?
+            fix = CHANNELS_LAST.format(op=op)
         raise ShapeError(
             f"{op}: the window {kernel[0]}x{kernel[1]} is larger than the image "
             f"{shape[2]}x{shape[3]} padded by {pad_} ({padded[0]}x{padded[1]}); "
-            f"use a smaller window or more padding (pad={max(kernel) // 2} keeps "
-            f"the size with stride 1)."
+            f"{fix}."
         )
     out = tuple((n - k) // s + 1 for n, k, s in zip(padded, kernel, stride_))
     return Windows(kernel, stride_, pad_, out)

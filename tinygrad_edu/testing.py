@@ -199,19 +199,33 @@ def whole_numbers(domain: Domain, dtype: Any) -> list[int]:
     return [int(v) for v in candidates if in_domain(domain, np.array([v]))]
 
 
+def _distinct_whole_numbers(size: int, dtype: np.dtype) -> range | None:
+    """At least ``size`` (and 121) whole numbers 1 apart, from 0 for unsigned
+    dtypes and around 0 otherwise; None if ``dtype`` cannot hold them all."""
+    n = max(121, size)
+    start = 0 if dtype.kind == "u" else -(n // 2)
+    return range(start, start + n) if start + n - 1 <= np.iinfo(dtype).max else None
+
+
+def _holds(domain: Domain, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """Whether an integer or boolean array of ``shape`` can lie in ``domain``."""
+    if domain.kind == "distinct" and dtype.kind != "b":
+        return _distinct_whole_numbers(int(np.prod(shape)), dtype) is not None
+    return bool(whole_numbers(domain, dtype))
+
+
 def _integer_arrays(
     shape: tuple[int, ...], domain: Domain, dtype: np.dtype
 ) -> st.SearchStrategy[np.ndarray]:
     size = int(np.prod(shape))
     if domain.kind == "distinct" and dtype.kind != "b":  # 1 apart: no ties
-        start = 0 if dtype.kind == "u" else -60
-        count = max(121, size)
-        if count > np.iinfo(dtype).max - start + 1:
+        values = _distinct_whole_numbers(size, dtype)
+        if values is None:
             raise DomainError(
-                f"arrays: {size} distinct whole numbers do not fit in {dtype}; "
-                f"draw a smaller shape or a wider dtype."
+                f"arrays: {size} distinct whole numbers do not fit in {dtype}; draw "
+                f"this input as floats or a wider integer dtype."
             )
-        grid = st.permutations(range(start, start + count)).map(lambda p: p[:size])
+        grid = st.permutations(values).map(lambda p: p[:size])
         return grid.map(lambda v: np.array(v, dtype=dtype).reshape(shape))
     values = whole_numbers(domain, dtype)
     if not values:
@@ -400,8 +414,8 @@ def _op_case(draw: Callable, op: Any, dtypes: st.SearchStrategy[np.dtype]) -> Op
         if domain.kind == "targets":
             arrays_.append(draw(_targets(input_shapes[0], dtype)))
         else:
-            if dtype.kind != "f" and not whole_numbers(domain, dtype):
-                dtype = np.dtype(np.float64)  # no whole number lies in the domain
+            if dtype.kind != "f" and not _holds(domain, tuple(shape), dtype):
+                dtype = np.dtype(np.float64)  # the dtype cannot hold such an input
             arrays_.append(draw(arrays(tuple(shape), domain, dtype)))
     shared = _shared_pair(domains, arrays_) if aliasing != "separate" else None
     if shared is None:
