@@ -420,6 +420,10 @@ NOT_A_TASK_OP = {
     "AddWithTheBiasGradientTooSmall": "add is no task's op",
     "SoftplusThatSaturatesTooEarly": "softplus is no task's op",
     "WhereThatSendsTheGradientToBoth": "where is no task's op",
+    "Col2imThatForgetsOverlappingWindows": "col2im is no task's op",
+    "Col2imThatReadsChannelsLast": "col2im is no task's op",
+    "MaxThatGivesEveryTieTheWholeGradient": "max is no task's op",
+    "BatchNorm1dWithDetachedStatistics": "a Module, not an op",
 }
 
 
