@@ -152,15 +152,16 @@ def _walk(
         sink(root, seed)
         return
     every_output = sink is not _accumulate  # grad() may ask for any tensor
-    pending = topological_order(root)  # taken from the end: the root first
     # The walk makes no reference cycles, so the cyclic garbage collector has
     # nothing to find; paused, it does not rescan a large live graph again and
-    # again while gradients are allocated.
+    # again while the order and the gradients are allocated.
     collecting = gc.isenabled()
     gc.disable()
     state = switches()
     previous, state.grad_enabled = state.grad_enabled, create_graph
+    pending: list[Tensor] = []
     try:
+        pending = topological_order(root)  # taken from the end: the root first
         grads = {root._node: seed}
         while pending:
             output = pending[-1]
