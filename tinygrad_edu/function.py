@@ -284,37 +284,50 @@ _frozen_lock = threading.Lock()
 def freeze_inputs(node: Function) -> _Frozen | None:
     """Make read-only, while ``node`` lives, what its rule will read and the
     user can still reach and change: the saved arrays of its leaf inputs, the
-    arrays saved views share memory with, and array parameters such as an
-    index. An input the rule does not read (b in x + b) stays writable; an
-    array that was read-only already is not ours to make writable.
+    arrays saved views share memory with (an input's own array, if the view
+    was made for an aliased operand), and array parameters such as an index.
+    An input the rule does not read (b in x + b) stays writable; an array that
+    was read-only already is not ours to make writable.
+
+    It makes no list, nor anything else, when there is nothing to freeze (most
+    nodes of a deep graph): every object made per op makes CPython's cyclic
+    collector walk the live graph more often.
     """
-    arrays = []
-    arguments = node._distinct or [x.data for x in node.inputs]
-    for saved in node._saved:
-        if type(saved) is not np.ndarray:
-            continue
-        if saved.base is not None:
-            arrays.append(saved.base)
-        for x, argument in zip(node.inputs, arguments):
-            if saved is argument and x._node is None:
-                arrays.append(saved)
-    for value in node.kwargs.values():
-        for v in value if type(value) is tuple else (value,):
-            if type(v) is np.ndarray:
-                arrays.append(v)
-    held = []
+    held = None
     with _frozen_lock:
-        for array in arrays:
-            entry = _frozen.get(id(array))
-            if entry is not None:
-                entry[1] += 1
-            elif type(array) is np.ndarray and array.flags.writeable:
-                array.setflags(False)  # write=False (positional: kwargs are slow)
-                _frozen[id(array)] = [array, 1]
-            else:
-                continue
-            held.append(array)
-    return _Frozen(held) if held else None
+        for saved in node._saved:
+            if type(saved) is np.ndarray:
+                if saved.base is not None:
+                    held = _hold(saved.base, held)
+                for x in node.inputs:
+                    if saved is x.data and x._node is None:
+                        held = _hold(saved, held)
+                        break
+        for value in node.kwargs.values():
+            if type(value) is np.ndarray:
+                held = _hold(value, held)
+            elif type(value) is tuple:
+                for v in value:
+                    if type(v) is np.ndarray:
+                        held = _hold(v, held)
+    return None if held is None else _Frozen(held)
+
+
+def _hold(array: np.ndarray, held: list | None) -> list | None:
+    """Freeze ``array`` for one more node (``_frozen_lock`` held); ``held``,
+    the node's list, with it if it was frozen by us."""
+    entry = _frozen.get(id(array))
+    if entry is not None:
+        entry[1] += 1
+    elif type(array) is np.ndarray and array.flags.writeable:
+        array.setflags(False)  # write=False (positional: kwargs are slow)
+        _frozen[id(array)] = [array, 1]
+    else:
+        return held
+    if held is None:
+        return [array]
+    held.append(array)
+    return held
 
 
 def is_frozen(array: np.ndarray) -> bool:
