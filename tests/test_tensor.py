@@ -544,7 +544,8 @@ def test_integer_logits_are_computed_as_floats(dtype):
     expected = F.softmax_cross_entropy(logits.astype(np.float64), [1, 0])
     loss = F.softmax_cross_entropy(logits, [1, 0])
     assert loss.dtype.kind == "f"
-    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-3)
+    # uint8 computes in float16, as NumPy's exp does: about three digits.
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=5e-3)
     for op in (F.softmax, F.log_softmax):
         np.testing.assert_allclose(
             op(logits).numpy(), op(logits.astype(np.float64)).numpy(), rtol=3e-3
