@@ -294,36 +294,40 @@ def freeze_inputs(node: Function) -> _Frozen | None:
     collector walk the live graph more often.
     """
     held = None
-    with _frozen_lock:
-        for saved in node._saved:
-            if type(saved) is np.ndarray:
-                if saved.base is not None:
-                    held = _hold(saved.base, held)
-                for x in node.inputs:
-                    if saved is x.data and x._node is None:
-                        held = _hold(saved, held)
-                        break
-        for value in node.kwargs.values():
-            if type(value) is np.ndarray:
-                held = _hold(value, held)
-            elif type(value) is tuple:
-                for v in value:
-                    if type(v) is np.ndarray:
-                        held = _hold(v, held)
+    for saved in node._saved:
+        if type(saved) is np.ndarray:
+            if saved.base is not None:
+                held = _hold(saved.base, held)
+            for x in node.inputs:
+                if saved is x.data and x._node is None:
+                    held = _hold(saved, held)
+                    break
+    for value in node.kwargs.values():
+        if type(value) is np.ndarray:
+            held = _hold(value, held)
+        elif type(value) is tuple:
+            for v in value:
+                if type(v) is np.ndarray:
+                    held = _hold(v, held)
     return None if held is None else _Frozen(held)
 
 
 def _hold(array: np.ndarray, held: list | None) -> list | None:
-    """Freeze ``array`` for one more node (``_frozen_lock`` held); ``held``,
-    the node's list, with it if it was frozen by us."""
-    entry = _frozen.get(id(array))
-    if entry is not None:
-        entry[1] += 1
-    elif type(array) is np.ndarray and array.flags.writeable:
-        array.setflags(False)  # write=False (positional: kwargs are slow)
-        _frozen[id(array)] = [array, 1]
-    else:
+    """Freeze ``array`` for one more node; ``held``, the node's list, with it
+    if it is frozen by us. A read-only constant is passed over without the lock."""
+    if type(array) is not np.ndarray:  # a view's base may be bytes, say
         return held
+    if not array.flags.writeable and id(array) not in _frozen:
+        return held
+    with _frozen_lock:
+        entry = _frozen.get(id(array))
+        if entry is not None:
+            entry[1] += 1
+        elif array.flags.writeable:
+            array.setflags(False)  # write=False (positional: kwargs are slow)
+            _frozen[id(array)] = [array, 1]
+        else:
+            return held
     if held is None:
         return [array]
     held.append(array)
