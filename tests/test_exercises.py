@@ -542,3 +542,32 @@ def test_a_short_run_of_the_books_loop_learns(tmp_path):
     result = train(_workspace(tmp_path, **{"task6_walk.py": WALK}), 300)
     assert result.loss_after < result.loss_before - 0.4, result
     assert result.test_accuracy > 0.3, result
+
+
+# A forward that is wrong in a way its own backward agrees with: d/dx 2eˣ is
+# 2eˣ, the output, so every gradient check passes; only the forward is wrong.
+DOUBLED_EXP = (
+    "import numpy as np\n"
+    "from tinygrad_edu import Function\nfrom tinygrad_edu.ops import Mul\n"
+    "class Exp(Function):\n"
+    "    @staticmethod\n    def forward(ctx, x):\n"
+    "        out = 2 * np.exp(x)\n"
+    "        ctx.save_for_backward(out)\n"
+    "        return out\n"
+    "    @staticmethod\n    def backward(ctx, grad):\n"
+    "        (out,) = ctx.saved_tensors\n        return grad * out\n"
+)
+
+
+def test_a_wrong_forward_that_its_backward_agrees_with_fails_naming_the_forward(
+    tmp_path,
+):
+    workspace = _workspace(tmp_path, **{"task2_elementwise.py": DOUBLED_EXP})
+    passed, report = check(workspace, 2)
+    assert not passed
+    failing = [line for line in report.splitlines() if line.startswith("task ")]
+    assert failing and all(
+        line.startswith("task 2 ") and "op Exp:" in line for line in failing
+    )
+    assert "where the library gives" in report, report
+    assert "your forward returned it at task2_elementwise.py:" in report, report

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, configuration, settings
 
 from tinygrad_edu import engine, ops
 from tinygrad_edu.broadcasting import sum_to_shape
+from tinygrad_edu.diagnostics import summarize
 from tinygrad_edu.exercises.stubs import FILES
 from tinygrad_edu.numerical import numerical_gradient
 from tinygrad_edu.tensor import Tensor
@@ -278,14 +279,18 @@ def _op_failures(
         test = gradient_test(
             learner, second_order=second_order, hypothesis_settings=CHECK_SETTINGS
         )
-        backward = learner.backward
+        forward, backward = learner.forward, learner.backward
         try:
-            with trace.rules_of(learner):
+            with _compared_forward(learner, reference), trace.rules_of(learner):
                 for case in _fixed_cases(learner):
                     assert_gradients(learner, case, second_order=second_order)
                 test()
         except NotImplementedError:
             raise
+        except WrongForwardError as error:
+            where = trace.returned_at(forward)
+            report = f"{error}\n    your forward returned it at {where}"
+            failures.append((name, report))
         except Exception as error:  # any failure is the learner's: report it
             first = str(error).splitlines()[0]
             where = trace.returned_at(backward)
@@ -293,6 +298,47 @@ def _op_failures(
             report = f"{first}\n    your backward returned it at {where}; hint: {hint}"
             failures.append((name, report))
     return failures
+
+
+class WrongForwardError(AssertionError):
+    """The learner's forward disagrees with the library's on the same arrays."""
+
+
+@contextmanager
+def _compared_forward(learner: type, reference: type) -> Iterator[None]:
+    """Compare every forward of the learner's op with the library's, on copies
+    of the same arrays: a wrong forward whose backward agrees with it (2·eˣ
+    with the output as its derivative) passes every gradient check."""
+    own, theirs, expected_forward = (
+        vars(learner).get("forward"),
+        learner.forward,
+        reference.forward,
+    )
+
+    def compared(ctx: Any, *arrays: Any, **params: Any) -> Any:
+        copies = [np.array(a, copy=True) for a in arrays]
+        expected = np.asarray(expected_forward(reference(), *copies, **params))
+        out = theirs(ctx, *arrays, **params)
+        rtol = 1e-6 if expected.dtype == np.float64 else 1e-3
+        if np.shape(out) != expected.shape or not np.allclose(
+            out, expected, rtol=rtol, atol=rtol * 1e-3, equal_nan=True
+        ):
+            shapes = ", ".join(str(np.shape(a)) for a in arrays)
+            raise WrongForwardError(
+                f"forward of inputs of shape {shapes} gives {summarize(out)} where "
+                f"the library gives {summarize(expected)}; hint: check the formula "
+                f"on the task's tutorial page"
+            )
+        return out
+
+    learner.forward = staticmethod(compared)
+    try:
+        yield
+    finally:
+        if own is None:  # inherited
+            del learner.forward
+        else:
+            learner.forward = own
 
 
 def _fixed_cases(op: type) -> list[OpCase]:
