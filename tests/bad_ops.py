@@ -3,6 +3,7 @@
 A check that passes on all of these proves nothing; each property test has a
 companion that runs the same body on one of them and asserts that it fails.
 Each op carries ``domain``/``signature`` so ``testing.op_inputs`` can draw for it.
+``Cube`` is the right custom op the tests of the custom-op API start from.
 """
 
 import numpy as np
@@ -11,6 +12,20 @@ from tinygrad_edu import Function, Tensor, nn, ops
 from tinygrad_edu import functional as F
 from tinygrad_edu.domains import REAL
 from tinygrad_edu.tensor import as_tensor
+
+
+class Cube(Function):
+    """x ** 3, right: a user's custom op with no declarations (tests add them)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 3 * x**2
 
 
 class MulWithSwappedBackward(Function):

@@ -6,6 +6,7 @@ import weakref
 
 import numpy as np
 import pytest
+from bad_ops import Cube
 
 from tinygrad_edu import Function, ShapeError, Tensor, grad, numerical_gradient
 from tinygrad_edu.broadcasting import sum_to_shape
@@ -340,18 +341,6 @@ def test_detach_cuts_the_graph():
 
 
 # -- custom ops ----------------------------------------------------------------
-
-
-class Cube(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * 3 * x**2
 
 
 def test_custom_function_first_and_second_derivatives():

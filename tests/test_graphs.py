@@ -458,7 +458,7 @@ def _injected(draw, nodes):
 ELEMENTWISE = sorted(
     name
     for name, op in REGISTRY.items()
-    if not op.params and op.signature in ("()->()", "(),()->()")
+    if not op.param_domains and op.signature in ("()->()", "(),()->()")
 )
 MAKERS: dict[str, Callable] = {name: _elementwise(name) for name in ELEMENTWISE}
 MAKERS |= {

@@ -52,7 +52,7 @@ def test_each_op_declares_a_docstring_domain_and_signature(name):
     arity = op.signature.split("->")[0].count("(")
     for choice in alternatives(op.domain):
         assert len(choice) == arity and all(isinstance(d, Domain) for d in choice)
-    assert all(isinstance(p, Param) for p in op.params.values())
+    assert all(isinstance(p, Param) for p in op.param_domains.values())
 
 
 def _forward_parameters(op):
@@ -70,8 +70,8 @@ def test_each_input_has_a_domain_and_each_keyword_a_declared_param(name):
     parameters = _forward_parameters(op)
     # A declared Param is a keyword even without a default (a pool's size);
     # an input may have one (conv2d's b=None), and is then counted as input.
-    keywords = [p.name for p in parameters if p.name in op.params]
-    assert sorted(keywords) == sorted(op.params), name
+    keywords = [p.name for p in parameters if p.name in op.param_domains]
+    assert sorted(keywords) == sorted(op.param_domains), name
     inputs = [p for p in parameters if p.name not in keywords]
     assert not [p for p in inputs if p.kind is p.KEYWORD_ONLY], name
     if (inputs and inputs[0].kind is inputs[0].VAR_POSITIONAL) or name == "stack":

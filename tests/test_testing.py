@@ -131,41 +131,29 @@ def test_assert_gradients_reports_the_op_and_the_case():
 # -- op_inputs for users' ops: what is missing is said up front ------------------
 
 
-class _Cube(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * 3 * x**2
-
-
-class CubeWithoutDomain(_Cube):
+class CubeWithoutDomain(bad_ops.Cube):
     signature = "()->()"
 
 
-class CubeWithoutSignature(_Cube):
+class CubeWithoutSignature(bad_ops.Cube):
     domain = (REAL,)
 
 
-class CubeWithTwoDomains(_Cube):
+class CubeWithTwoDomains(bad_ops.Cube):
     domain = (REAL, REAL)
     signature = "()->()"
 
 
-class CubeWithAnUnknownParamKind(_Cube):
+class CubeWithAnUnknownParamKind(bad_ops.Cube):
     domain = (REAL,)
     signature = "()->()"
-    params = {"k": Param("no_such_kind", "a made-up parameter")}
+    param_domains = {"k": Param("no_such_kind", "a made-up parameter")}
 
 
-class CubeWithParamsThatAreNotADict(_Cube):
+class CubeWithParamsThatAreNotADict(bad_ops.Cube):
     domain = (REAL,)
     signature = "()->()"
-    params = "reduce"
+    param_domains = "reduce"
 
 
 @pytest.mark.parametrize(
@@ -175,7 +163,7 @@ class CubeWithParamsThatAreNotADict(_Cube):
         (CubeWithoutSignature, r"declares no signature.*signature = \"\(\)->\(\)\""),
         (CubeWithTwoDomains, r"has 1 input\(s\) but domain has 2"),
         (CubeWithAnUnknownParamKind, r"'k' has a Param of unknown kind.*'axes'"),
-        (CubeWithParamsThatAreNotADict, r"params must be a dict"),
+        (CubeWithParamsThatAreNotADict, r"param_domains must be a dict"),
     ],
 )
 def test_op_inputs_says_what_an_op_must_declare(op, message):
@@ -190,7 +178,7 @@ class ScaleBy(Function):
 
     domain = (REAL,)
     signature = "()->()"
-    params = {"k": st.floats(-2.0, 2.0)}  # a parameter of its own: a strategy
+    param_domains = {"k": st.floats(-2.0, 2.0)}  # a parameter of its own: a strategy
 
     @staticmethod
     def forward(ctx, x, *, k):
@@ -541,7 +529,7 @@ def test_a_float32_case_is_checked_for_keeping_float32():
 # -- the test layer: a settings profile and a ready-made property test -------------
 
 
-class Cube(_Cube):
+class Cube(bad_ops.Cube):
     domain = (REAL,)
     signature = "()->()"
 

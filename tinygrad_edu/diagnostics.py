@@ -413,7 +413,7 @@ def _is_elementwise(node: Function) -> bool:
     (``sum``, ``softmax`` and ``reshape`` declare ``()->()`` but take an axis
     or a shape)."""
     signature = type(node).signature
-    if signature is None or type(node).params:
+    if signature is None or type(node).param_domains:
         return False
     ins, out = signature.replace(" ", "").split("->")
     return set(ins.split(",")) == {"()"} and out == "()"

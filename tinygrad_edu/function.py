@@ -76,7 +76,7 @@ class Function:
     batched: ClassVar[bool] = True
     #: The keyword parameters the op takes, by name, each with the ``Param``
     #: (``tinygrad_edu.domains``) that says which values it accepts.
-    params: ClassVar[Mapping[str, Any]] = {}
+    param_domains: ClassVar[Mapping[str, Any]] = {}
     #: False (with a reason in the docstring) if backward is not differentiable.
     twice_differentiable: ClassVar[bool] = True
 

@@ -50,14 +50,14 @@ from tinygrad_edu.tensor import Tensor, as_tensor, as_tensors, torch_keywords
 ArrayLike = Any  # a Tensor, an ndarray, a Python number or nested list
 
 #: Functions made of registered ops, by name, each with ``domain``,
-#: ``signature`` and ``params`` like a registry entry.
+#: ``signature`` and ``param_domains`` like a registry entry.
 COMPOSITES: dict[str, Callable[..., Tensor]] = {}
 
 
 def _composite(
     domain: tuple,
     signature: str,
-    params: Mapping[str, Param] | None = None,
+    param_domains: Mapping[str, Param] | None = None,
     batched: bool = True,
 ):
     """Register a composite; the ops it records carry its name as a scope, so
@@ -71,7 +71,7 @@ def _composite(
                 return fn(*args, **kwargs)
 
         composite.domain, composite.signature = domain, signature
-        composite.params, composite.batched = params or {}, batched
+        composite.param_domains, composite.batched = param_domains or {}, batched
         composite.op_name = fn.__name__
         COMPOSITES[fn.__name__] = composite
         return composite
@@ -261,7 +261,7 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike) -> Tensor:
 
 
 # ---------------------------------------------------------------- composites
-@_composite((REAL,), "()->()", params={"axis": AXES, "keepdims": FLAG})
+@_composite((REAL,), "()->()", param_domains={"axis": AXES, "keepdims": FLAG})
 @torch_keywords
 def mean(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Mean over axes, as sum · (1/n)."""
@@ -282,7 +282,7 @@ def dot(x: ArrayLike, w: ArrayLike) -> Tensor:
     return ops.Matmul.apply(x, w)
 
 
-@_composite((REAL, REAL, REAL), "(),(),()->()", params={"axis": NEW_AXIS})
+@_composite((REAL, REAL, REAL), "(),(),()->()", param_domains={"axis": NEW_AXIS})
 def stack(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new axis (concatenate of expanded inputs)."""
     tensors = [as_tensor(x) for x in _sequence("stack", xs)]
@@ -343,7 +343,7 @@ def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Tensor:
 # registry ops, so the property tests check it like the rest.
 
 
-@_composite((REAL,), "()->()", params={"axis1": AXIS, "axis2": AXIS})
+@_composite((REAL,), "()->()", param_domains={"axis1": AXIS, "axis2": AXIS})
 def swapaxes(x: ArrayLike, axis1: int = -2, axis2: int = -1) -> Tensor:
     """Exchange two axes, as np.swapaxes (PyTorch's ``transpose(a, b)``); by
     default the last two: the transpose of each matrix in a stack."""
@@ -412,14 +412,16 @@ def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
     return _pairwise("minimum", x, y, min)
 
 
-@_composite((DISTINCT,), "()->()", params={"axis": AXES, "keepdims": FLAG})
+@_composite((DISTINCT,), "()->()", param_domains={"axis": AXES, "keepdims": FLAG})
 @torch_keywords
 def min(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Minimum over ``axis``, as -max(-x): g goes to the minima, ties share it."""
     return -ops.Max.apply(-as_tensor(x, "min"), axis=axis, keepdims=keepdims)
 
 
-@_composite((DISTINCT,), "()->()", params={"min": LOWER_BOUND, "max": UPPER_BOUND})
+@_composite(
+    (DISTINCT,), "()->()", param_domains={"min": LOWER_BOUND, "max": UPPER_BOUND}
+)
 def clip(x: ArrayLike, min: float | None = None, max: float | None = None) -> Tensor:
     """x limited to [min, max] (either may be None), as np.clip and torch.clamp.
 
@@ -442,7 +444,7 @@ def clip(x: ArrayLike, min: float | None = None, max: float | None = None) -> Te
     return ops.Where.apply(inside, x, np.clip(x.data, low, high))
 
 
-@_composite((AWAY_FROM(0),), "()->()", params={"negative_slope": SLOPE})
+@_composite((AWAY_FROM(0),), "()->()", param_domains={"negative_slope": SLOPE})
 def leaky_relu(x: ArrayLike, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, else negative_slope·x; at 0 the slope of the left side
     (as relu's 0 there)."""
@@ -459,7 +461,7 @@ def _reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple:
     return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
-@_composite((REAL,), "()->()", params={"axis": AXES, "keepdims": FLAG})
+@_composite((REAL,), "()->()", param_domains={"axis": AXES, "keepdims": FLAG})
 @torch_keywords
 def logsumexp(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """log Σ e^x over ``axis``, shifted by the maximum (a constant) so that
@@ -471,7 +473,9 @@ def logsumexp(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     return out if keepdims else out.reshape(_reduced_shape(x.shape, axes))
 
 
-@_composite((REAL,), "()->()", params={"axis": AXES, "ddof": DDOF, "keepdims": FLAG})
+@_composite(
+    (REAL,), "()->()", param_domains={"axis": AXES, "ddof": DDOF, "keepdims": FLAG}
+)
 @torch_keywords
 def var(
     x: ArrayLike, axis: Any = None, ddof: int = 0, keepdims: bool = False
@@ -498,7 +502,7 @@ def var(
 
 
 @_composite(
-    (DISTINCT,), "()->()", params={"axis": AXES, "ddof": DDOF, "keepdims": FLAG}
+    (DISTINCT,), "()->()", param_domains={"axis": AXES, "ddof": DDOF, "keepdims": FLAG}
 )
 @torch_keywords
 def std(
@@ -521,7 +525,7 @@ def _arg(op: str, pick: Callable, x: ArrayLike, axis: Any, keepdims: bool) -> Te
     return Tensor(pick(x.data, axis=axis, keepdims=bool(keepdims)))
 
 
-@_composite((DISTINCT,), "()->()", params={"axis": AXIS, "keepdims": FLAG})
+@_composite((DISTINCT,), "()->()", param_domains={"axis": AXIS, "keepdims": FLAG})
 @torch_keywords
 def argmax(x: ArrayLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """The index of the maximum along ``axis`` (of the flattened x if None),
@@ -529,7 +533,7 @@ def argmax(x: ArrayLike, axis: int | None = None, keepdims: bool = False) -> Ten
     return _arg("argmax", np.argmax, x, axis, keepdims)
 
 
-@_composite((DISTINCT,), "()->()", params={"axis": AXIS, "keepdims": FLAG})
+@_composite((DISTINCT,), "()->()", param_domains={"axis": AXIS, "keepdims": FLAG})
 @torch_keywords
 def argmin(x: ArrayLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """The index of the minimum along ``axis``, as np.argmin; no gradient."""
@@ -614,7 +618,7 @@ def nll_loss(log_probs: ArrayLike, t: ArrayLike) -> Tensor:
 @_composite(
     (REAL, REAL, REAL),
     "(n,c,h,w),(f,c,kh,kw),(f)->(n,f,h,w)",
-    params={"stride": STRIDE, "pad": PADDING},
+    param_domains={"stride": STRIDE, "pad": PADDING},
     batched=False,
 )
 def conv2d(
@@ -696,7 +700,7 @@ def _pooled(rows: Tensor, w: ops.Windows) -> Tensor:
 @_composite(
     (DISTINCT,),
     "(n,c,h,w)->(n,c,h,w)",
-    params={"size": WINDOW, "stride": POOL_STRIDE, "pad": POOL_PADDING},
+    param_domains={"size": WINDOW, "stride": POOL_STRIDE, "pad": POOL_PADDING},
     batched=False,
 )
 def max_pool2d(x: ArrayLike, size: Any, stride: Any = None, pad: Any = 0) -> Tensor:
@@ -725,7 +729,7 @@ def max_pool2d(x: ArrayLike, size: Any, stride: Any = None, pad: Any = 0) -> Ten
 @_composite(
     (REAL,),
     "(n,c,h,w)->(n,c,h,w)",
-    params={"size": WINDOW, "stride": POOL_STRIDE, "pad": POOL_PADDING},
+    param_domains={"size": WINDOW, "stride": POOL_STRIDE, "pad": POOL_PADDING},
     batched=False,
 )
 def avg_pool2d(x: ArrayLike, size: Any, stride: Any = None, pad: Any = 0) -> Tensor:

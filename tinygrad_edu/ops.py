@@ -296,7 +296,7 @@ class Cast(Function):
 
     domain = (REAL,)
     signature = ELEMENTWISE
-    params = {"dtype": DTYPE}
+    param_domains = {"dtype": DTYPE}
 
     @staticmethod
     def forward(ctx, x, *, dtype):
@@ -435,7 +435,7 @@ class Sum(Function):
 
     domain = (REAL,)
     signature = ELEMENTWISE
-    params = {"axis": AXES, "keepdims": FLAG}
+    param_domains = {"axis": AXES, "keepdims": FLAG}
 
     @staticmethod
     def forward(ctx, x, *, axis=None, keepdims=False):
@@ -458,7 +458,7 @@ class Max(Function):
 
     domain = (DISTINCT,)
     signature = ELEMENTWISE
-    params = {"axis": AXES, "keepdims": FLAG}
+    param_domains = {"axis": AXES, "keepdims": FLAG}
 
     @staticmethod
     def forward(ctx, x, *, axis=None, keepdims=False):
@@ -488,7 +488,7 @@ class Reshape(Function):
 
     domain = (REAL,)
     signature = ELEMENTWISE
-    params = {"shape": NEW_SHAPE}
+    param_domains = {"shape": NEW_SHAPE}
 
     @staticmethod
     def forward(ctx, x, *, shape):
@@ -513,7 +513,7 @@ class Transpose(Function):
 
     domain = (REAL,)
     signature = ELEMENTWISE
-    params = {"axes": PERMUTATION}
+    param_domains = {"axes": PERMUTATION}
 
     @staticmethod
     def forward(ctx, x, *, axes=None):
@@ -540,7 +540,7 @@ class BroadcastTo(Function):
 
     domain = (REAL,)
     signature = ELEMENTWISE
-    params = {"shape": BROADCAST_SHAPE}
+    param_domains = {"shape": BROADCAST_SHAPE}
 
     @staticmethod
     def forward(ctx, x, *, shape):
@@ -557,7 +557,7 @@ class SumTo(Function):
 
     domain = (REAL,)
     signature = ELEMENTWISE
-    params = {"shape": SUMMED_SHAPE}
+    param_domains = {"shape": SUMMED_SHAPE}
 
     @staticmethod
     def forward(ctx, x, *, shape):
@@ -577,7 +577,7 @@ class Getitem(Function):
 
     domain = (REAL,)
     signature = ELEMENTWISE
-    params = {"index": INDEX}
+    param_domains = {"index": INDEX}
 
     @staticmethod
     def forward(ctx, x, *, index):
@@ -594,7 +594,7 @@ class ScatterAdd(Function):
 
     domain = (REAL,)
     signature = ELEMENTWISE
-    params = {"shape": SCATTER_SHAPE, "index": SCATTER_INDEX}
+    param_domains = {"shape": SCATTER_SHAPE, "index": SCATTER_INDEX}
 
     @staticmethod
     def forward(ctx, x, *, shape, index):
@@ -612,7 +612,7 @@ class Concatenate(Function):
 
     domain = (REAL, REAL, REAL)
     signature = "(),(),()->()"
-    params = {"axis": JOIN_AXIS}
+    param_domains = {"axis": JOIN_AXIS}
 
     @staticmethod
     def forward(ctx, *xs, axis=0):
@@ -733,7 +733,7 @@ class Im2col(Function):
     domain = (REAL,)
     signature = "(n,c,h,w)->(n,c,h,w)"
     batched = False
-    params = {"size": WINDOW, "stride": STRIDE, "pad": PADDING}
+    param_domains = {"size": WINDOW, "stride": STRIDE, "pad": PADDING}
 
     @staticmethod
     def forward(ctx, x, *, size, stride=1, pad=0):
@@ -757,7 +757,12 @@ class Col2im(Function):
     domain = (REAL,)
     signature = "(m,k)->(m,k)"
     batched = False
-    params = {"shape": IMAGE_SHAPE, "size": WINDOW, "stride": STRIDE, "pad": PADDING}
+    param_domains = {
+        "shape": IMAGE_SHAPE,
+        "size": WINDOW,
+        "stride": STRIDE,
+        "pad": PADDING,
+    }
 
     @staticmethod
     def forward(ctx, cols, *, shape, size, stride=1, pad=0):
@@ -795,7 +800,7 @@ class Softmax(Function):
 
     domain = (REAL,)
     signature = ELEMENTWISE
-    params = {"axis": AXIS}
+    param_domains = {"axis": AXIS}
 
     @staticmethod
     def forward(ctx, x, *, axis=-1):
@@ -817,7 +822,7 @@ class LogSoftmax(Function):
 
     domain = (REAL,)
     signature = ELEMENTWISE
-    params = {"axis": AXIS}
+    param_domains = {"axis": AXIS}
 
     @staticmethod
     def forward(ctx, x, *, axis=-1):

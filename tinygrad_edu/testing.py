@@ -12,7 +12,7 @@ then checks the case, and ``gradient_test`` makes the whole property::
     class MyOp(Function):
         domain = (REAL, POSITIVE)     # one Domain per input
         signature = "(),()->()"       # shapes: here two that broadcast
-        params = {"axis": AXES}       # optional: one Param (or strategy) per keyword
+        param_domains = {"axis": AXES}  # optional: one Param (or strategy) per keyword
         ...
 
     test_my_op = gradient_test(MyOp)  # collected by pytest
@@ -370,12 +370,12 @@ def _check_declared(op: Any) -> None:
                 f"{where}: the signature {signature!r} has {arity} input(s) but "
                 f"domain has {len(choice)}; declare one domain per input."
             )
-    params = getattr(op, "params", None) or {}
+    params = getattr(op, "param_domains", None) or {}
     if not isinstance(params, dict):
         raise DomainError(
-            f"{where}: params must be a dict of keyword name → Param (from "
+            f"{where}: param_domains must be a dict of keyword name → Param (from "
             f"tinygrad_edu.domains: AXES, FLAG, ...) or → a Hypothesis strategy, "
-            f"e.g. `params = {{'k': st.floats(-2, 2)}}`; got {params!r}."
+            f"e.g. `param_domains = {{'k': st.floats(-2, 2)}}`; got {params!r}."
         )
     for name, param in params.items():
         if isinstance(param, Param):
@@ -403,7 +403,7 @@ def _op_case(draw: Callable, op: Any, dtypes: st.SearchStrategy[np.dtype]) -> Op
     if aliasing != "separate" and elementwise:  # one array needs one shape
         input_shapes[1] = input_shapes[0]
     params: dict[str, Any] = {}
-    for name, param in (getattr(op, "params", None) or {}).items():
+    for name, param in (getattr(op, "param_domains", None) or {}).items():
         if isinstance(param, Param):
             params[name] = _PARAM_DRAWERS[param.kind](draw, input_shapes, params)
         else:

@@ -262,7 +262,7 @@ HINTS = {
 }
 
 #: What a learner's op takes from the library's: how to draw its inputs.
-DECLARATIONS = ("domain", "signature", "params", "batched")
+DECLARATIONS = ("domain", "signature", "param_domains", "batched")
 
 
 def _op_failures(
