@@ -197,11 +197,10 @@ class SoftmaxCrossEntropyWithoutTheTargetSum(ops.SoftmaxCrossEntropy):
 
     @staticmethod
     def backward(ctx, grad):
-        x, t = ctx.saved_tensors
+        x, *t = ctx.saved_tensors
         rows = x.reshape(1, -1) if x.ndim == 1 else x
         n = rows.shape[0]
-        if ctx.labels is not None:
-            t = Tensor(np.eye(rows.shape[1], dtype=x.dtype)[ctx.labels])
+        t = Tensor(ctx.one_hot) if ctx.one_hot is not None else t[0]
         grad_x = (rows.softmax(axis=-1) - t.reshape(rows.shape)) * (grad / n)
         grad_t = None
         if ctx.needs_input_grad[1]:
@@ -249,7 +248,7 @@ class CastThatKeepsTheGraph(ops.Cast):
         ctx = cls()
         ctx.kwargs, ctx._saved = params, ()
         ctx.input_dtype = x.dtype
-        ctx.inputs, ctx._distinct, ctx._frozen = (x,), None, ()
+        ctx.inputs, ctx._distinct, ctx._holds = (x,), None, None
         ctx.needs_input_grad, ctx.scope, ctx._output = (True,), (), None
         return Tensor._wrap(out.data, ctx)  # the engine's old mistake, by hand
 

@@ -1,6 +1,7 @@
 """The backward walk: order, accumulation, freeing, higher order, custom ops."""
 
 import gc
+import threading
 import time
 import weakref
 
@@ -398,16 +399,62 @@ def test_a_saved_array_is_read_only_until_backward_then_writable_again():
     assert x.data[0] == 2.0
 
 
-def test_labels_and_index_arrays_are_kept_read_only_too():
-    logits = Tensor(np.zeros((2, 3)), requires_grad=True)
-    labels = np.array([0, 2])
+def test_index_arrays_are_kept_read_only_too():
+    x = Tensor(np.arange(3.0), requires_grad=True)
     index = np.array([1, 1])
-    loss = logits.softmax_cross_entropy(labels) + logits[index].sum()
-    for kept in (labels, index):
-        with pytest.raises(ValueError, match="read-only"):
-            kept[0] = 1
+    y = x[index].sum()
+    with pytest.raises(ValueError, match="read-only"):
+        index[0] = 2
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 2.0, 0.0])
+    index[0] = 0  # writable again
+
+
+def test_labels_changed_after_the_forward_do_not_change_the_gradient():
+    # The loss keeps its one-hot rows, not the caller's labels, which stay
+    # writable: the book's loop may reuse one label buffer for every batch.
+    logits = np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]])
+    labels = np.array([0, 2])
+    x = Tensor(logits, requires_grad=True)
+    loss = x.softmax_cross_entropy(labels)
+    labels[:] = [1, 1]
     loss.backward()
-    labels[0], index[0] = 1, 0  # writable again
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(x.grad.data, (p - np.eye(3)[[0, 2]]) / 2)
+
+
+def test_many_threads_sharing_an_array_leave_it_writable():
+    shared = np.linspace(-1.0, 1.0, 50)
+    w = Tensor(shared, requires_grad=True)
+    errors = []
+
+    def train():
+        try:
+            for _ in range(300):
+                (w * w).sum().backward()
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=train) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and shared.flags.writeable
+    shared -= 0.1 * w.grad.data  # the book's update works after all of them
+
+
+def test_a_leaf_that_is_a_view_is_writable_again_with_its_base():
+    base = np.arange(6.0)
+    x = Tensor(base[1:5], requires_grad=True)
+    y = (x * x).sum()
+    for view in (base, x.data):
+        with pytest.raises(ValueError, match="read-only"):
+            view[0] = 9
+    y.backward()
+    base[0] = 9
+    x.data[0] = 9
+    assert base[1] == 9
 
 
 def test_a_graph_dropped_without_backward_releases_its_arrays():

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 import re
-import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -84,7 +84,7 @@ class Function:
     __slots__ = (
         "__dict__",  # what an op keeps for its rule (ctx.axis = ...)
         "_distinct",
-        "_frozen",
+        "_holds",
         "_output",
         "_saved",
         "inputs",
@@ -169,7 +169,7 @@ class Function:
         """Drop the references that keep the graph's arrays alive (and read-only)."""
         self.inputs = None
         self._saved = ()
-        self._distinct = self._frozen = None
+        self._distinct = self._holds = None
 
     # -- running the op -------------------------------------------------------
     @classmethod
@@ -212,7 +212,7 @@ class Function:
         ctx.needs_input_grad = needs_input_grad
         ctx.scope = state.scope
         ctx._output = None
-        ctx._frozen = freeze_inputs(ctx)
+        ctx._holds = freeze_inputs(ctx)
         return Tensor._wrap(data, ctx)
 
     def __repr__(self) -> str:
@@ -247,96 +247,85 @@ def freed_graph_error(node: Function) -> GraphError:
 # ------------------------------------------------------------ saved arrays
 
 
-class _Frozen:
-    """The arrays one node keeps read-only; released when the node goes.
+class _Hold:
+    """Keeps an array's memory read-only while some node's rule will read it.
 
     Changing a saved array between forward and backward would silently change
-    the gradient; read-only, the change fails loudly instead. Arrays are
-    counted across nodes (two graphs may save one array), and each becomes
-    writable again when the last node that froze it is released by
-    ``backward()`` or dropped with its graph.
+    the gradient; read-only, the change fails loudly instead. There is one hold
+    per array that owns its memory, and every node that needs the memory keeps
+    a reference to it, so the memory becomes writable again when the last of
+    them is released by ``backward()`` or dropped with its graph: Python's
+    reference count is the counter, and there is no lock. Views of the memory
+    that a node saved are made read-only with it and writable after it (NumPy
+    refuses a writable view of read-only memory).
     """
 
-    __slots__ = ("arrays",)
+    __slots__ = ("__weakref__", "entry", "owner", "views")
 
-    def __init__(self, arrays: list[np.ndarray]) -> None:
-        self.arrays = arrays
+    def __init__(self, owner: np.ndarray) -> None:
+        owner.setflags(False)  # write=False (positional: kwargs are slow)
+        self.owner, self.views = owner, []
+        self.entry = _holds[id(owner)] = weakref.ref(self)
 
     def __del__(self) -> None:
-        with _frozen_lock:
-            for array in self.arrays:
-                entry = _frozen[id(array)]
-                entry[1] -= 1
-                if not entry[1]:
-                    del _frozen[id(array)]
-                    try:
-                        array.setflags(True)
-                    except ValueError:  # a view whose base became read-only meanwhile
-                        pass
+        if _holds.get(id(self.owner)) is self.entry:  # not a newer hold's
+            del _holds[id(self.owner)]
+        self.owner.setflags(True)
+        for view in self.views:
+            view.setflags(True)
 
 
-#: Each array frozen now, by id(), with how many nodes keep it frozen (the entry
-#: holds the array, so the id stays that array's).
-_frozen: dict[int, list] = {}
-_frozen_lock = threading.Lock()
+#: The live hold of each array kept read-only, by id() (the hold keeps the
+#: array alive, so the id stays that array's while the entry is live).
+_holds: dict[int, weakref.ref] = {}
 
 
-def freeze_inputs(node: Function) -> _Frozen | None:
+def freeze_inputs(node: Function) -> list[_Hold] | None:
     """Make read-only, while ``node`` lives, what its rule will read and the
     user can still reach and change: the saved arrays of its leaf inputs, the
-    arrays saved views share memory with (an input's own array, if the view
-    was made for an aliased operand), and array parameters such as an index.
-    An input the rule does not read (b in x + b) stays writable; an array that
-    was read-only already is not ours to make writable.
+    memory saved views share (an input's own array, if the view was made for
+    an aliased operand), and array parameters such as an index. An input the
+    rule does not read (b in x + b) stays writable; an array that was
+    read-only already is not ours to make writable.
 
     Most nodes of a deep graph save nothing of the user's: for them this is a
-    check per saved array, with no list made and no lock taken.
+    check per saved array, with no list made.
     """
-    held = None
+    holds = None
     for saved in node._saved:
-        if type(saved) is np.ndarray:
-            if saved.base is not None:
-                held = _hold(saved.base, held)
-            for x in node.inputs:
-                if saved is x.data and x._node is None:
-                    held = _hold(saved, held)
-                    break
+        if type(saved) is not np.ndarray:
+            continue
+        reachable = type(saved.base) is np.ndarray
+        for x in node.inputs:
+            if saved is x.data and x._node is None:
+                reachable = True
+                break
+        if reachable:
+            holds = _freeze(saved, holds)
     for value in node.kwargs.values():
-        if type(value) is np.ndarray:
-            held = _hold(value, held)
-        elif type(value) is tuple:
-            for v in value:
-                if type(v) is np.ndarray:
-                    held = _hold(v, held)
-    return None if held is None else _Frozen(held)
+        for array in value if type(value) is tuple else (value,):
+            if type(array) is np.ndarray:
+                holds = _freeze(array, holds)
+    return holds
 
 
-def _hold(array: np.ndarray, held: list | None) -> list | None:
-    """Freeze ``array`` for one more node; ``held``, the node's list, with it
-    if it is frozen by us. A read-only constant is passed over without the lock."""
-    if type(array) is not np.ndarray:  # a view's base may be bytes, say
-        return held
-    if not array.flags.writeable and id(array) not in _frozen:
-        return held
-    with _frozen_lock:
-        entry = _frozen.get(id(array))
-        if entry is not None:
-            entry[1] += 1
-        elif array.flags.writeable:
-            array.setflags(False)  # write=False (positional: kwargs are slow)
-            _frozen[id(array)] = [array, 1]
-        else:
-            return held
-    if held is None:
-        return [array]
-    held.append(array)
-    return held
-
-
-def is_frozen(array: np.ndarray) -> bool:
-    """True while a recorded graph keeps ``array`` read-only (see ``_Frozen``)."""
-    entry = _frozen.get(id(array))
-    return entry is not None and entry[0] is array
+def _freeze(array: np.ndarray, holds: list[_Hold] | None) -> list[_Hold] | None:
+    """Keep ``array`` read-only for one more node: ``holds``, the node's list,
+    with the hold of its memory (unless someone else made that read-only)."""
+    owner = array.base if type(array.base) is np.ndarray else array
+    ref = _holds.get(id(owner))
+    hold = None if ref is None else ref()
+    if hold is None:
+        if not owner.flags.writeable:
+            return holds
+        hold = _Hold(owner)
+    if array is not owner and array.flags.writeable:
+        array.setflags(False)
+        hold.views.append(array)
+    if holds is None:
+        return [hold]
+    holds.append(hold)
+    return holds
 
 
 # ------------------------------------------------------------ forward errors

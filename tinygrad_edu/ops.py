@@ -870,30 +870,32 @@ class SoftmaxCrossEntropy(Function):
         log_p = shifted - np.log(total)
         if targets.dtype.kind == "f":
             loss = -np.sum(targets.T * log_p) / n
+            ctx.one_hot = None
+            ctx.save_for_backward(x, t)
         else:  # labels: pick each row's class
             loss = -np.sum(log_p[targets, np.arange(n)]) / n
-        ctx.labels = None if targets.dtype.kind == "f" else targets
+            # Made now, so the graph keeps no reference to the caller's labels.
+            ctx.one_hot = np.zeros(rows.shape, dtype=log_p.dtype)
+            ctx.one_hot[np.arange(n), targets] = 1
+            ctx.save_for_backward(x)
         ctx.probs = probs.T  # (N, C), for the rule
-        ctx.save_for_backward(x, t)
         return np.asarray(loss, dtype=log_p.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        x, t = ctx.saved_tensors
+        x, *t = ctx.saved_tensors  # the targets, if they are class weights
         rows = x.reshape(1, -1) if x.ndim == 1 else x
         n = rows.shape[0]
         scale = grad / n
         probs = ctx.reuse(ctx.probs, lambda: rows.softmax(axis=-1))
         grad_t = None
-        if ctx.labels is not None:
-            one_hot = np.zeros(rows.shape, dtype=x.dtype)
-            one_hot[np.arange(n), ctx.labels] = 1
-            grad_rows = (probs - Tensor(one_hot)) * scale
+        if ctx.one_hot is not None:
+            grad_rows = (probs - Tensor(ctx.one_hot)) * scale
         else:
-            weights = t.reshape(rows.shape)
+            weights = t[0].reshape(rows.shape)
             grad_rows = (probs * weights.sum(axis=-1, keepdims=True) - weights) * scale
             if ctx.needs_input_grad[1]:
-                grad_t = (-rows.log_softmax(axis=-1) * scale).reshape(t.shape)
+                grad_t = (-rows.log_softmax(axis=-1) * scale).reshape(t[0].shape)
         return (grad_rows if x.ndim == 2 else grad_rows.reshape(x.shape)), grad_t
 
 
