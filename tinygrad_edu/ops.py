@@ -47,6 +47,7 @@ from tinygrad_edu.domains import (
 )
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError
 from tinygrad_edu.function import Function, _registry
+from tinygrad_edu.recording import is_grad_enabled
 from tinygrad_edu.targets import check_targets
 from tinygrad_edu.tensor import Tensor
 
@@ -472,12 +473,15 @@ class Max(Function):
     @staticmethod
     def backward(ctx, grad):
         x, out = ctx.saved_arrays
-        is_max = x == out
+        is_max = x == out  # x is float (recorded), so the share is in its dtype
         share = is_max / np.sum(is_max, axis=ctx.axes, keepdims=True, dtype=x.dtype)
-        kept = _kept_shape(x.shape, ctx.axes)
-        return grad.reshape(kept).broadcast_to(x.shape) * Tensor(
-            share.astype(x.dtype, copy=False)
-        )
+        grad = grad.reshape(_kept_shape(x.shape, ctx.axes))
+        if is_grad_enabled():  # recorded (create_graph=True): a Tensor product
+            return grad.broadcast_to(x.shape) * Tensor(share)
+        # Not recorded: scaled in place, one array of x's size and not two,
+        # for a max-pool step's peak memory (issue 23).
+        share *= grad.data
+        return Tensor(share)
 
 
 # --------------------------------------------------------------------- shape
