@@ -404,8 +404,9 @@ class Col2imThatReadsChannelsLast(ops.Col2im):
 
 
 def _pool_with(max_of, x, size, stride=None, pad=0, pad_value=-np.inf):
-    """max_pool2d as the library computes it, with its Max op and padding fill
-    replaceable: the pieces the two bad pools below get wrong."""
+    """max_pool2d by im2col, as the library computes windows that do not tile
+    x, with its Max op and padding fill replaceable: the pieces the bad pools
+    below get wrong."""
     x, w = F._pool("max_pool2d", x, size, stride, pad)
     rows = F._rows(x, w)
     if any(w.pad):
