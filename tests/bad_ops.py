@@ -445,8 +445,8 @@ def max_pool2d_that_copies_its_windows(x, size, stride=None, pad=0):
 
 
 class MaxThatScalesACopyOfItsShares(ops.Max):
-    """max whose backward, even when it is not recorded, multiplies the tie
-    shares into a new array: right, but two arrays of x's size, not one."""
+    """max whose backward makes a float array of tie shares and then
+    multiplies it by the gradient: right, but two arrays of x's size, not one."""
 
     @staticmethod
     def backward(ctx, grad):

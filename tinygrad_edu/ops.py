@@ -47,7 +47,6 @@ from tinygrad_edu.domains import (
 )
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError
 from tinygrad_edu.function import Function, _registry
-from tinygrad_edu.recording import is_grad_enabled
 from tinygrad_edu.targets import check_targets
 from tinygrad_edu.tensor import Tensor
 
@@ -473,15 +472,11 @@ class Max(Function):
     @staticmethod
     def backward(ctx, grad):
         x, out = ctx.saved_arrays
-        is_max = x == out  # x is float (recorded), so the share is in its dtype
-        share = is_max / np.sum(is_max, axis=ctx.axes, keepdims=True, dtype=x.dtype)
-        grad = grad.reshape(_kept_shape(x.shape, ctx.axes))
-        if is_grad_enabled():  # recorded (create_graph=True): a Tensor product
-            return grad.broadcast_to(x.shape) * Tensor(share)
-        # Not recorded: scaled in place, one array of x's size and not two,
-        # for a max-pool step's peak memory (issue 23).
-        share *= grad.data
-        return Tensor(share)
+        is_max = x == out
+        ties = np.sum(is_max, axis=ctx.axes, keepdims=True, dtype=x.dtype)
+        # Each maximum's share, grad / ties, spread by the boolean mask: one
+        # array of x's size is made, not a float share and then a product.
+        return grad.reshape(ties.shape) / Tensor(ties) * Tensor(is_max)
 
 
 # --------------------------------------------------------------------- shape
