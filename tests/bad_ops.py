@@ -403,9 +403,11 @@ class Col2imThatReadsChannelsLast(ops.Col2im):
 
 
 def _pool_with(max_of, x, size, stride=None, pad=0, pad_value=-np.inf):
-    """max_pool2d as the library computes it, with its Max op and padding fill
-    replaceable: the pieces the two bad pools below get wrong."""
-    rows, w, x = F._pool("max_pool2d", x, size, stride, pad)
+    """max_pool2d by im2col, as the library computes windows that do not tile
+    x, with its Max op and padding fill replaceable: the pieces the bad pools
+    below get wrong."""
+    x, w = F._pool("max_pool2d", x, size, stride, pad)
+    rows = F._rows(x, w)
     if any(w.pad):
         ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
         real = ops.Im2col.apply(ones, size=w.kernel, stride=w.stride, pad=w.pad).data
@@ -433,6 +435,32 @@ def max_pool2d_whose_padding_wins(x, size, stride=None, pad=0):
     """max_pool2d that pads with zeros as im2col does, so a window of negative
     pixels returns the padding's 0 and its gradient is lost in the padding."""
     return _pool_with(ops.Max.apply, x, size, stride, pad, pad_value=0.0)
+
+
+def max_pool2d_that_copies_its_windows(x, size, stride=None, pad=0):
+    """max_pool2d that copies every window (im2col) even where the windows tile
+    x: right, but the graph holds a second copy of x."""
+    return _pool_with(ops.Max.apply, x, size, stride, pad)
+
+
+class MaxThatScalesACopyOfItsShares(ops.Max):
+    """max whose backward makes a float array of tie shares and then
+    multiplies it by the gradient: right, but two arrays of x's size, not one."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_arrays
+        is_max = x == out
+        share = is_max / np.sum(is_max, axis=ctx.axes, keepdims=True, dtype=x.dtype)
+        kept = ops._kept_shape(x.shape, ctx.axes)
+        return grad.reshape(kept).broadcast_to(x.shape) * Tensor(share)
+
+
+def max_pool2d_whose_max_scales_a_copy(x, size):
+    """max_pool2d over windows that tile x (the only case it takes), on the
+    max above."""
+    x, w = F._pool("max_pool2d", x, size, None, 0)
+    return MaxThatScalesACopyOfItsShares.apply(F._tiles(x, w), axis=(3, 5))
 
 
 def conv2d_that_flips_the_filters(x, w, b=None, stride=1, pad=0):

@@ -10,13 +10,15 @@ its upstream gradient to its maxima in equal shares, never to padding.
 Each check has a known-bad twin (tests/bad_ops.py) that it must catch.
 """
 
+import tracemalloc
+
 import bad_ops
 import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from tinygrad_edu import Tensor
+from tinygrad_edu import Tensor, grad
 from tinygrad_edu import functional as F
 
 # -- the definitions, as loops ---------------------------------------------------
@@ -250,3 +252,42 @@ def test_max_pool2d_of_integer_images_with_padding_keeps_the_dtype(dtype):
     assert out.dtype == dtype and not out.requires_grad
     expected = pool_by_loops(x.astype(float), 2, 1, 1, max_of_windows)
     np.testing.assert_array_equal(out.numpy(), expected)
+
+
+# -- memory (issue 23): where the windows tile the image, nothing is copied ------
+
+
+def check_max_pool2d_memory(max_pool2d, dtype):
+    """The peak of max_pool2d(x, 2) and its gradient stays under 2.5 times x's
+    bytes: the gradient (x's size), the upstream, the output and the tie
+    counts (a quarter each) and the maxima's mask. A copy of the windows, or a
+    second array of x's size in max's rule, goes over. grad() rather than
+    backward(), which would copy the gradient into x.grad (a view of it)."""
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((4, 8, 64, 64)).astype(dtype), requires_grad=True)
+    upstream = np.ones((4, 8, 32, 32), dtype=dtype)
+    tracemalloc.start()
+    try:
+        grad(max_pool2d(x, 2), [x], upstream)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * x.data.nbytes, f"peak {peak / x.data.nbytes:.2f} times x"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_max_pool2d_over_tiling_windows_keeps_no_copy_of_them(dtype):
+    check_max_pool2d_memory(F.max_pool2d, dtype)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        bad_ops.max_pool2d_that_copies_its_windows,
+        bad_ops.max_pool2d_whose_max_scales_a_copy,
+    ],
+    ids=lambda bad: bad.__name__,
+)
+def test_the_memory_check_catches_each_copy(bad):
+    with pytest.raises(AssertionError):
+        check_max_pool2d_memory(bad, "float64")

@@ -423,6 +423,7 @@ NOT_A_TASK_OP = {
     "Col2imThatForgetsOverlappingWindows": "col2im is no task's op",
     "Col2imThatReadsChannelsLast": "col2im is no task's op",
     "MaxThatGivesEveryTieTheWholeGradient": "max is no task's op",
+    "MaxThatScalesACopyOfItsShares": "max is no task's op",
     "BatchNorm1dWithDetachedStatistics": "a Module, not an op",
     "Cube": "right, not bad: the custom-op tests' fixture",
 }

@@ -162,6 +162,7 @@ def test_every_known_bad_op_is_used_by_a_test():
         bad_ops.TanhWhoseBackwardCountsItsCalls,  # test_numerical
         bad_ops.IdentityWithASlightlyWrongGradient,  # test_diagnostics: passes alone
         bad_ops.MaxThatGivesEveryTieTheWholeGradient,  # test_conv, in a max-pool
+        bad_ops.MaxThatScalesACopyOfItsShares,  # test_conv, a max-pool's memory
         bad_ops.BatchNorm1dWithDetachedStatistics,  # test_nn
     }
     assert defined - {bad_ops.Cube} == set(KNOWN_BAD) | elsewhere

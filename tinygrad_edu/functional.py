@@ -676,7 +676,7 @@ def _check_filters(x: tuple[int, ...], w: tuple[int, ...]) -> None:
 
 
 def _pool(op: str, x: ArrayLike, size: Any, stride: Any, pad: Any) -> tuple:
-    """x's pooling windows as (N, OH·OW, C, KH·KW), the windows, and x."""
+    """x as a Tensor and its pooling windows, checked."""
     x = as_tensor(x, op)
     kernel = ops.pair(op, "the window size", size, 1)
     w = ops.windows(op, x.shape, kernel, kernel if stride is None else stride, pad)
@@ -686,9 +686,28 @@ def _pool(op: str, x: ArrayLike, size: Any, stride: Any, pad: Any) -> tuple:
             f"window could hold padding alone; use pad <= "
             f"{tuple(k // 2 for k in kernel)} (PyTorch's rule)."
         )
+    return x, w
+
+
+def _tiles(x: Tensor, w: ops.Windows) -> Tensor | None:
+    """x as (N, C, OH, KH, OW, KW) tiles, if the windows tile it exactly (the
+    stride is the window, no padding, no row or column left over); else None.
+
+    A reshape, so no copy of the windows is kept in the graph: this is what
+    keeps a SimpleConvNet step's peak memory near the book's (issue 23).
+    """
+    n, c, h, wd = x.shape
+    (kh, kw), (oh, ow) = w.kernel, w.out
+    if w.stride != w.kernel or any(w.pad) or (oh * kh, ow * kw) != (h, wd):
+        return None
+    return x.reshape(n, c, oh, kh, ow, kw)
+
+
+def _rows(x: Tensor, w: ops.Windows) -> Tensor:
+    """x's pooling windows, copied as rows (N, OH·OW, C, KH·KW)."""
     n, c = x.shape[:2]
     cols = ops.Im2col.apply(x, size=w.kernel, stride=w.stride, pad=w.pad)
-    return cols.reshape(n, w.out[0] * w.out[1], c, -1), w, x
+    return cols.reshape(n, w.out[0] * w.out[1], c, -1)
 
 
 def _pooled(rows: Tensor, w: ops.Windows) -> Tensor:
@@ -713,7 +732,11 @@ def max_pool2d(x: ArrayLike, size: Any, stride: Any = None, pad: Any = 0) -> Ten
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    rows, w, x = _pool("max_pool2d", x, size, stride, pad)
+    x, w = _pool("max_pool2d", x, size, stride, pad)
+    tiles = _tiles(x, w)
+    if tiles is not None:
+        return tiles.max(axis=(3, 5))
+    rows = _rows(x, w)
     if any(w.pad):  # padded cells must never win
         ones = np.ones((1, 1, *x.shape[2:]))
         real = ops.Im2col.apply(ones, size=w.kernel, stride=w.stride, pad=w.pad).data
@@ -738,8 +761,11 @@ def avg_pool2d(x: ArrayLike, size: Any, stride: Any = None, pad: Any = 0) -> Ten
     Padded zeros count in the mean, as with PyTorch's default
     (``count_include_pad=True``).
     """
-    rows, w, _ = _pool("avg_pool2d", x, size, stride, pad)
-    return _pooled(mean(rows, axis=-1), w)
+    x, w = _pool("avg_pool2d", x, size, stride, pad)
+    tiles = _tiles(x, w)
+    if tiles is not None:
+        return mean(tiles, axis=(3, 5))
+    return _pooled(mean(_rows(x, w), axis=-1), w)
 
 
 @_composite((REAL,), "(n,c,h)->(n,c,h)")

@@ -473,11 +473,10 @@ class Max(Function):
     def backward(ctx, grad):
         x, out = ctx.saved_arrays
         is_max = x == out
-        share = is_max / np.sum(is_max, axis=ctx.axes, keepdims=True, dtype=x.dtype)
-        kept = _kept_shape(x.shape, ctx.axes)
-        return grad.reshape(kept).broadcast_to(x.shape) * Tensor(
-            share.astype(x.dtype, copy=False)
-        )
+        ties = np.sum(is_max, axis=ctx.axes, keepdims=True, dtype=x.dtype)
+        # Each maximum's share, grad / ties, spread by the boolean mask: one
+        # array of x's size is made, not a float share and then a product.
+        return grad.reshape(ties.shape) / Tensor(ties) * Tensor(is_max)
 
 
 # --------------------------------------------------------------------- shape
