@@ -34,6 +34,7 @@ import argparse
 import inspect
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -836,7 +837,7 @@ def filter_mosaic(filters: np.ndarray, columns: int = 10) -> np.ndarray:
     return mosaic
 
 
-def plot_filters(panels: dict[str, np.ndarray], path: Path) -> Path:
+def plot_filters(panels: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
     """Filters (N, C, H, W) as grayscale tiles, white the largest weight of
     each: one panel per entry, titled by its key, one above the other (the
     book's chapter 7.6 picture, before and after training), as a PNG."""
@@ -851,7 +852,7 @@ def plot_filters(panels: dict[str, np.ndarray], path: Path) -> Path:
         axes.set_axis_off()
     with atomic_write(path, "wb") as f:
         figure.savefig(f, format="png", dpi=100)
-    return path
+    return Path(path)
 
 
 # -- the command ------------------------------------------------------------------
