@@ -741,10 +741,8 @@ def save_outputs(
     written["curves"] = plot_curves(history, work / "curves.png")
     if initial:
         tinygrad_edu.save(initial, work / INITIAL_FILTERS)
-        written["filters"] = plot_filters(
-            {"before training": initial["W1"], "after training": model.params["W1"]},
-            work / "filters.png",
-        )
+        panels = before_and_after(initial, model.params)
+        written["filters"] = plot_filters(panels, work / "filters.png")
     graph = run.target / "loss_graph.svg" if args.graph is None else args.graph
     inside = graph.is_relative_to(run.target)
     where = work / graph.relative_to(run.target) if inside else graph
@@ -819,16 +817,25 @@ def initial_filters(model: Classifier) -> dict[str, np.ndarray]:
     return {}
 
 
+def before_and_after(
+    initial: dict[str, np.ndarray], params: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The panels of a run's filters picture: its first filters as kept at
+    the start, and as they are in ``params``."""
+    return {"before training": initial["W1"], "after training": params["W1"]}
+
+
 def filter_mosaic(filters: np.ndarray, columns: int = 10) -> np.ndarray:
     """The first channel of each filter (N, C, H, W), scaled to [0, 1] on its
     own, min to max, so that its pattern shows whatever the weights' size;
-    tiled ``columns`` to a row, with NaN (drawn as background) between tiles.
-    A constant filter is all 0."""
+    tiled at most ``columns`` to a row, with NaN (drawn as background)
+    between tiles. A constant filter is all 0."""
     tiles = filters[:, 0].astype(np.float64)
     low = tiles.min(axis=(1, 2), keepdims=True)
     span = tiles.max(axis=(1, 2), keepdims=True) - low
     tiles = (tiles - low) / np.where(span > 0, span, 1)
     count, height, width = tiles.shape
+    columns = min(columns, count)
     rows = -(-count // columns)
     mosaic = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), np.nan)
     for i, tile in enumerate(tiles):
@@ -1189,7 +1196,7 @@ def evaluate_run(args: argparse.Namespace, say: Callable[..., None]) -> int:
     if args.confusion is not None:
         say(f"confusion matrix: {plot_confusion(confusion, args.confusion)}")
     if args.filters is not None:
-        panels = {"before training": initial["W1"], "after training": params["W1"]}
+        panels = before_and_after(initial, params)
         say(f"filters: {plot_filters(panels, args.filters)}")
     return 0
 

@@ -101,8 +101,9 @@ def test_an_mlp_run_keeps_and_draws_no_filters(tmp_path, drawn):
 
 
 def test_a_resumed_run_draws_the_filters_it_started_from(tmp_path, drawn, monkeypatch):
-    """Interrupted (a real SIGINT) after its first checkpoint, resumed: the
-    "before" panel is the run's start, not the checkpoint's W1."""
+    """Interrupted (a real SIGINT) after its first checkpoint, the run can be
+    drawn with --eval; resumed, its "before" panel is the run's start, not
+    the checkpoint's W1."""
     save_checkpoint = run_folder.save_checkpoint
     interrupted = []
 
@@ -118,6 +119,10 @@ def test_a_resumed_run_draws_the_filters_it_started_from(tmp_path, drawn, monkey
     partial = tmp_path / "cut.partial"
     params, _, _, initial = run_folder.load_checkpoint(partial / "checkpoint.npz")
     assert not np.array_equal(initial["W1"], params["W1"])
+    picture = tmp_path / "cut.png"
+    assert train_mnist.main(["--eval", str(partial), "--filters", str(picture)]) == 0
+    assert_a_png(picture, panels=2)
+    assert np.array_equal(drawn.pop()["after training"], params["W1"])
     assert train_mnist.main(["--resume", str(partial), "--quiet"]) == 0
     assert len(drawn) == 1
     assert_the_runs_filters(drawn[0], cut, seed=5)
@@ -178,3 +183,22 @@ def test_filters_options_that_cannot_work_are_refused_up_front(argv, fragment, c
         train_mnist.parse_args(argv)
     assert exit_info.value.code == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_each_filter_is_scaled_min_to_max_on_its_own_and_tiled_in_order():
+    filters = np.stack([np.full((1, 2, 2), 7.0), -np.arange(4.0).reshape(1, 2, 2)])
+    filters = np.concatenate([filters, 100 * filters[1:]])  # three filters
+    mosaic = train_mnist.filter_mosaic(filters, columns=2)
+    gap = np.full(2, np.nan)
+    descending = [[1.0, 2 / 3], [1 / 3, 0.0]]
+    np.testing.assert_array_equal(
+        mosaic,
+        [
+            [0.0, 0.0, np.nan, *descending[0]],
+            [0.0, 0.0, np.nan, *descending[1]],
+            [np.nan] * 5,
+            [*descending[0], np.nan, *gap],
+            [*descending[1], np.nan, *gap],
+        ],
+    )
+    assert train_mnist.filter_mosaic(filters[:1]).shape == (2, 2)  # one column
