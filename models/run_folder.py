@@ -164,14 +164,17 @@ def save_checkpoint(
     params: dict[str, np.ndarray],
     optimizer_state: dict[str, np.ndarray],
     meta: dict[str, Any],
+    initial: dict[str, np.ndarray],
 ) -> None:
-    """One ``.npz``, replaced atomically: parameters, optimizer state, and the
+    """One ``.npz``, replaced atomically: parameters, optimizer state, the
+    initial values the run keeps (a conv net's first filters), and the
     iteration, RNG state, configuration and metrics as JSON text."""
     text = json.dumps(meta, allow_nan=False).encode("utf-8")
     tinygrad_edu.save(
         {
             **{f"param.{k}": v for k, v in params.items()},
             **{f"optimizer.{k}": v for k, v in optimizer_state.items()},
+            **{f"initial.{k}": v for k, v in initial.items()},
             "meta": np.frombuffer(text, dtype=np.uint8),
         },
         path,
@@ -180,21 +183,22 @@ def save_checkpoint(
 
 def load_checkpoint(
     path: Path,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
-    """What ``save_checkpoint`` wrote: params, optimizer state, meta."""
+) -> tuple[
+    dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray]
+]:
+    """What ``save_checkpoint`` wrote: params, optimizer state, meta, initial
+    values (none in a checkpoint written before runs kept them)."""
     arrays = tinygrad_edu.load(path)
     if "meta" not in arrays:
         raise RunFolderError(f"{path} is not a checkpoint of the training command")
     meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
-    params = {
-        k.removeprefix("param."): v for k, v in arrays.items() if k.startswith("param.")
-    }
-    optimizer = {
-        k.removeprefix("optimizer."): v
-        for k, v in arrays.items()
-        if k.startswith("optimizer.")
-    }
-    return params, optimizer, meta
+
+    def group(prefix: str) -> dict[str, np.ndarray]:
+        return {
+            k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)
+        }
+
+    return group("param."), group("optimizer."), meta, group("initial.")
 
 
 def _check_can_hold_folders(parent: Path) -> None:

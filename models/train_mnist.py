@@ -5,6 +5,7 @@
     python -m models.train_mnist --preset convnet # SimpleConvNet: >= 98.5%
     python -m models.train_mnist --resume runs/mnist/3.partial
     python -m models.train_mnist --eval runs/mnist/3 --confusion confusion.png
+    python -m models.train_mnist --eval runs/mnist/4 --filters filters.png
     python -m models.train_mnist --help
 
 The defaults are the book's (chapter 4.5): TwoLayerNet 784-50-10 with sigmoid,
@@ -18,7 +19,9 @@ before the data is loaded; it works in ``<folder>.partial``, where a
 checkpoint is written every ``--checkpoint-every`` iterations and on Ctrl-C
 or SIGTERM, and becomes ``<folder>`` when the run is complete, holding the
 parameters (``params.npz``), the metrics (``metrics.json``, strict JSON), the
-curves (``curves.png``) and the loss's graph (``loss_graph.svg``). A run that
+curves (``curves.png``) and the loss's graph (``loss_graph.svg``); a conv
+net's also its first layer's filters before and after training
+(``filters.png``, the initial ones in ``initial_filters.npz``). A run that
 diverges (a loss or parameter that is not finite, or a loss 100 times the
 first one) stops. Exit codes: 0 done, 1 an error in the data or files,
 2 unusable options or paths, 3 diverged, 130 interrupted (resume it with
@@ -31,6 +34,7 @@ import argparse
 import inspect
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -114,7 +118,11 @@ RESUME_OPTIONS = (
     "overwrite",
 )
 #: What --eval uses besides the run's own configuration.
-EVAL_OPTIONS = ("quiet", "threads", "data_dir", "no_download", "confusion")
+EVAL_OPTIONS = ("quiet", "threads", "data_dir", "no_download", "confusion", "filters")
+#: The drawings --eval can add, each to a .png the option names.
+EVAL_PICTURES = ("confusion", "filters")
+#: Where a conv net's run keeps its first filters as they were before training.
+INITIAL_FILTERS = "initial_filters.npz"
 
 
 @dataclass
@@ -347,6 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PNG",
         help="with --eval: also draw the confusion matrix to this .png",
     )
+    evaluation.add_argument(
+        "--filters",
+        type=Path,
+        metavar="PNG",
+        help="with --eval of a --model convnet run: also draw its first layer's "
+        "filters before and after training to this .png",
+    )
 
     parser.add_argument(
         "--preset",
@@ -388,10 +403,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     f"{', '.join(_flag(o) for o in others)} cannot be given with "
                     f"it (allowed: {', '.join(_flag(o) for o in allowed)})"
                 )
-    if args.confusion is not None and args.eval is None:
-        parser.error("--confusion draws the confusion matrix of --eval RUN")
-    if args.confusion is not None and args.confusion.suffix.lower() != ".png":
-        parser.error(f"--confusion {args.confusion}: the file must end in .png")
+    for name, what in zip(EVAL_PICTURES, ("the confusion matrix", "the filters")):
+        path = getattr(args, name)
+        if path is not None and args.eval is None:
+            parser.error(f"--{name} draws {what} of --eval RUN")
+        if path is not None and path.suffix.lower() != ".png":
+            parser.error(f"--{name} {path}: the file must end in .png")
     if args.batch_size > MNIST_SIZES["train"]:
         parser.error(
             f"--batch-size {args.batch_size} is larger than the "
@@ -688,7 +705,7 @@ def strict_json(value: Any) -> Any:
 
 def run_config(args: argparse.Namespace) -> dict[str, Any]:
     """What a run computes with, as JSON values (paths as text)."""
-    skip = {"resume", "eval", "confusion", "overwrite", "no_download"}
+    skip = {"resume", "eval", *EVAL_PICTURES, "overwrite", "no_download"}
     return {
         k: str(v) if isinstance(v, Path) else v
         for k, v in vars(args).items()
@@ -711,15 +728,21 @@ def save_outputs(
     model: Classifier,
     history: History,
     sample: tuple[np.ndarray, np.ndarray],
+    initial: dict[str, np.ndarray],
 ) -> dict[str, Path]:
     """Write parameters, metrics, curves and graph into the run's working
-    folder (the graph directly where ``--graph`` says, if outside the run);
+    folder (the graph directly where ``--graph`` says, if outside the run),
+    and for a conv net the ``initial`` filters and the filters' picture;
     return where each will be once the folder is published."""
     work = run.work
     written = {"params": work / "params.npz"}
     tinygrad_edu.save(model.params, written["params"])
     written["metrics"] = write_metrics(work / "metrics.json", args, history)
     written["curves"] = plot_curves(history, work / "curves.png")
+    if initial:
+        tinygrad_edu.save(initial, work / INITIAL_FILTERS)
+        panels = before_and_after(initial, model.params)
+        written["filters"] = plot_filters(panels, work / "filters.png")
     graph = run.target / "loss_graph.svg" if args.graph is None else args.graph
     inside = graph.is_relative_to(run.target)
     where = work / graph.relative_to(run.target) if inside else graph
@@ -783,6 +806,60 @@ def plot_curves(history: History, path: Path) -> Path:
     with atomic_write(path, "wb") as f:
         figure.savefig(f, format="png", dpi=100)
     return path
+
+
+def initial_filters(model: Classifier) -> dict[str, np.ndarray]:
+    """A copy of a conv net's first filters as they are now (training changes
+    the array in place), for the picture of what training made of them; an
+    MLP keeps nothing."""
+    if isinstance(model, SimpleConvNet):
+        return {"W1": model.params["W1"].copy()}
+    return {}
+
+
+def before_and_after(
+    initial: dict[str, np.ndarray], params: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The panels of a run's filters picture: its first filters as kept at
+    the start, and as they are in ``params``."""
+    return {"before training": initial["W1"], "after training": params["W1"]}
+
+
+def filter_mosaic(filters: np.ndarray, columns: int = 10) -> np.ndarray:
+    """The first channel of each filter (N, C, H, W), scaled to [0, 1] on its
+    own, min to max, so that its pattern shows whatever the weights' size;
+    tiled at most ``columns`` to a row, with NaN (drawn as background)
+    between tiles. A constant filter is all 0."""
+    tiles = filters[:, 0].astype(np.float64)
+    low = tiles.min(axis=(1, 2), keepdims=True)
+    span = tiles.max(axis=(1, 2), keepdims=True) - low
+    tiles = (tiles - low) / np.where(span > 0, span, 1)
+    count, height, width = tiles.shape
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    mosaic = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), np.nan)
+    for i, tile in enumerate(tiles):
+        top, left = (height + 1) * (i // columns), (width + 1) * (i % columns)
+        mosaic[top : top + height, left : left + width] = tile
+    return mosaic
+
+
+def plot_filters(panels: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
+    """Filters (N, C, H, W) as grayscale tiles, white the largest weight of
+    each: one panel per entry, titled by its key, one above the other (the
+    book's chapter 7.6 picture, before and after training), as a PNG."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 1.8 * len(panels)), layout="constrained")
+    for axes, (title, filters) in zip(
+        figure.subplots(len(panels), 1, squeeze=False)[:, 0], panels.items()
+    ):
+        axes.imshow(filter_mosaic(filters), cmap="gray", vmin=0, vmax=1)
+        axes.set_title(f"{title} ({len(filters)} filters)")
+        axes.set_axis_off()
+    with atomic_write(path, "wb") as f:
+        figure.savefig(f, format="png", dpi=100)
+    return Path(path)
 
 
 # -- the command ------------------------------------------------------------------
@@ -859,16 +936,18 @@ def _resumed(
 ) -> tuple[argparse.Namespace, dict[str, Any]]:
     """The checkpoint's configuration, with the options --resume may change
     taken from ``args``; and the checkpoint itself."""
-    params, optimizer_state, meta = run_folder.load_checkpoint(run_dir.checkpoint)
+    params, optimizer_state, meta, initial = run_folder.load_checkpoint(
+        run_dir.checkpoint
+    )
     config = {**meta["config"], **{k: getattr(args, k) for k in RESUME_OPTIONS}}
     if args.data_dir is None:  # the folder the run read before
         config["data_dir"] = meta["config"]["data_dir"]
     for name in ("data_dir", "out", "graph"):
         config[name] = None if config[name] is None else Path(config[name])
-    resumed = argparse.Namespace(
-        **config, resume=args.resume, eval=None, confusion=None
-    )
-    return resumed, {"params": params, "optimizer": optimizer_state, "meta": meta}
+    pictures = dict.fromkeys(EVAL_PICTURES)
+    resumed = argparse.Namespace(**config, resume=args.resume, eval=None, **pictures)
+    checkpointed = {"params": params, "optimizer": optimizer_state, "meta": meta}
+    return resumed, {**checkpointed, "initial": initial}
 
 
 def _needed_bytes(args: argparse.Namespace) -> int:
@@ -904,8 +983,10 @@ def _train_in(
     model = build_model(args, rng)
     optimizer = build_optimizer(args)
     history = History()
+    initial = initial_filters(model)
     if checkpointed is not None:
         _restore(model, optimizer, rng, history, checkpointed)
+        initial = checkpointed["initial"]
 
     last_checkpoint = len(history.loss) if checkpointed else None
 
@@ -921,7 +1002,11 @@ def _train_in(
             "history": asdict(history),
         }
         run_folder.save_checkpoint(
-            run_dir.checkpoint, model.params, optimizer.state_dict(), strict_json(meta)
+            run_dir.checkpoint,
+            model.params,
+            optimizer.state_dict(),
+            strict_json(meta),
+            initial,
         )
         last_checkpoint = iteration
 
@@ -966,7 +1051,7 @@ def _train_in(
         # The graph of one training-sized batch: the shapes the training used.
         x_test, t_test = data[1]
         sample = (x_test[: args.batch_size], t_test[: args.batch_size])
-        written = save_outputs(args, run_dir, model, history, sample)
+        written = save_outputs(args, run_dir, model, history, sample, initial)
         run_folder.publish(run_dir)
         (run_dir.target / run_folder.CHECKPOINT).unlink(missing_ok=True)
 
@@ -1073,12 +1158,23 @@ def _report_divergence(
 
 def evaluate_run(args: argparse.Namespace, say: Callable[..., None]) -> int:
     """Test accuracy, loss and accuracy per class of a saved run."""
-    config, params = _saved_run(args.eval)
+    config, params, initial = _saved_run(args.eval)
     saved = argparse.Namespace(**config)
     model = build_model(saved, np.random.default_rng(0))
     _load_params(model, params, str(args.eval))
-    if args.confusion is not None:
-        _check_output_folder("--confusion", args.confusion)
+    if args.filters is not None and not isinstance(model, SimpleConvNet):
+        raise RunFolderError(
+            f"--filters: {args.eval} is a run of {model!r}, which has no filters; "
+            f"only --model convnet runs do"
+        )
+    if args.filters is not None and "W1" not in initial:
+        raise RunFolderError(
+            f"--filters: {args.eval} does not hold the filters before training "
+            f"(a run trained before runs kept them)"
+        )
+    for name in EVAL_PICTURES:
+        if getattr(args, name) is not None:
+            _check_output_folder(f"--{name}", getattr(args, name))
     data_dir = mnist_dir(args.data_dir)
     _, (x_test, t_test) = load_mnist(
         data_dir=data_dir, download=not args.no_download, progress=not args.quiet
@@ -1099,11 +1195,17 @@ def evaluate_run(args: argparse.Namespace, say: Callable[..., None]) -> int:
     print(f"accuracy per class: {classes}")
     if args.confusion is not None:
         say(f"confusion matrix: {plot_confusion(confusion, args.confusion)}")
+    if args.filters is not None:
+        panels = before_and_after(initial, params)
+        say(f"filters: {plot_filters(panels, args.filters)}")
     return 0
 
 
-def _saved_run(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The configuration and parameters of a finished or interrupted run."""
+def _saved_run(
+    path: Path,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The configuration, parameters and kept initial values (a conv net's
+    first filters, if the run kept them) of a finished or interrupted run."""
     if (path / "params.npz").is_file() and (path / "metrics.json").is_file():
         try:
             config = json.loads((path / "metrics.json").read_text())["config"]
@@ -1111,10 +1213,14 @@ def _saved_run(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             raise RunFolderError(
                 f"--eval {path}: metrics.json is not the training command's ({error})"
             ) from error
-        return config, tinygrad_edu.load(path / "params.npz")
+        kept = path / INITIAL_FILTERS
+        initial = tinygrad_edu.load(kept) if kept.is_file() else {}
+        return config, tinygrad_edu.load(path / "params.npz"), initial
     if (path / run_folder.CHECKPOINT).is_file():
-        params, _, meta = run_folder.load_checkpoint(path / run_folder.CHECKPOINT)
-        return meta["config"], params
+        params, _, meta, initial = run_folder.load_checkpoint(
+            path / run_folder.CHECKPOINT
+        )
+        return meta["config"], params, initial
     raise RunFolderError(
         f"--eval {path}: not a run folder (it needs params.npz and metrics.json, "
         f"or {run_folder.CHECKPOINT})"

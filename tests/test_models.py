@@ -572,7 +572,7 @@ def test_help_explains_every_option_with_its_real_default(preset, capsys):
         *("--iters", "--epochs", "--seed", "--data-dir", "--out", "--graph"),
         *("--preset", "--quiet", "--threads", "--no-download", "--overwrite"),
         *("--checkpoint-every", "--resume", "--graph-color-by-grad"),
-        *("--graph-values", "--graph-grads", "--eval", "--confusion"),
+        *("--graph-values", "--graph-grads", "--eval", "--confusion", "--filters"),
     }
     for action in options:
         name = action.option_strings[-1]

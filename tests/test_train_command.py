@@ -180,7 +180,7 @@ def test_an_interrupted_run_resumes_to_the_same_bits(tmp_path, stop, optimizer):
         f"resume with: python -m models.train_mnist --resume cut.partial"
     )
     assert not (tmp_path / "cut").exists()
-    _, _, meta = train_mnist.run_folder.load_checkpoint(checkpoint)
+    _, _, meta, _ = train_mnist.run_folder.load_checkpoint(checkpoint)
     assert meta["iteration"] == done and len(meta["history"]["loss"]) == done
 
     (tmp_path / "cut").mkdir()  # made meanwhile: resuming must not replace it
@@ -219,7 +219,7 @@ def test_a_resume_without_the_state_would_differ(tmp_path):
         time.sleep(0.01)
     child.send_signal(signal.SIGINT)
     child.communicate(timeout=300)
-    params, _, meta = train_mnist.run_folder.load_checkpoint(checkpoint)
+    params, _, meta, _ = train_mnist.run_folder.load_checkpoint(checkpoint)
     args = train_mnist.parse_args([*argv])
     rng = np.random.default_rng(7)
     model = train_mnist.build_model(args, rng)
@@ -266,7 +266,7 @@ def test_a_diverging_run_stops_with_exit_3_and_keeps_the_last_finite_checkpoint(
     assert "--lr 1e+08" in message
     assert "The last finite checkpoint (iteration 1) is kept in run.partial" in message
     assert not (tmp_path / "run").exists()
-    params, _, meta = train_mnist.run_folder.load_checkpoint(
+    params, _, meta, _ = train_mnist.run_folder.load_checkpoint(
         tmp_path / "run.partial" / "checkpoint.npz"
     )
     assert meta["iteration"] == 1
