@@ -135,7 +135,8 @@ class Function:
         The array ``forward`` received as input i comes back as input i's
         Tensor, and the array it returned as the output Tensor, so that under
         ``create_graph=True`` the rule stays connected to the graph and can be
-        differentiated again. Anything else comes back as a constant.
+        differentiated again. Anything else comes back as a constant, and
+        None (for what forward chose not to keep) as None.
         """
         if self.inputs is None:
             raise freed_graph_error(self)
@@ -145,6 +146,9 @@ class Function:
         output = self._output  # set by the engine while this node's rule runs
         tensors = []
         for saved in self._saved:
+            if saved is None:
+                tensors.append(None)
+                continue
             found = None
             for tensor, argument in zip(self.inputs, arguments):
                 if saved is argument:
@@ -178,9 +182,10 @@ class Function:
         inputs = as_tensors(inputs, cls.op_name)
         state = switches()
         # Recorded if recording is on and some input requires a gradient.
-        needs_input_grad = (
-            tuple(map(_requires_grad, inputs)) if state.grad_enabled else ()
-        )
+        if state.grad_enabled:
+            needs_input_grad = tuple(map(_requires_grad, inputs))
+        else:
+            needs_input_grad = (False,) * len(inputs)
         recording = True in needs_input_grad
         arguments = tuple(map(_data, inputs))
         distinct = None  # set only where two inputs share an array
@@ -189,6 +194,7 @@ class Function:
         ctx = cls()
         ctx._saved = ()
         ctx.kwargs = params
+        ctx.needs_input_grad = needs_input_grad  # forward saves what will be read
         try:
             data = cls.forward(ctx, *arguments, **params)
         except TinygradEduError:
@@ -209,7 +215,6 @@ class Function:
         if not recording or data.dtype.kind != "f":
             return Tensor._wrap(data)
         ctx.inputs, ctx._distinct = inputs, distinct
-        ctx.needs_input_grad = needs_input_grad
         ctx.scope = state.scope
         ctx._output = None
         ctx._holds = freeze_inputs(ctx)

@@ -329,31 +329,35 @@ class Matmul(Function):
         misfit = _matmul_misfit(x, w)
         if misfit:
             raise ShapeError(misfit)
-        ctx.save_for_backward(x, w)
+        # Each operand's gradient reads only the other operand: keep just
+        # what backward will read (the batch, and not W, for dL/dW).
+        need_x, need_w = ctx.needs_input_grad
+        ctx.save_for_backward(x if need_w else None, w if need_x else None)
+        ctx.ndims = x.ndim, w.ndim
         return x @ w
 
     @staticmethod
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
-        need_x, need_w = ctx.needs_input_grad
+        x_ndim, w_ndim = ctx.ndims
         # A 1-D x is a row and a 1-D w a column: then the matrix rule applies,
         # and the engine sums the batch axes an input was broadcast along.
-        xm = x.reshape(1, -1) if x.ndim == 1 else x
-        wm = w.reshape(-1, 1) if w.ndim == 1 else w
         shape = grad.shape  # the axes a 1-D operand dropped, put back as size 1
-        if w.ndim == 1:
+        if w_ndim == 1:
             shape = (*shape, 1)
-        if x.ndim == 1:
+        if x_ndim == 1:
             shape = (*shape[:-1], 1, shape[-1])
         gm = grad if shape == grad.shape else grad.reshape(shape)
         grad_x = grad_w = None
-        if need_x:
+        if w is not None:  # x needs a gradient
+            wm = w.reshape(-1, 1) if w_ndim == 1 else w
             grad_x = gm @ wm.mT
-            if x.ndim == 1:
-                grad_x = grad_x.reshape(grad_x.shape[:-2] + x.shape)
-        if need_w:
+            if x_ndim == 1:
+                grad_x = grad_x.reshape(grad_x.shape[:-2] + grad_x.shape[-1:])
+        if x is not None:  # w needs a gradient
+            xm = x.reshape(1, -1) if x_ndim == 1 else x
             grad_w = xm.mT @ gm
-            if w.ndim == 1:
+            if w_ndim == 1:
                 grad_w = grad_w.reshape(grad_w.shape[:-1])
         return grad_x, grad_w
 
