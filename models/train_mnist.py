@@ -45,7 +45,7 @@ import numpy as np
 
 import tinygrad_edu
 from models import run_folder
-from models.classifier import Classifier
+from models.classifier import Classifier, evaluating
 from models.mlp import ACTIVATIONS, MLP
 from models.run_folder import RunFolder, RunFolderError
 from models.simple_conv_net import SimpleConvNet
@@ -534,13 +534,14 @@ def training_iterations(
     def evaluate(iteration: int) -> None:
         started = time.perf_counter()
         recent = history.loss[-iter_per_epoch:]
-        row = {
-            "epoch": round(iteration / iter_per_epoch, 4),
-            "iteration": iteration,
-            "loss": float(np.mean(recent)) if recent else None,
-            "train_acc": model.accuracy(*data[0]),
-            "test_acc": model.accuracy(*data[1]),
-        }
+        with evaluating(model):
+            row = {
+                "epoch": round(iteration / iter_per_epoch, 4),
+                "iteration": iteration,
+                "loss": float(np.mean(recent)) if recent else None,
+                "train_acc": model.accuracy(*data[0]),
+                "test_acc": model.accuracy(*data[1]),
+            }
         history.epochs.append(row)
         history.eval_seconds += time.perf_counter() - started
         if on_epoch is not None:
