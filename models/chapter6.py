@@ -329,7 +329,8 @@ def plot_histograms(activations: Mapping[str, list[np.ndarray]], path: Path) -> 
     """One row per setting, one histogram per layer, as the book draws them.
 
     ReLU's zeros (about half of its outputs) are left out, so that its bars
-    are not dwarfed by the one at zero."""
+    are not dwarfed by the one at zero; a row's bins reach its 99th
+    percentile, or 1 (sigmoid's bound), whichever is larger."""
     from matplotlib.figure import Figure
 
     rows, columns = len(activations), max(map(len, activations.values()))
@@ -337,9 +338,10 @@ def plot_histograms(activations: Mapping[str, list[np.ndarray]], path: Path) -> 
     grid = figure.subplots(rows, columns, sharey="row", squeeze=False)
     for row, (label, layers) in zip(grid, activations.items(), strict=True):
         relu = "ReLU" in label
+        top = max(1.0, float(np.quantile(np.concatenate(layers), 0.99)))
         for i, (axes, a) in enumerate(zip(row, layers, strict=False), 1):
             values = a[a > 0] if relu else a.ravel()
-            axes.hist(values, bins=30, range=(0, 1))
+            axes.hist(values, bins=30, range=(0, top))
             axes.set_title(f"layer {i}", fontsize=9)
         row[0].set_ylabel(label + (" (no zeros)" if relu else ""), fontsize=9)
     return save_png(figure, path)
