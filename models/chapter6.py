@@ -21,9 +21,9 @@
 
 The networks are ``MLP``s trained by the training command's loop
 (``train_mnist.training_iterations``: batches drawn with replacement, the
-book's ``optimizer.update``, accuracies per epoch in eval mode), in float32
-with one BLAS thread. Each run of an experiment starts from the same seed, so
-the runs differ only in what the experiment changes.
+book's ``optimizer.update``, accuracies per epoch in eval mode), in float32;
+the command limits BLAS to one thread. Each run of an experiment starts
+from the same seed, so the runs differ only in what the experiment changes.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from models.train_mnist import (
     History,
     _check_output_folder,
     _HelpFormatter,
+    _non_negative_int,
     _positive_int,
     blas_threads,
     moving_mean,
@@ -106,7 +107,7 @@ REGULARISATION: dict[str, dict[str, float]] = {
 # -- training ---------------------------------------------------------------------
 
 
-def train(
+def train_mlp(
     make_model: Callable[[np.random.Generator], MLP],
     optimizer: optim.Optimizer,
     data: Data,
@@ -160,7 +161,7 @@ def compare_optimizers(
 ) -> dict[str, History]:
     """One 5-layer ReLU net per optimizer, same start, same batches of 128."""
     return {
-        name: train(
+        name: train_mlp(
             partial(_mnist_mlp, [100] * 4, activation="relu"),
             make(),
             data,
@@ -209,7 +210,7 @@ def compare_inits(
 ) -> dict[str, History]:
     """The 5-layer ReLU net from each init, trained by SGD (lr 0.01), batch 128."""
     return {
-        label: train(
+        label: train_mlp(
             partial(_mnist_mlp, [100] * 4, activation="relu", **options),
             optim.SGD(lr=0.01),
             data,
@@ -242,7 +243,7 @@ def compare_batch_norm(
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return {
             scale: {
-                label: train(
+                label: train_mlp(
                     partial(
                         _mnist_mlp,
                         [100] * 5,
@@ -279,7 +280,7 @@ def compare_regularisation(
     book's to the weights only); the biases are few, so the curves agree.
     """
     return {
-        label: train(
+        label: train_mlp(
             partial(
                 _mnist_mlp,
                 [100] * 6,
@@ -419,7 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
         + ", ".join(f"{n} for {name}" for name, n in BOOK_ITERATIONS.items())
         + ")",
     )
-    parser.add_argument("--seed", type=int, default=0, help="the runs' seed")
+    parser.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="the runs' seed"
+    )
     parser.add_argument(
         "--quiet", action="store_true", help="no progress bars and no summary"
     )
