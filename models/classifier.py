@@ -8,6 +8,8 @@ follow from those, with the book's names and return types (ndarrays).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -92,3 +94,21 @@ class Classifier:
         t = np.asarray(t)
         labels = t if t.ndim == 1 else np.argmax(t, axis=1)
         return float(np.mean(np.argmax(self._scores_array(x), axis=1) == labels))
+
+
+@contextmanager
+def evaluating(model: Classifier) -> Iterator[Classifier]:
+    """Measure ``model`` in eval mode, then put its mode back.
+
+    Dropout and BatchNorm behave differently while training; an accuracy is
+    a test-time figure (the book's ``predict(x, train_flg=False)``). A model
+    that is not an ``nn.Module`` (``TwoLayerNet``) has no mode and is unchanged.
+    """
+    training = getattr(model, "training", False)
+    if training:
+        model.eval()
+    try:
+        yield model
+    finally:
+        if training:
+            model.train()

@@ -8,6 +8,7 @@ PyTorch way (``loss.backward(); optimizer.step()``) or the book's way
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,11 @@ ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
 
 class MLP(nn.Module, Classifier):
     """Linear → activation, repeated once per hidden size, then a last Linear.
+
+    Chapter 6's options, in the book's order (its ``MultiLayerNetExtend``):
+    ``batch_norm=True`` puts a ``BatchNorm1d`` between each hidden Linear and
+    its activation, and ``dropout=p`` a ``Dropout(p)`` after each activation.
+    Both act only in ``train()`` mode; measure in ``eval()`` mode.
 
     >>> model = MLP(4, [8, 8], 3, activation="relu", rng=np.random.default_rng(0))
     >>> model(np.ones((2, 4))).shape
@@ -43,6 +49,8 @@ class MLP(nn.Module, Classifier):
         activation: str = "sigmoid",
         init: str | None = None,
         std: float = 0.01,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
         dtype: Any = np.float64,
         rng: np.random.Generator | None = None,
     ) -> None:
@@ -60,15 +68,21 @@ class MLP(nn.Module, Classifier):
             f"{input_size}, {list(hidden_sizes)}, {output_size}, "
             f"activation={activation!r}, init={init!r}"
             + (f", std={std:g}" if init == "normal" else "")
+            + (", batch_norm=True" if batch_norm else "")
+            + (f", dropout={dropout:g}" if dropout else "")
             + ("" if np.dtype(dtype) == np.float64 else f", dtype={np.dtype(dtype)}")
         )
+        linear = functools.partial(nn.Linear, init=init, std=std, dtype=dtype, rng=rng)
         layers: list[nn.Module] = []
-        for n_in, n_out in itertools.pairwise(sizes):
-            layers.append(
-                nn.Linear(n_in, n_out, init=init, std=std, dtype=dtype, rng=rng)
-            )
+        for n_in, n_out in itertools.pairwise(sizes[:-1]):
+            layers.append(linear(n_in, n_out))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(n_out, dtype=dtype))
             layers.append(ACTIVATIONS[activation]())
-        self.layers = nn.Sequential(*layers[:-1])
+            if dropout:
+                layers.append(nn.Dropout(dropout, rng=rng))
+        layers.append(linear(sizes[-2], sizes[-1]))
+        self.layers = nn.Sequential(*layers)
 
     def forward(self, x: Any) -> Tensor:
         return self.layers(x)

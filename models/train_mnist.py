@@ -49,7 +49,7 @@ import numpy as np
 
 import tinygrad_edu
 from models import run_folder
-from models.classifier import Classifier
+from models.classifier import Classifier, evaluating
 from models.mlp import ACTIVATIONS, MLP
 from models.run_folder import RunFolder, RunFolderError
 from models.simple_conv_net import SimpleConvNet
@@ -551,13 +551,14 @@ def training_iterations(
     def evaluate(iteration: int) -> None:
         started = time.perf_counter()
         recent = history.loss[-iter_per_epoch:]
-        row = {
-            "epoch": round(iteration / iter_per_epoch, 4),
-            "iteration": iteration,
-            "loss": float(np.mean(recent)) if recent else None,
-            "train_acc": model.accuracy(*data[0]),
-            "test_acc": model.accuracy(*data[1]),
-        }
+        with evaluating(model):
+            row = {
+                "epoch": round(iteration / iter_per_epoch, 4),
+                "iteration": iteration,
+                "loss": float(np.mean(recent)) if recent else None,
+                "train_acc": model.accuracy(*data[0]),
+                "test_acc": model.accuracy(*data[1]),
+            }
         history.epochs.append(row)
         history.eval_seconds += time.perf_counter() - started
         if on_epoch is not None:
@@ -780,6 +781,21 @@ def draw_graph(
         return viz.draw(loss, path.with_suffix(".dot"), **views), str(error)
 
 
+def moving_mean(values: Sequence[float], window: int = 100) -> tuple[Any, Any]:
+    """Iterations and the mean of the ``window`` values up to each: a noisy
+    per-batch loss as a readable curve."""
+    window = min(window, len(values))
+    mean = np.convolve(values, np.ones(window) / window, mode="valid")
+    return np.arange(window - 1, len(values)), mean
+
+
+def save_png(figure: Any, path: Path) -> Path:
+    """Write a matplotlib Figure as a PNG, atomically."""
+    with atomic_write(path, "wb") as f:
+        figure.savefig(f, format="png", dpi=100)
+    return path
+
+
 def plot_curves(history: History, path: Path) -> Path:
     """Loss per iteration and accuracy per epoch, side by side, as a PNG."""
     from matplotlib.figure import Figure
@@ -787,11 +803,7 @@ def plot_curves(history: History, path: Path) -> Path:
     figure = Figure(figsize=(10, 4), layout="constrained")
     loss_axes, acc_axes = figure.subplots(1, 2)
     loss_axes.plot(history.loss, linewidth=0.5, alpha=0.4, label="per batch")
-    window = min(100, len(history.loss))
-    smooth = np.convolve(history.loss, np.ones(window) / window, mode="valid")
-    loss_axes.plot(
-        np.arange(window - 1, len(history.loss)), smooth, label="moving mean"
-    )
+    loss_axes.plot(*moving_mean(history.loss), label="moving mean")
     loss_axes.set(xlabel="iteration", ylabel="loss", title="training loss")
     loss_axes.legend()
     epochs = [row["epoch"] for row in history.epochs]
@@ -803,9 +815,7 @@ def plot_curves(history: History, path: Path) -> Path:
     )
     acc_axes.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="accuracy")
     acc_axes.legend(loc="lower right")
-    with atomic_write(path, "wb") as f:
-        figure.savefig(f, format="png", dpi=100)
-    return path
+    return save_png(figure, path)
 
 
 def initial_filters(model: Classifier) -> dict[str, np.ndarray]:
@@ -1246,9 +1256,7 @@ def plot_confusion(confusion: np.ndarray, path: Path) -> Path:
         title="confusion matrix (test set)",
     )
     figure.colorbar(image, ax=axes, shrink=0.8)
-    with atomic_write(path, "wb") as f:
-        figure.savefig(f, format="png", dpi=100)
-    return path
+    return save_png(figure, path)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import pytest
 import tinygrad_edu as tg
 from benchmarks.reference import HandDerivedTwoLayerNet
 from models import train_mnist
+from models.classifier import evaluating
 from models.mlp import MLP
 from models.simple_conv_net import SimpleConvNet
 from models.two_layer_net import TwoLayerNet
@@ -275,6 +276,37 @@ def test_mlp_trains_the_pytorch_way():
         first = first if first is not None else loss.item()
     assert loss.item() < first / 3
     assert model.accuracy(x, t) > 0.8
+
+
+def test_mlp_puts_batch_norm_before_and_dropout_after_each_activation():
+    model = MLP(4, [3, 3], 2, activation="relu", batch_norm=True, dropout=0.2, rng=0)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    hidden = ["Linear", "BatchNorm1d", "ReLU", "Dropout"]
+    assert kinds == hidden + hidden + ["Linear"]
+    assert repr(model).endswith("init='he', batch_norm=True, dropout=0.2)")
+    assert "layers.1.weight" in model.params  # BatchNorm's γ is trained too
+    assert [type(layer).__name__ for layer in MLP(4, [3], 2).layers] == [
+        "Linear",
+        "Sigmoid",
+        "Linear",
+    ]
+
+
+def test_the_training_loop_measures_accuracy_in_eval_mode(mnist):
+    """With dropout at 0.9 the training-mode scores are noise; the loop's
+    accuracies must be the eval-mode ones, and training goes on in train mode."""
+    (x_train, t_train), _ = mnist
+    data = ((x_train[:500], t_train[:500]), (x_train[:500], t_train[:500]))
+    model = MLP(784, [50], 10, activation="relu", dropout=0.9, dtype=np.float32, rng=0)
+    history = train_mnist.History()
+    for _ in train_mnist.training_iterations(
+        model, optim.Adam(), data, history, iters=50, batch_size=50, rng=0
+    ):
+        assert model.training
+    with evaluating(model):
+        assert history.epochs[-1]["train_acc"] == model.accuracy(*data[0])
+    assert model.training
+    assert history.epochs[-1]["train_acc"] != model.accuracy(*data[0])  # dropped
 
 
 def test_a_training_step_keeps_no_graph_alive(mnist):

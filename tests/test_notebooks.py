@@ -31,7 +31,7 @@ SHOWN_AS_HTML = {"04_backprop.md": "<table>"}  # explain()'s steps as a table
 def test_the_tutorial_is_the_sites_tutorial_section():
     names = [page.name for page in TUTORIAL]
     assert names[0] == "01_loss_functions.md" and names[-1] == "performance.md"
-    assert len(names) == 9 and all(page.exists() for page in TUTORIAL)
+    assert len(names) == 10 and all(page.exists() for page in TUTORIAL)
 
 
 @pytest.mark.parametrize("page", TUTORIAL, **page_ids)
