@@ -42,6 +42,7 @@ from models.mlp import ACTIVATIONS, MLP
 from models.run_folder import RunFolderError
 from models.train_mnist import (
     EXIT_ERROR,
+    EXIT_INTERRUPTED,
     EXIT_USAGE,
     History,
     _check_output_folder,
@@ -448,6 +449,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatasetError, TinygradEduError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:  # each figure is written whole, so those done stand
+        print(
+            f"interrupted: the figures finished so far are in {args.out}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -8,6 +8,8 @@ deliberately wrong setting, so that none of them passes whatever happens.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -184,6 +186,31 @@ def test_the_command_writes_its_figure_and_a_summary(tmp_path):
     assert all(" gap " in line for line in summary[1:])
     assert list(out.iterdir()) == [figure]
     assert_png(figure)
+
+
+def test_ctrl_c_keeps_the_finished_figures_and_says_where(tmp_path):
+    out = tmp_path / "figures"
+    command = [sys.executable, "-m", "models.chapter6", "all", "--out", str(out)]
+    with subprocess.Popen(
+        command + ["--iterations", "20"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as run:
+        for line in run.stdout:  # the first experiment's summary: its figure is out
+            if line.startswith("optimizers"):
+                break
+        run.send_signal(signal.SIGINT)
+        _, errors = run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert errors.strip().splitlines()[-1] == (
+        f"interrupted: the figures finished so far are in {out}"
+    )
+    assert "Traceback" not in errors
+    assert_png(out / "optimizers.png")
+    assert not list(out.glob(".*.tmp"))  # no half-written figure
 
 
 def test_an_unknown_experiment_is_refused(capsys):
