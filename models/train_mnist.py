@@ -867,9 +867,7 @@ def plot_filters(panels: dict[str, np.ndarray], path: str | os.PathLike[str]) ->
         axes.imshow(filter_mosaic(filters), cmap="gray", vmin=0, vmax=1)
         axes.set_title(f"{title} ({len(filters)} filters)")
         axes.set_axis_off()
-    with atomic_write(path, "wb") as f:
-        figure.savefig(f, format="png", dpi=100)
-    return Path(path)
+    return save_png(figure, Path(path))
 
 
 # -- the command ------------------------------------------------------------------
