@@ -602,12 +602,23 @@ def test_a_tensor_used_by_many_ops_is_drawn_beside_each_of_them():
     assert [t for t, _ in edges(hub)].count("t1") == MAX_USES + 1
 
 
-def test_a_python_number_is_a_constant_of_its_own_at_each_use():
-    """The engine makes a constant per use of a number: no hub to draw."""
-    source = to_dot(chain(10, 1.0001)).source
+def test_a_python_number_is_drawn_beside_each_op_that_uses_it():
+    """The engine shares one constant per number; the drawing gives each use
+    its own copy, plainly: a number is a value, not a tensor used by N ops."""
+    y = chain(10, 1.0001)
+    muls = [t._node for t in topological_order(y) if t._node.op_name == "mul"]
+    assert len({id(node.inputs[1]) for node in muls}) == 1  # one shared Tensor
+    source = to_dot(y).source
     constants = copies_of(source, "() float64")  # unnamed: its shape comes first
-    assert len(constants) == 10 and not any("_" in k for k in constants)
+    assert len(constants) == 10
     assert all(lines == ["() float64", "1.0001"] for lines in constants.values())
+    into = [head for tail, head in edges(source) if tail in constants]
+    assert len(into) == len(set(into)) == 10  # one copy per mul
+    assert "dashed" not in source and "used by" not in source
+    # A named one-element tensor is a thing of its own: drawn once while few
+    # ops use it, as any tensor is.
+    few = to_dot(chain(MAX_USES, Tensor(np.array(1.0001), name="c"))).source
+    assert list(copies_of(few, "c")) == ["t1"]
 
 
 def test_every_copy_shows_the_same_values_gradient_and_colour():

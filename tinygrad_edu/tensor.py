@@ -716,7 +716,7 @@ def as_tensor(value: Any, where: str = "Tensor", like: Any = None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if like is not None and isinstance(value, (int, float)):
-        return Tensor._wrap(_constant(value, like))
+        return _constant(value, like)
     try:
         return Tensor(value)
     except TinygradEduError as error:
@@ -724,23 +724,25 @@ def as_tensor(value: Any, where: str = "Tensor", like: Any = None) -> Tensor:
         raise type(error)(f"{where}: {problem}") from None
 
 
-def _constant(value: float, dtype: np.dtype) -> np.ndarray:
-    """A Python number as a read-only array. Each use still gets a Tensor of its
-    own, so a drawn graph has no hub; the array is shared, so ``y = y * 0.5`` in a
-    loop makes no array and has nothing to guard."""
+def _constant(value: float, dtype: np.dtype) -> Tensor:
+    """A Python number as a read-only constant, one Tensor per number and dtype.
+
+    ``y = y * 0.5`` in a loop then makes no array and no Tensor per op: a long
+    graph holds fewer objects for Python's cyclic garbage collector to scan
+    again and again while it grows (docs/performance.md).
+    """
     if value == 0:  # 0.0 and -0.0 are one cache key but differ in sign
-        return _read_only(np.asarray(value, dtype=dtype))
+        return _read_only_tensor(value, dtype)
     return _cached_constant(value, dtype)
 
 
-def _read_only(array: np.ndarray) -> np.ndarray:
+def _read_only_tensor(value: float, dtype: np.dtype) -> Tensor:
+    array = np.asarray(value, dtype=dtype)
     array.setflags(write=False)
-    return array
+    return Tensor._wrap(array)
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_constant(value: float, dtype: np.dtype) -> np.ndarray:
-    return _read_only(np.asarray(value, dtype=dtype))
+_cached_constant = functools.lru_cache(maxsize=256)(_read_only_tensor)
 
 
 def as_tensors(values: Sequence[Any], where: str) -> tuple[Tensor, ...]:

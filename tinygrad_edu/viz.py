@@ -286,17 +286,29 @@ class _Layout:
         self.depth = depth
         self.nodes: list[_Node] = []
         self.edges: list[tuple[str, str]] = []
-        #: How many ops use each tensor that is drawn once per user, by id().
+        #: How many ops use each tensor drawn once per user (dashed), by id().
         self.uses: dict[int, int] = {}
         self._boxes: dict[tuple[int, ...], _Box] = {}
         self._box_names: set[str] = set()
         self._box_edges: set[tuple[str, str]] = set()
         homes = {id(t): _tensor_scope(t, walk) for _, t in walk.items}
+        # A number is a value, not a thing: the engine shares one constant per
+        # number (the 0.5 of every y * 0.5), drawn plainly beside each user.
+        numbers = {
+            id(t)
+            for node, t in walk.items
+            if node is None
+            and _is_number(t)
+            and len(set(map(self._user, walk.consumers.get(id(t), ())))) > 1
+        }
         if max_uses is not None:
             for key, users in walk.consumers.items():
                 if len(users) > max_uses and not self._boxed(homes[key]):
+                    if key in numbers:
+                        continue
                     if len({self._user(node) for node in users}) > max_uses:
                         self.uses[key] = len({id(node) for node in users})
+        per_user = numbers | set(self.uses)
         outputs = {id(t) for t in walk.outputs}
         drawn: dict[int, str] = {}  # id(tensor) -> the node that draws it
         copies: dict[tuple[int, Any], str] = {}
@@ -306,7 +318,7 @@ class _Layout:
             if node is not None:
                 user = self._user(node)
                 for x in node.inputs:
-                    if id(x) not in self.uses:
+                    if id(x) not in per_user:
                         sources.append(drawn[id(x)])
                         continue
                     if (id(x), user) not in copies:
@@ -319,7 +331,7 @@ class _Layout:
             home = homes[id(tensor)]
             if id(tensor) in outputs:
                 home = self._outside(home)  # what was asked for is always drawn
-            elif node is None and id(tensor) in self.uses:
+            elif node is None and id(tensor) in per_user:
                 continue  # a leaf drawn only beside its users
             drawn[id(tensor)] = self._place(walk.tensor_ids[id(tensor)], home, tensor)
             if node is not None:
@@ -837,6 +849,17 @@ def _grad_legend(heading: list[str]) -> str:
     )
 
 
+def _is_number(tensor: Tensor) -> bool:
+    """A bare one-element constant (a Python number in ``y * 0.5``): drawn
+    with its value, beside each op that uses it."""
+    return (
+        tensor._node is None
+        and not tensor.requires_grad
+        and not tensor.name
+        and tensor.size == 1
+    )
+
+
 def _tensor_attrs(
     tensor: Tensor,
     is_output: bool,
@@ -854,9 +877,8 @@ def _tensor_attrs(
     lines.append(_shape_text(tensor))
     if uses is not None:
         lines.append(f"used by {uses} ops")
-    is_constant = tensor._node is None and not tensor.requires_grad
-    if show_values or (is_constant and not tensor.name and tensor.size == 1):
-        lines += _values_lines(tensor.data)  # a bare constant shows its value
+    if show_values or _is_number(tensor):
+        lines += _values_lines(tensor.data)
     bad = _non_finite(tensor.data)
     if bad:
         lines.append(f"holds {bad}")
