@@ -38,6 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from models.cli import (
+    HelpFormatter,
+    check_output_folder,
+    non_negative_int,
+    positive_int,
+)
 from models.mlp import ACTIVATIONS, MLP
 from models.run_folder import RunFolderError
 from models.train_mnist import (
@@ -45,10 +51,6 @@ from models.train_mnist import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     History,
-    _check_output_folder,
-    _HelpFormatter,
-    _non_negative_int,
-    _positive_int,
     blas_threads,
     moving_mean,
     save_png,
@@ -399,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
         "figures as PNGs: optimizers, weight init, Batch Normalization, and "
         "overfitting with weight decay and Dropout.",
         epilog="Exit codes: 0 done, 1 data error, 2 unusable options or --out.",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("experiment", choices=[*EXPERIMENTS, "all"], help="what to run")
     parser.add_argument(
@@ -416,13 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--iterations",
-        type=_positive_int,
+        type=positive_int,
         help="training iterations of every run (default: the book's, "
         + ", ".join(f"{n} for {name}" for name, n in BOOK_ITERATIONS.items())
         + ")",
     )
     parser.add_argument(
-        "--seed", type=_non_negative_int, default=0, help="the runs' seed"
+        "--seed", type=non_negative_int, default=0, help="the runs' seed"
     )
     parser.add_argument(
         "--quiet", action="store_true", help="no progress bars and no summary"
@@ -468,7 +470,7 @@ def _prepare(out: Path) -> None:
         raise RunFolderError(
             f"--out {out}: cannot make the folder: {error.strerror or error}"
         ) from error
-    _check_output_folder("--out", out / "figure.png")
+    check_output_folder("--out", out / "figure.png")
 
 
 def _bar(args: argparse.Namespace, name: str, total: int) -> Any:

@@ -50,6 +50,14 @@ import numpy as np
 import tinygrad_edu
 from models import run_folder
 from models.classifier import Classifier, evaluating
+from models.cli import (
+    HelpFormatter,
+    check_output_folder,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from models.mlp import ACTIVATIONS, MLP
 from models.run_folder import RunFolder, RunFolderError
 from models.simple_conv_net import SimpleConvNet
@@ -156,15 +164,6 @@ class InterruptionError(Exception):
         self.iteration = iteration
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows "(default: ...)" only for real defaults: not None, not a flag's False."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or isinstance(action, argparse._StoreTrueAction):
-            return action.help or ""
-        return super()._get_help_string(action)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line: every option with a help text, defaults shown."""
     parser = argparse.ArgumentParser(
@@ -179,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "whose loss grows to 100 times the first, is stopped as diverged. Exit "
         "codes: 0 done, 1 data or file error, 2 unusable options or paths, "
         "3 diverged, 130 interrupted (continue with --resume OUT.partial).",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     model = parser.add_argument_group("model")
     model.add_argument(
@@ -192,12 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--hidden",
-        type=_positive_int,
+        type=positive_int,
         default=50,
         help="units per hidden layer (the book's conv net: 100)",
     )
     model.add_argument(
-        "--depth", type=_positive_int, default=1, help="number of hidden layers"
+        "--depth", type=positive_int, default=1, help="number of hidden layers"
     )
     model.add_argument(
         "--activation",
@@ -213,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--weight-init-std",
-        type=_positive_float,
+        type=positive_float,
         default=0.01,
         help="standard deviation of the weights with --init normal",
     )
@@ -234,42 +233,42 @@ def build_parser() -> argparse.ArgumentParser:
     rates = ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LR.items())
     training.add_argument(
         "--lr",
-        type=_positive_float,
+        type=positive_float,
         help=f"learning rate (default: the optimizer's own: {rates})",
     )
     training.add_argument(
         "--weight-decay",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         help="weight decay λ: adds λ·p to each parameter's gradient "
         "(an L2 penalty of λ/2·‖p‖²)",
     )
     training.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=100,
         help="samples per mini-batch, drawn with replacement as in the book "
         f"(at most the {MNIST_SIZES['train']} training images)",
     )
     length = training.add_mutually_exclusive_group()
     length.add_argument(
-        "--iters", type=_positive_int, default=10_000, help="training iterations"
+        "--iters", type=positive_int, default=10_000, help="training iterations"
     )
     length.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         help="train this many epochs (60000 / batch size iterations each) "
         "instead of --iters",
     )
     training.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=0,
         help="makes a run reproducible (0 or more)",
     )
     training.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="BLAS threads for the matrix products. One is never far from the "
         "best at these sizes, and does not collapse when another program keeps a "
@@ -305,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     files.add_argument(
         "--checkpoint-every",
-        type=_positive_int,
+        type=positive_int,
         default=1000,
         help="write a checkpoint (parameters, optimizer state, iteration, RNG "
         "state, metrics) to OUT.partial every this many iterations",
@@ -456,42 +455,6 @@ def _graph_path(text: str) -> Path:
             f"{', '.join('.' + f for f in viz.FORMATS)}"
         )
     return path
-
-
-def _integer(text: str, smallest: int, what: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-    if value < smallest:
-        raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    return _integer(text, 1, "a positive integer")
-
-
-def _non_negative_int(text: str) -> int:
-    return _integer(text, 0, "zero or a positive integer")
-
-
-def _real(text: str, ok: Callable[[float], bool], what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-    if not (math.isfinite(value) and ok(value)):
-        raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    return _real(text, lambda v: v > 0, "a positive number")
-
-
-def _non_negative_float(text: str) -> float:
-    return _real(text, lambda v: v >= 0, "zero or positive")
 
 
 def build_model(args: argparse.Namespace, rng: np.random.Generator) -> Classifier:
@@ -976,7 +939,7 @@ def _train_in(
 ) -> int:
     run_folder.check_space(run_dir, _needed_bytes(args))
     if args.graph is not None and not args.graph.is_relative_to(run_dir.target):
-        _check_output_folder("--graph", args.graph)
+        check_output_folder("--graph", args.graph)
     say(f"run folder: {run_dir.target} (working in {run_dir.work})")
 
     data_dir = mnist_dir(args.data_dir)
@@ -1117,21 +1080,6 @@ def _load_params(model: Classifier, params: dict[str, np.ndarray], source: str) 
         np.copyto(array, params[name])  # in place: optimizers keep the arrays
 
 
-def _check_output_folder(option: str, path: Path) -> None:
-    """That ``path`` (given as ``option``) can be written, before any work."""
-    folder = path.parent
-    if not folder.is_dir():
-        raise RunFolderError(f"{option} {path}: the folder {folder} does not exist")
-    probe = folder / f".{path.name}.probe"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise RunFolderError(
-            f"{option} {path}: cannot write to {folder}: {error.strerror or error}"
-        ) from error
-
-
 def _report_divergence(
     args: argparse.Namespace,
     run_dir: RunFolder,
@@ -1182,7 +1130,7 @@ def evaluate_run(args: argparse.Namespace, say: Callable[..., None]) -> int:
         )
     for name in EVAL_PICTURES:
         if getattr(args, name) is not None:
-            _check_output_folder(f"--{name}", getattr(args, name))
+            check_output_folder(f"--{name}", getattr(args, name))
     data_dir = mnist_dir(args.data_dir)
     _, (x_test, t_test) = load_mnist(
         data_dir=data_dir, download=not args.no_download, progress=not args.quiet
