@@ -410,6 +410,36 @@ def test_index_arrays_are_kept_read_only_too():
     index[0] = 0  # writable again
 
 
+@pytest.mark.parametrize(
+    "no_op",
+    [lambda x: x.astype(np.float64), lambda x: x.sum_to(3)],
+    ids=["astype", "sum_to"],
+)
+def test_an_op_that_changes_nothing_still_protects_the_leaf(no_op):
+    # NumPy returns the input itself for these; the output was then the leaf's
+    # own array, not kept read-only, and a write before backward silently
+    # changed the gradient.
+    x = Tensor(np.array([1.0, 2.0, 4.0]), requires_grad=True)
+    y = no_op(x)
+    assert y.data is not x.data
+    loss = y.log().sum()
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[...] = 10.0
+    loss.backward()
+    np.testing.assert_allclose(x.grad.data, [1.0, 0.5, 0.25])
+
+
+def test_two_leaves_through_no_op_casts_get_gradients_of_their_own():
+    a = Tensor(np.ones(3), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    (
+        (a.astype(np.float64) + b.astype(np.float64)) * Tensor([0.0, 1.0, 2.0])
+    ).sum().backward()
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    a.grad.data[...] = 0
+    np.testing.assert_array_equal(b.grad.data, [0.0, 1.0, 2.0])
+
+
 def test_labels_changed_after_the_forward_do_not_change_the_gradient():
     # The loss keeps its one-hot rows, not the caller's labels, which stay
     # writable: the book's loop may reuse one label buffer for every batch.

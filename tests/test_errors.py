@@ -564,6 +564,29 @@ CASES = [
         [r"^np\.hypot\(\) was called", "Tensor methods", "tinygrad_edu.functional"],
     ),
     (
+        "np.power of a Tensor whose value equals the exponent",
+        # (the check for a reflected operator once compared operands with ==)
+        lambda: np.power(Tensor([2.0], requires_grad=True), 2),
+        DTypeError,
+        [
+            r"^np\.power\(\) was called on a Tensor",
+            r"t\.pow\(\)|Tensor methods",
+            r"array t\.data",
+        ],
+    ),
+    (
+        "np.dot with a Tensor that requires grad",
+        lambda: np.dot(np.ones((4, 3)), Tensor(np.ones((3, 2)), requires_grad=True)),
+        DTypeError,
+        [r"^np\.dot\(\) was given a Tensor that requires grad", r"t\.dot\(", "no_grad"],
+    ),
+    (
+        "np.concatenate with a Tensor that requires grad",
+        lambda: np.concatenate([leaf(1), leaf(2)]),
+        DTypeError,
+        [r"^np\.concatenate\(\)", "lost without a word", "functional.concatenate"],
+    ),
+    (
         "ndarray += Tensor",
         ndarray_plus_equals_tensor,
         DTypeError,

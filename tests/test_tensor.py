@@ -10,11 +10,13 @@ from tinygrad_edu import (
     DomainError,
     DTypeError,
     GraphError,
+    NumPyOnTensorError,
     ShapeError,
     Tensor,
     grad,
     gradcheck,
     gradgradcheck,
+    no_grad,
 )
 from tinygrad_edu import functional as F
 from tinygrad_edu.nn import Parameter
@@ -614,6 +616,51 @@ def test_np_mean_and_np_max_of_a_tensor():
     assert np.mean(t).item() == 2.0 and np.max(t).item() == 3.0
     with pytest.raises(DTypeError, match="out="):
         np.sum(t, out=np.zeros(()))
+
+
+@pytest.mark.parametrize(
+    "reduce, expected",
+    [
+        (np.sum, [1.0, 1.0, 1.0]),
+        (np.mean, [1 / 3] * 3),
+        (np.max, [0.0, 0.0, 1.0]),
+        (np.min, [1.0, 0.0, 0.0]),
+        (np.var, [-2 / 3, 0.0, 2 / 3]),  # d/dx of mean((x - 2)**2) at 1, 2, 3
+        (np.std, np.array([-1.0, 0.0, 1.0]) / (3 * np.sqrt(2 / 3))),
+    ],
+)
+def test_numpys_reductions_of_a_tensor_stay_in_the_graph(reduce, expected):
+    x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = reduce(x)
+    assert isinstance(y, Tensor) and y.requires_grad
+    y.backward()
+    np.testing.assert_allclose(x.grad.data, expected)
+
+
+def test_other_numpy_functions_of_a_tensor_give_values_unless_a_gradient_is_lost():
+    w = Tensor(np.ones((3, 2)), requires_grad=True)
+    x = np.ones((4, 3))
+    with pytest.raises(NumPyOnTensorError, match=r"np\.dot\(\).*requires grad"):
+        np.dot(x, w)  # the graph through w would be dropped without a word
+    with no_grad():  # nothing is recorded anyway: the values
+        np.testing.assert_array_equal(np.dot(x, w), np.full((4, 2), 3.0))
+    np.testing.assert_array_equal(np.dot(x, w.detach()), np.full((4, 2), 3.0))
+    # Integer and boolean results have no gradient to lose.
+    y = Tensor([[0.1, 0.9], [0.8, 0.2]], requires_grad=True)
+    labels = np.array([1, 1])
+    assert np.sum(np.argmax(y, axis=1) == labels) == 1  # the book's accuracy
+    assert np.allclose(w, 1.0) and np.array_equal(np.asarray(w), np.ones((3, 2)))
+
+
+def test_a_reflected_operator_is_told_from_a_numpy_call_by_identity():
+    # ndarray * Tensor is the Tensor's __rmul__; np.multiply(t, 3.0) is not,
+    # even where t == 3.0 (an == test once took it for one, and gave t * t).
+    t = Tensor([3.0], requires_grad=True)
+    (np.array([3.0]) * t).sum().backward()
+    np.testing.assert_array_equal(t.grad.data, [3.0])
+    for call in (lambda: np.multiply(t, 3.0), lambda: np.power(t, t.data)):
+        with pytest.raises(NumPyOnTensorError, match="was called on a Tensor"):
+            call()
 
 
 def test_a_tensor_shares_memory_with_the_array_it_was_made_from():

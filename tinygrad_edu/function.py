@@ -213,6 +213,12 @@ class Function:
         if type(data) is not np.ndarray:  # NumPy returns scalars for 0-d results
             returned, data = data, np.asarray(data)
             ctx._saved = tuple([data if s is returned else s for s in ctx._saved])
+        for argument in arguments:
+            # A no-op (astype to the dtype it has) returns its input: the output
+            # gets a view, so that it is never a user's array itself (those are
+            # kept read-only while a rule will read them; a .grad is never one).
+            if data is argument:
+                data = data.view()
         if state.record_sites:  # debugging: detect_anomaly, blame
             ctx.created_at = user_code_location()
             if state.anomaly:

@@ -27,6 +27,7 @@ from tinygrad_edu.errors import (
     ShapeError,
     TinygradEduError,
 )
+from tinygrad_edu.recording import is_grad_enabled
 
 _NUMERIC_KINDS = "biuf"
 
@@ -99,9 +100,36 @@ class Tensor:
         object array of Tensors); any other NumPy ufunc (``np.exp(t)``) cannot
         record the op, so it is refused with the Tensor method to use."""
         reflected = _REFLECTED.get(ufunc)
-        if reflected and method == "__call__" and not kwargs and inputs[1:] == (self,):
+        # By identity: == on Tensors compares elementwise.
+        if (
+            reflected
+            and method == "__call__"
+            and not kwargs
+            and len(inputs) == 2
+            and inputs[1] is self
+        ):
             return getattr(self, reflected)(inputs[0])
         raise NumPyOnTensorError(_numpy_on_tensor(ufunc, method, kwargs))
+
+    def __array_function__(
+        self, func: Any, types: Any, args: tuple, kwargs: dict[str, Any]
+    ) -> Any:
+        """NumPy's functions given a Tensor (``np.sum(t)``, ``np.dot(x, w)``).
+
+        The reductions that call the Tensor method of their name (``np.sum``,
+        ``np.mean``, ``np.max``, ...) run it, so they stay in the graph. Any
+        other function runs on the values; a float result computed from a
+        Tensor that requires grad is refused, since the function cannot record
+        the op and the gradient would be lost without a word. Integer and
+        boolean results (``np.argmax``, ``np.allclose``) have no gradient to lose.
+        """
+        if func in _NUMPY_REDUCTIONS:
+            return func._implementation(*args, **kwargs)
+        result = func(*_values(args), **_values(kwargs))
+        lost = is_grad_enabled() and _requires_grad_in((args, kwargs))
+        if lost and _is_float(result):
+            raise NumPyOnTensorError(_numpy_function_on_tensor(func))
+        return result
 
     def __init__(
         self,
@@ -502,8 +530,8 @@ class Tensor:
         return functional.dot(self, other)
 
     # -- reductions -----------------------------------------------------------
-    # ``out`` and ``dtype`` are there for NumPy: np.sum(t), np.mean(t) and
-    # np.max(t) call these methods with them.
+    # ``out`` and ``dtype`` are there for NumPy: np.sum(t), np.mean(t),
+    # np.max(t) and the others of _NUMPY_REDUCTIONS call these methods with them.
     @torch_keywords
     def sum(self, axis: Any = None, keepdims: bool = False, **numpy: Any) -> Tensor:
         """Sum over ``axis`` (None: all; an int or a tuple), as ``np.sum``."""
@@ -642,13 +670,19 @@ class Tensor:
         return functional.logsumexp(self, axis=axis, keepdims=keepdims)
 
     @torch_keywords
-    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    def var(
+        self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **numpy: Any
+    ) -> Tensor:
         """Variance over ``axis``; ddof=0 as NumPy (PyTorch: correction=1)."""
+        _only_defaults("var", numpy)
         return functional.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     @torch_keywords
-    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    def std(
+        self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **numpy: Any
+    ) -> Tensor:
         """Standard deviation over ``axis``; ddof=0 as NumPy (PyTorch: 1)."""
+        _only_defaults("std", numpy)
         return functional.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def clone(self) -> Tensor:
@@ -798,6 +832,55 @@ def _numpy_on_tensor(ufunc: np.ufunc, method: str, kwargs: dict[str, Any]) -> st
         f"{name}() was called on a Tensor. A NumPy function cannot record the op, "
         f"so no gradient could flow through it: use {fix}, or give {name} the "
         f"array t.data for a plain result that needs no gradient."
+    )
+
+
+#: NumPy functions that call the Tensor method of their name with NumPy's
+#: own arguments (``out``, ``dtype``) at their defaults.
+_NUMPY_REDUCTIONS = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.var, np.std}
+
+
+def _values(obj: Any) -> Any:
+    """``obj`` with every Tensor in it (in lists, tuples, dicts) as its array."""
+    if isinstance(obj, Tensor):
+        return obj.data
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_values(x) for x in obj)
+    if isinstance(obj, dict):
+        return {k: _values(v) for k, v in obj.items()}
+    return obj
+
+
+def _requires_grad_in(obj: Any) -> bool:
+    if isinstance(obj, Tensor):
+        return obj.requires_grad
+    if isinstance(obj, (list, tuple)):
+        return any(map(_requires_grad_in, obj))
+    if isinstance(obj, dict):
+        return any(map(_requires_grad_in, obj.values()))
+    return False
+
+
+def _is_float(result: Any) -> bool:
+    if isinstance(result, (list, tuple)):
+        return any(map(_is_float, result))
+    return isinstance(result, (np.ndarray, np.generic)) and result.dtype.kind in "fc"
+
+
+def _numpy_function_on_tensor(func: Any) -> str:
+    """Why ``np.<func>`` cannot take a Tensor that requires grad, and the fix."""
+    name = func.__name__
+    if hasattr(Tensor, name):
+        fix = f"the Tensor method t.{name}(...)"
+    elif hasattr(functional, name):
+        fix = f"tinygrad_edu.functional.{name}(...)"
+    else:
+        fix = "Tensor methods and operators (see tinygrad_edu.functional)"
+    return (
+        f"np.{name}() was given a Tensor that requires grad. A NumPy function "
+        f"cannot record the op, so the gradient through its result would be lost "
+        f"without a word: use {fix}, or give np.{name} the arrays (t.data), or "
+        f"call it under no_grad(), for a plain result that needs no gradient."
     )
 
 
