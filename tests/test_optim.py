@@ -5,7 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from tinygrad_edu import DomainError, DTypeError, ShapeError, Tensor, nn, optim
+from tinygrad_edu import (
+    DomainError,
+    DTypeError,
+    GraphError,
+    ShapeError,
+    Tensor,
+    nn,
+    optim,
+)
 
 # ------------------------------------------------------------ the references
 # Each takes (p, g, state, hyperparameters) and returns the new p, written as
@@ -334,6 +342,31 @@ def test_update_checks_its_arguments():
     read_only.flags.writeable = False
     with pytest.raises(DomainError, match="read-only"):
         opt.update({"r": read_only}, {"r": np.ones(2)})
+
+
+@pytest.mark.parametrize("name", ["SGD", "Momentum", "Adam"])
+def test_a_live_graph_that_reads_a_parameter_stops_the_step_before_any_change(name):
+    # A loss kept for logging (not backpropagated, not under no_grad) holds the
+    # weights read-only: the step says so and changes no parameter at all.
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.ReLU(), nn.Linear(4, 2, rng=1))
+    opt = getattr(optim, name)(model.parameters(), lr=0.1)
+    x, t = np.ones((4, 3)), np.array([0, 1, 1, 0])
+    model(x).softmax_cross_entropy(t).backward()
+    logged = model(x).softmax_cross_entropy(t)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    with pytest.raises(
+        GraphError, match=r"step: params\[2\] is read-only.*backward\(\)"
+    ):
+        opt.step()
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(GraphError, match=r"load_state_dict: '2\.weight'.*no_grad"):
+        model.load_state_dict(before)
+    params = {"W": model[2].weight.data}
+    with pytest.raises(GraphError, match=r"update: parameter 'W' is read-only"):
+        optim.SGD(lr=0.1).update(params, {"W": np.ones((4, 2))})
+    del logged  # the graph is gone: the step goes through
+    opt.step()
+    assert not np.array_equal(before["2.weight"], model[2].weight.data)
 
 
 def test_zero_grad_and_repr():

@@ -22,7 +22,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tinygrad_edu.anomaly import anomaly_error, check_finite, user_code_location
-from tinygrad_edu.errors import DTypeError, GraphError, ShapeError, TinygradEduError
+from tinygrad_edu.errors import (
+    DomainError,
+    DTypeError,
+    GraphError,
+    ShapeError,
+    TinygradEduError,
+)
 from tinygrad_edu.recording import switches
 from tinygrad_edu.tensor import Tensor, as_tensors
 
@@ -295,6 +301,26 @@ class _Hold:
 #: The live hold of each array kept read-only, by id() (the hold keeps the
 #: array alive, so the id stays that array's while the entry is live).
 _holds: dict[int, weakref.ref] = {}
+
+
+def check_writable(array: np.ndarray, what: str) -> None:
+    """Raise what to do if ``array`` (described as ``what``, e.g.
+    "SGD.step: parameter params[0]") cannot be changed in place."""
+    if array.flags.writeable:
+        return
+    owner = array.base if type(array.base) is np.ndarray else array
+    ref = _holds.get(id(owner))
+    if ref is not None and ref() is not None:
+        raise GraphError(
+            f"{what} is read-only while a recorded graph that will read it is "
+            f"alive: a result computed from it and kept without calling "
+            f"backward() on it (a loss kept for logging, say). Call backward() "
+            f"on it, delete it, or compute it under no_grad()."
+        )
+    raise DomainError(
+        f"{what} is a read-only array and cannot be changed in place; use a "
+        f"writable copy (array.copy())."
+    )
 
 
 def freeze_inputs(node: Function) -> list[_Hold] | None:

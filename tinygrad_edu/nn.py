@@ -42,6 +42,7 @@ from tinygrad_edu.errors import (
     ShapeError,
     StateDictError,
 )
+from tinygrad_edu.function import check_writable
 from tinygrad_edu.recording import Scope, name_scope
 from tinygrad_edu.tensor import Tensor, as_tensor
 
@@ -384,6 +385,10 @@ class Module:
         if wrong_shapes or (strict and (missing or unexpected)):
             raise StateDictError(
                 self._state_dict_problem(missing, unexpected, wrong_shapes, strict)
+            )
+        for name in values:
+            check_writable(
+                own[name], f"{type(self).__name__}.load_state_dict: {name!r}"
             )
         for name, value in values.items():
             np.copyto(own[name], value, casting="unsafe")

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_edu.errors import DomainError, DTypeError, ShapeError, StateDictError
+from tinygrad_edu.function import check_writable
 from tinygrad_edu.tensor import Tensor
 
 __all__ = [
@@ -136,6 +137,7 @@ class Optimizer:
         ``requires_grad=False``, are skipped)."""
         state = self.state
         self._require_params("step")
+        updates = []  # all checked before any parameter changes
         i = -1
         for group in self.param_groups:
             for p in group["params"]:
@@ -146,6 +148,7 @@ class Optimizer:
                 s = state.get(i)
                 if s is None:
                     s = state[i] = self._first_state(p.data, f"params[{i}]", group)
+                check_writable(p.data, f"{type(self).__name__}.step: params[{i}]")
                 g = grad.data
                 if g.shape != p.shape:  # in-place updates would broadcast silently
                     raise ShapeError(
@@ -154,7 +157,9 @@ class Optimizer:
                         f".grad set by hand must have the parameter's shape "
                         f"(backward() always gives it)."
                     )
-                self._update(p.data, self._decayed(p.data, g, group), s, group)
+                updates.append((p.data, g, s, group))
+        for p, g, s, group in updates:
+            self._update(p, self._decayed(p, g, group), s, group)
 
     # -- the book's loop --------------------------------------------------------
     def update(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> None:
@@ -168,6 +173,7 @@ class Optimizer:
         self._check_dicts(params, grads)
         state = self.state
         group = self.param_groups[0]
+        updates = []  # all checked before any parameter changes
         for key, p in params.items():
             if key not in grads:
                 raise DomainError(
@@ -197,6 +203,9 @@ class Optimizer:
                     f"{type(self).__name__}.update: the gradient of {key!r} has "
                     f"shape {np.shape(g)}, the parameter {p.shape}; they must match."
                 )
+            check_writable(p, f"{type(self).__name__}.update: parameter {key!r}")
+            updates.append((p, g, s))
+        for p, g, s in updates:
             self._update(p, self._decayed(p, g, group), s, group)
 
     # -- saving and resuming ----------------------------------------------------
@@ -422,11 +431,6 @@ class Optimizer:
             raise DTypeError(
                 f"{type(self).__name__}: parameter {what} must be a floating-point "
                 f"ndarray or Tensor to be updated in place, got {got}."
-            )
-        if not p.flags.writeable:
-            raise DomainError(
-                f"{type(self).__name__}: parameter {what} is a read-only array and "
-                f"cannot be updated in place; give the optimizer a writable copy."
             )
         return self._new_state(p, group)
 
