@@ -795,6 +795,16 @@ CASES = [
         ["^var:", "ddof=1 with 1 element", "0 <= ddof < 1"],
     ),
     (
+        "an integer to a negative integer power",
+        lambda: Tensor([1, 2]) ** -1,
+        DTypeError,
+        [
+            r"^pow\(\(2,\) int64",
+            "Integers to negative integer powers",
+            r"astype\(float\)",
+        ],
+    ),
+    (
         "argmax of an empty tensor",
         lambda: Tensor(np.zeros((0, 3))).argmax(),
         ShapeError,
@@ -821,6 +831,18 @@ CASES = [
             r"\(4, 1\) but the targets \(4,\)",
             r"y\.reshape\(-1\)",
         ],
+    ),
+    (
+        "mse of predictions (N, 1) against targets (N,)",
+        lambda: F.mse(leaf(3, 1), np.array([1.0, 2.0, 3.0])),
+        ShapeError,
+        ["^mse:", r"\(3, 1\) but the targets \(3,\)", r"y\.reshape\(-1\)"],
+    ),
+    (
+        "sum_squared_error of a row against a column",
+        lambda: F.sum_squared_error(leaf(3), np.ones((3, 1))),
+        ShapeError,
+        ["^sum_squared_error:", r"\(3,\) but the targets \(3, 1\)", "must match"],
     ),
     (
         "binary_cross_entropy of scores",
@@ -876,6 +898,12 @@ CASES = [
         lambda: F.max_pool2d(np.ones((2, 28, 28, 1)), 2),
         ShapeError,
         ["^max_pool2d:", "image 28x1", "channels-last", r"transpose\(0, 3, 1, 2\)"],
+    ),
+    (
+        "conv2d of a 1x1 image with two channels (not channels-last)",
+        lambda: F.conv2d(np.ones((1, 2, 1, 1)), np.ones((1, 2, 3, 3))),
+        ShapeError,
+        ["^conv2d:", "image 1x1", r"more padding \(pad=1"],
     ),
     (
         "conv2d stride 0",

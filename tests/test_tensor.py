@@ -448,6 +448,28 @@ def test_softmax_cross_entropy_takes_a_python_int_label_for_one_sample():
     )
 
 
+def test_an_empty_index_list_selects_nothing_as_in_numpy():
+    x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x[[]]  # np.asarray([]) is float: the index is made an integer one
+    assert y.shape == np.ones(3)[[]].shape == (0,)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0])
+
+
+def test_a_maximum_over_non_empty_axes_of_an_empty_batch_is_empty():
+    # As NumPy: only a reduction over an empty axis has no maximum.
+    x = Tensor(np.zeros((0, 3)), requires_grad=True)
+    y = x.max(axis=1)
+    assert y.shape == (0,) and F.logsumexp(x, axis=1).shape == (0,)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3)
+    assert F.max_pool2d(np.zeros((0, 1, 4, 4)), 2).shape == (0, 1, 2, 2)
+    with pytest.raises(ShapeError, match=r"max: axis 1 of .*\(2, 0\) is empty"):
+        Tensor(np.zeros((2, 0))).max(axis=1)
+    with pytest.raises(ShapeError, match=r"max: axis 0 of .*\(0,\) is empty"):
+        Tensor(np.zeros(0)).max()
+
+
 def test_softmax_cross_entropy_refuses_an_empty_batch():
     with pytest.raises(ShapeError, match="empty batch"):
         Tensor(np.zeros((0, 3))).softmax_cross_entropy(np.zeros(0, dtype=int))

@@ -373,6 +373,9 @@ def _freeze(array: np.ndarray, holds: list[_Hold] | None) -> list[_Hold] | None:
 
 # ------------------------------------------------------------ forward errors
 
+#: NumPy's ValueError for int ** negative int, which is a dtype problem.
+_INTEGER_POWER = "Integers to negative integer powers"
+
 #: What to do about NumPy's own errors, by a phrase of its message.
 _NUMPY_HINTS = (
     (
@@ -391,6 +394,10 @@ _NUMPY_HINTS = (
         "from the end)",
     ),
     (
+        _INTEGER_POWER,
+        "make the base a float first: x.astype(float) ** -1",
+    ),
+    (
         "concatenation axis",
         "the shapes must be equal on every axis except the one being joined",
     ),
@@ -402,10 +409,10 @@ def _forward_error(
 ) -> TinygradEduError | None:
     """What a failed forward means, naming the op and its operands (None: an
     error of the op's own code, raised as it is)."""
+    if isinstance(error, TypeError) or _INTEGER_POWER in str(error):
+        return DTypeError(_describe(ctx, inputs, error))
     if isinstance(error, (ValueError, IndexError)):
         return ShapeError(_describe(ctx, inputs, error))
-    if isinstance(error, TypeError):
-        return DTypeError(_describe(ctx, inputs, error))
     if isinstance(error, FloatingPointError):  # NumPy raises only in detect_anomaly
         ctx.created_at = user_code_location()
         return anomaly_error(ctx, f"NumPy reported '{error}' in its forward pass")
@@ -415,7 +422,7 @@ def _forward_error(
 def _describe(ctx: Function, inputs: tuple[Tensor, ...], error: Exception) -> str:
     shapes = ", ".join(f"{t.shape} {t.dtype}" for t in inputs)
     args = "".join(f", {k}={v!r}" for k, v in ctx.kwargs.items())
-    message = str(error).strip()
+    message = str(error).strip().rstrip(".")
     for phrase, hint in _NUMPY_HINTS:
         if phrase in message:
             message = f"{message}; {hint}."

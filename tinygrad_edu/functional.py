@@ -302,18 +302,22 @@ def stack(xs: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     return ops.Concatenate.apply(*expanded, axis=axis)
 
 
-@_composite((REAL, REAL), "(),()->()")
+@_composite((REAL, REAL), "(n?,c?),(n?,c?)->()", batched=False)
 def sum_squared_error(y: ArrayLike, t: ArrayLike) -> Tensor:
-    """The book's E = ½ Σ (y - t)², summed over every element."""
-    y = as_tensor(y)
-    return 0.5 * ((y - _target(t, y)) ** 2).sum()
+    """The book's E = ½ Σ (y - t)², summed over the elements (one shape for both)."""
+    y = as_tensor(y, "sum_squared_error")
+    t = as_tensor(_target(t, y), "sum_squared_error")
+    _same_shapes("sum_squared_error", y, t)
+    return 0.5 * ((y - t) ** 2).sum()
 
 
-@_composite((REAL, REAL), "(),()->()")
+@_composite((REAL, REAL), "(n?,c?),(n?,c?)->()", batched=False)
 def mse(y: ArrayLike, t: ArrayLike) -> Tensor:
-    """Mean squared error: mean of (y - t)² over every element."""
-    y = as_tensor(y)
-    return mean((y - _target(t, y)) ** 2)
+    """Mean squared error: mean of (y - t)² over the elements (one shape for both)."""
+    y = as_tensor(y, "mse")
+    t = as_tensor(_target(t, y), "mse")
+    _same_shapes("mse", y, t)
+    return mean((y - t) ** 2)
 
 
 #: The book's guard against log(0); kept so values match the book's.

@@ -467,8 +467,12 @@ class Max(Function):
     @staticmethod
     def forward(ctx, x, *, axis=None, keepdims=False):
         ctx.axes = _normalize_axes("max", axis, x.ndim)
-        if x.size == 0:
-            raise ShapeError(f"max: the tensor of shape {x.shape} is empty.")
+        empty = [a for a in ctx.axes if x.shape[a] == 0]
+        if empty:  # (other empty axes are fine: a (0, 3) batch has (0,) maxima)
+            raise ShapeError(
+                f"max: axis {empty[0]} of the tensor of shape {x.shape} is empty, "
+                f"so there is no maximum along it."
+            )
         out = np.max(x, axis=ctx.axes, keepdims=True)
         ctx.save_for_backward(x, out)
         return out if keepdims else out.reshape(np.delete(x.shape, ctx.axes))
@@ -706,7 +710,9 @@ def windows(
             f"use a smaller window or more padding (pad={max(kernel) // 2} keeps "
             f"the size with stride 1)"
         )
-        if shape[3] in (1, 3) and shape[1] > shape[3]:  # one grey or RGB pixel wide?
+        # (N, H, W, C) read as (N, C, H, W): an image C = 1 or 3 pixels wide,
+        # with more "channels" (H) and "rows" (W) than that?
+        if shape[3] in (1, 3) and min(shape[1], shape[2]) > shape[3]:
             fix = CHANNELS_LAST.format(op=op)
         raise ShapeError(
             f"{op}: the window {kernel[0]}x{kernel[1]} is larger than the image "

@@ -936,7 +936,8 @@ def _plain_index(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
-        return np.asarray(index)
+        array = np.asarray(index)
+        return array.astype(np.intp) if array.size == 0 else array  # [] is float
     return index
 
 
