@@ -727,7 +727,8 @@ def draw_graph(
     path: Path,
 ) -> tuple[Path, str | None]:
     """The loss's graph on one batch, in the views the options ask for; the
-    DOT text, and why, when the ``dot`` program is missing."""
+    DOT text, and why, when the ``dot`` program is missing or fails: a picture
+    is not worth a finished run."""
     loss, params = model.loss_graph(*sample)
     if args.graph_grads:
         for tensor in params.values():  # the last training step's, until now
@@ -740,7 +741,7 @@ def draw_graph(
     }
     try:
         return viz.draw(loss, path, **views), None
-    except viz.GraphvizNotFoundError as error:  # the DOT text needs no binary
+    except viz.GraphvizError as error:  # the DOT text needs no binary
         return viz.draw(loss, path.with_suffix(".dot"), **views), str(error)
 
 
@@ -1075,6 +1076,17 @@ def _load_params(model: Classifier, params: dict[str, np.ndarray], source: str) 
         raise RunFolderError(
             f"{source} holds the parameters {sorted(params)}, but the model "
             f"{model!r} has {sorted(model.params)}"
+        )
+    misfits = [
+        f"{name} {params[name].shape} (the model's {array.shape})"
+        for name, array in model.params.items()
+        if params[name].shape != array.shape  # copyto would broadcast a (784, 1)
+    ]
+    if misfits:
+        raise RunFolderError(
+            f"{source} holds parameters of other shapes than the model {model!r} "
+            f"built from its metrics.json: {', '.join(misfits)}; the two files are "
+            f"not of one run"
         )
     for name, array in model.params.items():
         np.copyto(array, params[name])  # in place: optimizers keep the arrays

@@ -493,6 +493,45 @@ def test_without_dot_the_graph_is_written_as_dot_text(tmp_path, capsys, monkeypa
     assert "apt install graphviz" in err and str(out / "loss_graph.dot") in err
 
 
+def test_a_dot_that_fails_costs_the_picture_not_the_run(tmp_path, capsys, monkeypatch):
+    # A real program named dot that refuses every graph (an old Graphviz without
+    # the format, a crash): the run is still published, with the DOT text.
+    programs = tmp_path / "bin"
+    programs.mkdir()
+    fake = programs / "dot"
+    fake.write_text("#!/bin/sh\necho 'Format: \"svg\" not recognized' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{programs}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "run"
+    assert train_mnist.main(["--quiet", "--iters", "5", "--out", str(out)]) == 0
+    assert not Path(f"{out}.partial").exists()
+    assert (out / "params.npz").exists() and (out / "metrics.json").exists()
+    assert (out / "loss_graph.dot").read_text(encoding="utf-8").startswith("digraph")
+    err = capsys.readouterr().err
+    assert "not recognized" in err and str(out / "loss_graph.dot") in err
+
+
+@pytest.mark.parametrize("other_hidden", [1, 32])
+def test_parameters_of_another_shape_are_refused_not_broadcast(
+    tmp_path, capsys, other_hidden
+):
+    # params.npz of a 784-1-10 net beside the metrics.json of a 784-16-10 one:
+    # copied in place, the (784, 1) weights were broadcast over 16 units and
+    # the evaluation reported a wrong model's accuracy without a word.
+    runs = {}
+    for hidden in (16, other_hidden):
+        runs[hidden] = tmp_path / f"h{hidden}"
+        argv = ["--quiet", "--iters", "3", "--hidden", str(hidden)]
+        assert train_mnist.main([*argv, "--out", str(runs[hidden])]) == 0
+    shutil.copy(runs[other_hidden] / "params.npz", runs[16] / "params.npz")
+    capsys.readouterr()
+    assert train_mnist.main(["--eval", str(runs[16])]) == 2  # an unusable path
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ")
+    assert f"W1 (784, {other_hidden}) (the model's (784, 16))" in err
+    assert "not of one run" in err
+
+
 def test_a_dataset_error_is_one_line_and_exit_code_1(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     out = tmp_path / "run"

@@ -1179,6 +1179,30 @@ def test_command_errors_are_one_line_and_status_1(tmp_path, args, message):
     assert not list(tmp_path.glob("g.*"))  # nothing written
 
 
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("read_only", "read-only"),
+        ("a_file/g.dot", "a file is where its folder would be"),
+        ("a_folder.dot", "it is a folder; give a file name"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_one_error_line(
+    tmp_path, request, where, message
+):
+    (tmp_path / "mynet.py").write_text(MYNET)
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_folder.dot").mkdir()
+    if where == "read_only":
+        where = str(request.getfixturevalue("read_only_dir") / "g.dot")
+    done = run_viz("mynet:loss", where, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert (
+        done.stderr.startswith("error: draw: cannot write") and message in done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
 def test_command_options_reach_to_dot(tmp_path, capsys, monkeypatch):
     (tmp_path / "mynet.py").write_text(MYNET)
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -9,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from tinygrad_edu.errors import FileError
 
 
 @contextmanager
@@ -34,7 +37,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
             yield f
         os.replace(temp, path)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        # Best effort: on a read-only file system even this fails, and the
+        # error to report is the one that stopped the write.
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
         raise
 
 
@@ -45,6 +51,9 @@ _WRITE_FIXES = {
     errno.EROFS: "the file system is read-only; choose a writable folder",
     errno.EACCES: "permission denied; choose a folder you can write to",
     errno.EPERM: "permission denied; choose a folder you can write to",
+    errno.EISDIR: "it is a folder; give a file name",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "a file is where its folder would be",
 }
 
 
@@ -53,3 +62,19 @@ def cannot_write(error: OSError) -> str | None:
     (full, read-only, not permitted), else None: retrying elsewhere, such as
     another download mirror, cannot help with these."""
     return _WRITE_FIXES.get(error.errno) if isinstance(error, OSError) else None
+
+
+def unwritable(caller: str, path: Path, error: OSError) -> FileError:
+    """The error for a file that could not be written, with the likely fix."""
+    fix = cannot_write(error) or "choose another path"
+    return file_error(
+        error.errno,
+        f"{caller}: cannot write {str(path)!r}: {error.strerror or error} ({fix}).",
+    )
+
+
+def file_error(code: int | None, message: str) -> FileError:
+    """A ``FileError`` whose text is the message alone, with ``errno`` set."""
+    error = FileError(message)
+    error.errno = code
+    return error

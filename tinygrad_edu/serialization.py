@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from tinygrad_edu._files import atomic_write, cannot_write
+from tinygrad_edu._files import atomic_write, file_error, unwritable
 from tinygrad_edu.errors import DomainError, DTypeError, FileError
 from tinygrad_edu.tensor import Tensor
 
@@ -69,22 +69,6 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
         raise
     except OSError as error:
         raise unwritable("save", path, error) from error
-
-
-def unwritable(caller: str, path: Path, error: OSError) -> FileError:
-    """The error for a file that could not be written, with the likely fix."""
-    fix = cannot_write(error) or "choose another path"
-    return file_error(
-        error.errno,
-        f"{caller}: cannot write {str(path)!r}: {error.strerror or error} ({fix}).",
-    )
-
-
-def file_error(code: int | None, message: str) -> FileError:
-    """A ``FileError`` whose text is the message alone, with ``errno`` set."""
-    error = FileError(message)
-    error.errno = code
-    return error
 
 
 def _target(path: Any) -> Path:

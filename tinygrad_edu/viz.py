@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinygrad_edu import engine
-from tinygrad_edu._files import atomic_write
+from tinygrad_edu._files import atomic_write, unwritable
 from tinygrad_edu.anomaly import non_finite
 from tinygrad_edu.diagnostics import statistics
 from tinygrad_edu.errors import (
@@ -982,7 +982,8 @@ def draw(
     a pipe and the file is replaced atomically, so a failure never leaves a
     half-written picture or a stray ``.gv`` file behind. ``dot`` is stopped
     after ``timeout`` seconds (None: no limit) with a ``GraphvizError`` that
-    says what to try; so is a crash of ``dot``.
+    says what to try; so is a crash of ``dot``. A path that cannot be written
+    (a folder, read-only, under a file) raises ``FileError`` naming it.
     """
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".")).lower()
@@ -1006,9 +1007,12 @@ def draw(
         data = _render(graph, fmt, timeout)
     else:
         data = graph.source.encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "wb") as file:
-        file.write(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, "wb") as file:
+            file.write(data)
+    except OSError as error:
+        raise unwritable("draw", path, error) from error
     return path
 
 
