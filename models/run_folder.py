@@ -105,11 +105,19 @@ def explicit(out: Path, overwrite: bool) -> RunFolder:
                 f"--out {out} already holds a run; give another --out, or add "
                 f"--overwrite to replace it once the new run has finished"
             )
-    if run.work.exists():
+    if run.checkpoint.exists():
         raise RunFolderError(
             f"{run.work} holds an interrupted run; continue it with --resume "
             f"{run.work}, or delete that folder"
         )
+    if run.work.exists():  # stopped before its first checkpoint, or diverged
+        if not overwrite:
+            raise RunFolderError(
+                f"{run.work} holds a run that stopped before its first checkpoint "
+                f"(it diverged, or was interrupted early), so it cannot be "
+                f"resumed; add --overwrite to replace it, or give another --out"
+            )
+        shutil.rmtree(run.work)
     try:
         run.work.mkdir()
     except OSError as error:

@@ -300,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument(
         "--overwrite",
         action="store_true",
-        help="let --out replace the run it holds, once the new run has finished",
+        help="let --out replace the run it holds, once the new run has finished "
+        "(a diverged run's .partial folder, which cannot be resumed, at once)",
     )
     files.add_argument(
         "--checkpoint-every",
@@ -1111,10 +1112,18 @@ def _report_divergence(
         else f"no checkpoint was written before it (every {args.checkpoint_every} "
         f"iterations)"
     )
+    pull = args.lr * args.weight_decay  # the share of each weight a step's decay takes
+    cause = (
+        f"The weight decay {args.weight_decay:g} at learning rate {args.lr:g} is the "
+        f"likely cause: each step takes lr x decay = {pull:g} times every weight "
+        f"from it; keep that well below 1, e.g. --weight-decay {0.1 / args.lr:g}"
+        if pull >= 1
+        else f"The learning rate {args.lr:g} is the likely cause; try a smaller "
+        f"one, e.g. --lr {args.lr / 10:g}"
+    )
     print(
         f"error: training diverged at iteration {diverged.iteration}: "
-        f"{diverged.what}. The learning rate {args.lr:g} is the likely cause; try "
-        f"a smaller one, e.g. --lr {args.lr / 10:g}. {saved[0].upper()}{saved[1:]}; "
+        f"{diverged.what}. {cause}. {saved[0].upper()}{saved[1:]}; "
         f"the metrics so far are in {metrics}.",
         file=sys.stderr,
     )

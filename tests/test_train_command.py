@@ -275,6 +275,16 @@ def test_a_diverging_run_stops_with_exit_3_and_keeps_the_last_finite_checkpoint(
     assert metrics["diverged"]["iteration"] == 2 and len(metrics["loss"]) == 2
 
 
+def test_a_divergence_of_the_weight_decay_names_the_decay(tmp_path):
+    # lr 0.1 x decay 30: each step takes 3 times every weight from it.
+    argv = ["--weight-decay", "30", "--iters", "50", "--quiet", "--out", "run"]
+    code, _, err = finished(*argv, cwd=tmp_path)
+    assert code == 3
+    message = one_line_error(err)
+    assert "The weight decay 30 at learning rate 0.1 is the likely cause" in message
+    assert "--weight-decay 1." in message and "--lr" not in message
+
+
 def test_nan_and_inf_losses_give_strict_json(tmp_path):
     argv = ["--optimizer", "momentum", "--lr", "1e307", "--iters", "300", "--quiet"]
     code, _, err = finished(*argv, "--out", "run", cwd=tmp_path)
@@ -284,6 +294,16 @@ def test_nan_and_inf_losses_give_strict_json(tmp_path):
     assert "No checkpoint was written before it (every 1000 iterations)" in message
     metrics = strict_json(tmp_path / "run.partial" / "metrics.json")
     assert metrics["loss"][-1] is None  # the non-finite loss, as JSON's null
+    # Its folder holds no checkpoint: it cannot be resumed, and the same --out
+    # says so (not "continue it with --resume") and is taken with --overwrite.
+    code, _, err = finished("--iters", "2", "--quiet", "--out", "run", cwd=tmp_path)
+    assert code == 2
+    assert "stopped before its first checkpoint" in one_line_error(err)
+    assert "--overwrite" in err and "--resume" not in err
+    argv = ["--iters", "2", "--quiet", "--out", "run", "--overwrite"]
+    assert finished(*argv, cwd=tmp_path)[0] == 0
+    assert "diverged" not in strict_json(tmp_path / "run" / "metrics.json")
+    assert not (tmp_path / "run.partial").exists()
 
 
 # -- evaluation ----------------------------------------------------------------------
