@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from models.classifier import Classifier
 from tinygrad_edu import Tensor, nn
-from tinygrad_edu.errors import DomainError
+from tinygrad_edu.errors import DomainError, ShapeError
+from tinygrad_edu.function import check_writable
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -92,12 +93,50 @@ class MLP(nn.Module, Classifier):
         return f"MLP({self._arguments})"
 
     @property
-    def params(self) -> dict[str, np.ndarray]:
+    def params(self) -> ParamArrays:
         """The parameters' arrays themselves (not copies), by dotted name."""
-        return {name: p.data for name, p in self.named_parameters()}
+        return ParamArrays(dict(self.named_parameters()))
 
     def parameter_tensors(self) -> dict[str, Tensor]:
         return dict(self.named_parameters())
 
     def scores(self, x: Tensor, p: dict[str, Tensor]) -> Tensor:
         return self(x)  # the Linear layers hold the tensors in p themselves
+
+
+class ParamArrays(MutableMapping):
+    """``MLP.params``: each parameter's array by dotted name, as the book's
+    ``params`` dict. Assigning an array (``net.params["0.weight"] = w``) copies
+    it into the parameter, which must keep its shape; the names are the
+    model's, so none can be added or removed."""
+
+    def __init__(self, parameters: dict[str, nn.Parameter]) -> None:
+        self._parameters = parameters
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._parameters[name].data
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if name not in self._parameters:
+            raise KeyError(
+                f"MLP.params has no parameter {name!r}; its names are "
+                f"{list(self._parameters)}"
+            )
+        array = self._parameters[name].data
+        value = np.asarray(value)
+        if value.shape != array.shape:
+            raise ShapeError(
+                f"MLP.params[{name!r}] = an array of shape {value.shape}: the "
+                f"parameter has shape {array.shape}, which it keeps"
+            )
+        check_writable(array, f"MLP.params[{name!r}]")
+        np.copyto(array, value, casting="same_kind")
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError(f"MLP.params: the parameter {name!r} cannot be removed")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parameters)
+
+    def __len__(self) -> int:
+        return len(self._parameters)

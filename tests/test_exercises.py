@@ -364,6 +364,30 @@ def test_stubs_say_where_to_read_and_exit_nonzero(tmp_path):
     assert "docs/tutorial/04_backprop.md" in run.stdout
 
 
+def exercises(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tinygrad_edu.exercises", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_commands_common_mistakes_are_one_line_not_a_traceback(tmp_path):
+    start(tmp_path / "ws")
+    stub = exercises("train", str(tmp_path / "ws"), "--iterations", "3")
+    assert stub.returncode == 1 and "Traceback" not in stub.stderr
+    assert stub.stdout.startswith("error: training stopped: NotImplementedError")
+    assert f"exercises check {tmp_path / 'ws'}" in stub.stdout
+    (tmp_path / "a_file").write_text("")
+    in_the_way = exercises("start", str(tmp_path / "a_file"))
+    assert in_the_way.returncode == 1 and "Traceback" not in in_the_way.stderr
+    assert in_the_way.stdout.startswith("error: start: cannot write")
+    negative = exercises("train", str(tmp_path / "ws"), "--iterations", "-5")
+    assert negative.returncode == 2
+    assert "--iterations must be a positive integer, got -5" in negative.stderr
+
+
 def test_syntax_error_is_a_message_not_a_traceback(tmp_path):
     workspace = _workspace(tmp_path, **{"task3_broadcasting.py": "def f(:\n"})
     passed, report = check(workspace, 3)

@@ -24,7 +24,7 @@ from models.classifier import evaluating
 from models.mlp import MLP
 from models.simple_conv_net import SimpleConvNet
 from models.two_layer_net import TwoLayerNet
-from tinygrad_edu import DTypeError, Tensor, optim
+from tinygrad_edu import DTypeError, ShapeError, Tensor, optim
 from tinygrad_edu.datasets import load_mnist, sample_batch
 
 
@@ -261,6 +261,28 @@ def test_mlp_gradient_matches_central_differences():
     assert analytic.keys() == numeric.keys() == model.params.keys()
     for key in analytic:
         np.testing.assert_allclose(analytic[key], numeric[key], atol=1e-8)
+
+
+def test_mlp_params_take_assignment_as_the_books_dict_does():
+    # params was a fresh dict per access: an assignment changed nothing.
+    model = MLP(4, [3], 2, rng=np.random.default_rng(0))
+    name = "layers.0.weight"
+    model.params[name] = np.full((4, 3), 0.5)
+    np.testing.assert_array_equal(model.layers[0].weight.data, np.full((4, 3), 0.5))
+    x, t = np.ones((2, 4)), np.array([0, 1])
+    with_half = model.loss(x, t)
+    model.params[name] = np.zeros((4, 3))
+    assert model.loss(x, t) != with_half
+    with pytest.raises(ShapeError, match=r"shape \(4, 1\).*\(4, 3\), which it keeps"):
+        model.params[name] = np.zeros((4, 1))
+    with pytest.raises(KeyError, match="no parameter 'W1'"):
+        model.params["W1"] = np.zeros((4, 3))
+    assert list(model.params) == [
+        name,
+        "layers.0.bias",
+        "layers.2.weight",
+        "layers.2.bias",
+    ]
 
 
 def test_mlp_trains_the_pytorch_way():

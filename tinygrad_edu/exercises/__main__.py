@@ -4,6 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tinygrad_edu._files import unwritable
 from tinygrad_edu.errors import TinygradEduError
 from tinygrad_edu.exercises.checker import TASKS, WorkspaceError, check, start, train
 
@@ -17,14 +18,27 @@ def main(argv: list[str] | None = None) -> int:
         "--iterations", type=int, default=10_000, help="train: SGD steps (10000)"
     )
     args = parser.parse_args(argv)
+    if args.iterations < 1:
+        parser.error(f"--iterations must be a positive integer, got {args.iterations}")
     if args.command == "start":
-        print(start(args.workspace))
+        try:
+            print(start(args.workspace))
+        except OSError as error:  # a file in the way, a read-only folder
+            print(f"error: {unwritable('start', args.workspace, error)}")
+            return 1
         return 0
     if args.command == "train":
-        try:  # a missing dataset or workspace file; run `check` first for the rest
+        try:
             print(train(args.workspace, args.iterations))
-        except (WorkspaceError, TinygradEduError) as error:
+        except (WorkspaceError, TinygradEduError) as error:  # missing data or file
             print(f"error: {error}")
+            return 1
+        except Exception as error:  # raised by the learner's code, e.g. a stub
+            print(
+                f"error: training stopped: {type(error).__name__}: {error}. Run "
+                f"`python -m tinygrad_edu.exercises check {args.workspace}` to "
+                f"find the task and the line."
+            )
             return 1
         return 0
     passed, report = check(args.workspace, args.task)
