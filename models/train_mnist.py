@@ -414,6 +414,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             f"--batch-size {args.batch_size} is larger than the "
             f"{MNIST_SIZES['train']} MNIST training images"
         )
+    if args.data_dir is not None and args.data_dir.expanduser().is_file():
+        parser.error(
+            f"--data-dir {args.data_dir} is a file; give the folder that holds the "
+            f"four MNIST .gz files (or an empty one to download them into)"
+        )
     if args.data_dir is not None and not args.data_dir.expanduser().is_dir():
         parent = args.data_dir.expanduser().parent
         if args.no_download or not parent.is_dir():
@@ -861,7 +866,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TinygradEduError as error:
         print(f"error: {error}", file=sys.stderr)
     except KeyboardInterrupt:  # before training started: nothing to keep
-        print("interrupted before training started; nothing was saved", file=sys.stderr)
+        what = "the evaluation" if args.eval is not None else "training started"
+        print(f"interrupted before {what} ended; nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_ERROR
 

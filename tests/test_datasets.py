@@ -695,6 +695,14 @@ def test_a_data_dir_that_did_not_exist_is_named_when_downloads_fail(server, tmp_
     assert not typo.exists()  # the folder made for the download is gone again
 
 
+def test_every_folder_made_for_a_failed_download_is_removed(server, tmp_path):
+    deep = tmp_path / "typo" / "p" / "mnist"
+    with pytest.raises(DatasetError) as caught:
+        load_mnist(data_dir=deep, mirrors=[server.url("missing")], progress=False)
+    assert f"{tmp_path / 'typo'} did not exist before this call" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []  # not typo/p left behind
+
+
 # -- spiral ----------------------------------------------------------------------
 
 

@@ -359,6 +359,7 @@ def test_evaluating_an_interrupted_run(tmp_path):
         (["--epochs", "x"], "--epochs: must be a positive integer, got 'x'"),
         (["--lr", "fast"], "--lr: must be a positive number, got 'fast'"),
         (["--data-dir", "/nowhere/mnist"], "(/nowhere does not exist); check the path"),
+        (["--data-dir", __file__], "is a file; give the folder that holds the four"),
         (["--confusion", "c.png"], "--confusion draws the confusion matrix of --eval"),
         (["--eval", "r", "--iters", "5"], "--iters cannot be given with it"),
     ],

@@ -20,6 +20,7 @@ the files again (about 0.3 s here), so a changed file is always noticed.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import http.client
@@ -286,8 +287,8 @@ def _decompress(path: Path) -> bytes:
     if len(content) > limit:
         raise DatasetError(
             f"{path} expands to more than {limit} bytes, the size of this MNIST "
-            f"file; it is another file (or a decompression bomb) and was not read "
-            f"further. Delete it and load_mnist() downloads the real one."
+            f"file; it is corrupt or another file (or a decompression bomb) and was "
+            f"not read further. Delete it and load_mnist() downloads the real one."
         )
     return content
 
@@ -359,7 +360,9 @@ def _missing_message(missing: dict[Path, list[str]]) -> str:
             if unpacked
             else ""
         )
-        if not directory.is_dir():
+        if directory.is_file():
+            note += " (It is a file, not a folder.)"
+        elif not directory.is_dir():
             note += " (The directory does not exist.)"
         lines.append(f"MNIST files missing from {directory}: {', '.join(names)}.{note}")
     first = next(iter(missing))
@@ -400,23 +403,29 @@ def _mirror_urls(mirrors: Sequence[str] | str | None) -> tuple[str, ...]:
 def _download_into(
     directory: Path, names: list[str], bases: Sequence[str], progress: bool
 ) -> None:
-    """Fetch ``names`` into ``directory``; a folder made for them that ends up
-    empty is removed again, and, unless it is the user cache, the error says
-    that it did not exist (a mistyped path is the usual cause)."""
-    existed = directory.is_dir() or directory == user_cache_dir()
+    """Fetch ``names`` into ``directory``; the folders made for them are
+    removed again if the download fails, and, unless it is the user cache,
+    the error says that they did not exist (a mistyped path is the usual cause)."""
+    made = [] if directory == user_cache_dir() else _missing_folders(directory)
     _remove_stale_temporaries(directory)
     try:
         for name in names:
             _fetch(name, directory, bases, progress=progress)
     except DatasetError as error:
-        if existed or not directory.is_dir() or any(directory.iterdir()):
+        if not made or not directory.is_dir() or any(directory.iterdir()):
             raise
-        directory.rmdir()
+        for folder in made:  # the deepest first; each is empty once its child is gone
+            folder.rmdir()
         raise DatasetError(
-            f"{error}\nNote: {directory} did not exist before this call; it was "
-            f"created for the download and removed again. If the files are "
-            f"elsewhere, check the path."
+            f"{error}\nNote: {made[-1]} did not exist before this call; "
+            f"{directory} was created for the download and removed again. If "
+            f"the files are elsewhere, check the path."
         ) from error
+
+
+def _missing_folders(directory: Path) -> list[Path]:
+    """``directory`` and those of its parents that do not exist, deepest first."""
+    return [p for p in (directory, *directory.parents) if not p.exists()]
 
 
 def _remove_stale_temporaries(directory: Path) -> None:
@@ -496,7 +505,9 @@ def _make_directory(directory: Path) -> None:
 
 def _unwritable(directory: Path, error: OSError) -> DatasetError:
     fix = cannot_write(error)
-    why = f" ({fix}; MNIST needs about 12 MB)" if fix else ""
+    if fix and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix += "; MNIST needs about 12 MB"
+    why = f" ({fix})" if fix else ""
     return DatasetError(
         f"cannot write the MNIST files to {directory}: "
         f"{error.strerror or error}{why}. Choose a writable directory with "
