@@ -106,7 +106,7 @@ class MLP(nn.Module, Classifier):
 
 class ParamArrays(MutableMapping):
     """``MLP.params``: each parameter's array by dotted name, as the book's
-    ``params`` dict. Assigning an array (``net.params["0.weight"] = w``) copies
+    ``params`` dict. Assigning an array (``params["layers.0.weight"] = w``) copies
     it into the parameter, which must keep its shape; the names are the
     model's, so none can be added or removed."""
 

@@ -219,10 +219,10 @@ class Function:
         if type(data) is not np.ndarray:  # NumPy returns scalars for 0-d results
             returned, data = data, np.asarray(data)
             ctx._saved = tuple([data if s is returned else s for s in ctx._saved])
+        # A no-op (astype to the dtype it has) returns its input: the output
+        # gets a view, so that it is never a user's array itself (those are
+        # kept read-only while a rule will read them; a .grad is never one).
         for argument in arguments:
-            # A no-op (astype to the dtype it has) returns its input: the output
-            # gets a view, so that it is never a user's array itself (those are
-            # kept read-only while a rule will read them; a .grad is never one).
             if data is argument:
                 data = data.view()
         if state.record_sites:  # debugging: detect_anomaly, blame
@@ -304,8 +304,9 @@ _holds: dict[int, weakref.ref] = {}
 
 
 def check_writable(array: np.ndarray, what: str) -> None:
-    """Raise what to do if ``array`` (described as ``what``, e.g.
-    "SGD.step: parameter params[0]") cannot be changed in place."""
+    """An error that says what to do if ``array`` cannot be changed in place
+    (``what`` names it, e.g. "SGD.step: params[0]"): a live graph holds it
+    read-only, or it was read-only already."""
     if array.flags.writeable:
         return
     owner = array.base if type(array.base) is np.ndarray else array
