@@ -569,16 +569,64 @@ def test_container_protocols():
     assert isinstance(nn.Sequential(nn.Tanh(), nn.ReLU())[:1], nn.Sequential)
 
 
+def test_a_replaced_layer_keeps_its_place():
+    # Re-registering moved the name to the end: seq[1] = Tanh() then ran last,
+    # and parameters() changed order under an optimizer's state by position.
+    seq = nn.Sequential(nn.Linear(2, 4, rng=0), nn.ReLU(), nn.Linear(4, 1, rng=1))
+    x = np.array([[0.5, -1.0]])
+    seq[1] = nn.Tanh()
+    expected = np.tanh(x @ seq[0].weight.data + seq[0].bias.data)
+    expected = expected @ seq[2].weight.data + seq[2].bias.data
+    np.testing.assert_allclose(seq(x).data, expected)
+    assert isinstance(seq[1], nn.Tanh) and list(seq._modules) == ["0", "1", "2"]
+    names = [name for name, _ in seq.named_parameters()]
+    seq[0] = nn.Linear(2, 4, rng=2)
+    assert [name for name, _ in seq.named_parameters()] == names
+    params = nn.ParameterList([nn.Parameter([1.0]), nn.Parameter([2.0])])
+    params[0] = nn.Parameter([10.0])
+    assert [p.item() for p in params] == [10.0, 2.0]
+
+
+def test_a_parameter_or_buffer_slot_takes_only_its_kind():
+    layer, norm = nn.Linear(2, 2, rng=0), nn.BatchNorm1d(2)
+    for value in (Tensor(np.ones((2, 2)), requires_grad=True), np.ones((2, 2))):
+        with pytest.raises(DTypeError, match=r"'weight' is a parameter.*nn\.Parameter"):
+            layer.weight = value
+    assert isinstance(layer.weight, nn.Parameter)  # nothing changed
+    with pytest.raises(DTypeError, match=r"'running_mean' is a buffer.*in place"):
+        norm.running_mean = nn.Parameter(np.zeros(2))
+    assert set(norm.state_dict()) >= {"running_mean", "running_var"}
+
+
+def test_a_parameter_has_memory_of_its_own():
+    init = np.ones(2)
+    a, b = nn.Parameter(init), nn.Parameter(init)
+    a.grad = Tensor(np.ones(2))
+    optim.SGD([a, b], lr=0.1).step()
+    assert init.tolist() == [1.0, 1.0] and b.data.tolist() == [1.0, 1.0]
+    assert a.data.tolist() == [0.9, 0.9]
+
+
 @pytest.mark.parametrize(
     ("value", "container"),
     [
+        (lambda: [[Block(2, 0), Block(2, 1)]], r"nn\.ModuleList"),
+        (lambda: {"a": (Block(2, 0),)}, r"nn\.ModuleDict"),
         (lambda: [Block(2, 0), Block(2, 1)], r"nn\.ModuleList"),
         (lambda: (Block(2, 0),), r"nn\.ModuleList"),
         (lambda: {"a": Block(2, 0)}, r"nn\.ModuleDict"),
         (lambda: [nn.Parameter([1.0])], r"nn\.ParameterList"),
         (lambda: {"g": nn.Parameter([1.0])}, r"nn\.ParameterDict"),
     ],
-    ids=["list", "tuple", "dict", "parameter list", "parameter dict"],
+    ids=[
+        "nested list",
+        "dict of tuples",
+        "list",
+        "tuple",
+        "dict",
+        "parameter list",
+        "parameter dict",
+    ],
 )
 def test_a_plain_container_of_modules_or_parameters_is_refused(value, container):
     model = nn.Module()

@@ -85,6 +85,7 @@ class Parameter(Tensor):
     It is an ordinary Tensor with ``requires_grad=True`` by default; the type
     is the signal: assigning a Parameter to a module attribute registers it,
     assigning a plain Tensor does not (it could be a constant such as a mask).
+    It has memory of its own: made from an array or Tensor, it copies it.
 
     >>> Parameter([1.0, 2.0])
     Parameter([1., 2.], requires_grad=True)
@@ -101,9 +102,22 @@ class Parameter(Tensor):
         name: str | None = None,
     ) -> None:
         super().__init__(data, requires_grad, dtype=dtype, name=name)
+        if isinstance(data, (np.ndarray, Tensor)):
+            # Its own memory: an optimizer's in-place step must not change the
+            # array it was made from, nor another Parameter made from that.
+            self.data = self.data.copy()
 
     def __repr__(self) -> str:
         return "Parameter" + super().__repr__().removeprefix("Tensor")
+
+
+def _plainly_holds(value: Any, kind: type) -> bool:
+    """Whether a plain list, tuple or dict (at any depth) holds a ``kind``."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, (list, tuple)):
+        return False
+    return any(isinstance(v, kind) or _plainly_holds(v, kind) for v in value)
 
 
 class IncompatibleKeys(NamedTuple):
@@ -151,12 +165,14 @@ class Module:
                 )
         else:
             self._refuse_silent_traps(name, value)
-            parameters.pop(name, None)
-            modules.pop(name, None)
-            if isinstance(value, Parameter):
-                parameters[name] = value
-            elif isinstance(value, Module):
-                modules[name] = value
+            # A name replaced keeps its place: the new layer of a Sequential runs
+            # where the old one ran, and parameters() keeps its order (optimizers'
+            # state is by position).
+            for registry, kind in ((parameters, Parameter), (modules, Module)):
+                if isinstance(value, kind):
+                    registry[name] = value
+                else:
+                    registry.pop(name, None)
         object.__setattr__(self, name, value)
 
     def _refuse_silent_traps(self, name: str, value: Any) -> None:
@@ -168,13 +184,8 @@ class Module:
         graph is freed by the first ``backward()``.
         """
         owner = type(self).__name__
-        items = (
-            list(value.values() if isinstance(value, dict) else value)
-            if (isinstance(value, (list, tuple, dict)))
-            else []
-        )
-        holds_modules = any(isinstance(v, Module) for v in items)
-        if holds_modules or any(isinstance(v, Parameter) for v in items):
+        holds_modules = _plainly_holds(value, Module)
+        if holds_modules or _plainly_holds(value, Parameter):
             kind = "Module" if holds_modules else "Parameter"
             container = f"nn.{kind}{'Dict' if isinstance(value, dict) else 'List'}"
             raise DTypeError(
@@ -196,6 +207,19 @@ class Module:
                 f"the first backward(). To tie weights, share the Parameter "
                 f"itself (b.weight = a.weight) and compute the variant in "
                 f"forward (x @ self.weight.T)."
+            )
+        if name in self._parameters and not isinstance(value, (Parameter, type(None))):
+            raise DTypeError(
+                f"{owner}: {name!r} is a parameter, and a {type(value).__name__} "
+                f"assigned to it would not be one (not trained, not saved). Assign "
+                f"nn.Parameter(...) to replace it, change its values in place "
+                f"({name}.data[...] = ...), or del the attribute first."
+            )
+        if name in self._buffers and not isinstance(value, np.ndarray):
+            raise DTypeError(
+                f"{owner}: {name!r} is a buffer (state saved in state_dict()), so "
+                f"it holds an ndarray, not a {type(value).__name__}; change it in "
+                f"place ({name}[...] = ...), or del the attribute first."
             )
 
     def __delattr__(self, name: str) -> None:
