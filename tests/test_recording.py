@@ -24,6 +24,28 @@ def test_no_grad_decorates_with_and_without_parentheses():
     assert (x * 2).requires_grad  # recording is back on afterwards
 
 
+def test_a_decorated_generator_runs_each_resume_inside_the_block():
+    # ContextDecorator alone covers only the call that makes the generator.
+    @no_grad()
+    def evaluate(batches):
+        for x in batches:
+            yield (x * 2).requires_grad, is_grad_enabled()
+        return "done"
+
+    w = Tensor([1.0], requires_grad=True)
+    steps = evaluate([w, w])
+    assert next(steps) == (False, False)
+    assert is_grad_enabled() and (w * 2).requires_grad  # the caller records
+    assert next(steps) == (False, False)
+    with pytest.raises(StopIteration) as stop:
+        next(steps)
+    assert stop.value.value == "done" and is_grad_enabled()
+    closed = evaluate([w])
+    next(closed)
+    closed.close()
+    assert is_grad_enabled()
+
+
 def test_no_grad_as_context_manager_and_decorator():
     w = Tensor([1.0], requires_grad=True)
     with no_grad():

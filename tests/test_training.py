@@ -193,6 +193,48 @@ def test_data_loader_stacks_the_samples_of_a_plain_dataset():
     np.testing.assert_array_equal(batches[1][0].numpy(), [[2, 4], [3, 9]])
 
 
+def test_samples_that_are_one_array_make_one_tensor_per_batch():
+    # zip(*samples) split each (2, 3) sample into rows: two Tensors of (4, 3).
+    class Images(Dataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return np.full((2, 3), float(i))
+
+    batches = list(DataLoader(Images(), batch_size=4))
+    assert [type(b) for b in batches] == [Tensor, Tensor]
+    assert [b.shape for b in batches] == [(4, 2, 3), (1, 2, 3)]
+    np.testing.assert_array_equal(batches[1].numpy(), np.full((1, 2, 3), 4.0))
+
+
+def test_a_batch_changed_in_place_leaves_the_dataset_alone():
+    x, t = np.arange(6.0).reshape(3, 2), np.arange(3)
+    xb, _ = next(iter(DataLoader(TensorDataset(x, t), batch_size=2)))
+    xb.numpy()[...] = 0
+    assert x.sum() == 15.0
+
+
+def test_a_second_schedule_on_one_optimizer_is_refused():
+    # Each sets lr from its own closed form: StepLR after a warm-up LambdaLR
+    # silently overwrote the warm-up at every step.
+    opt = optim.SGD([nn.Parameter([1.0])], lr=0.1)
+    warmup = lr_scheduler.LambdaLR(opt, lambda epoch: min(1.0, (epoch + 1) / 5))
+    with pytest.raises(DomainError, match=r"StepLR: .* already has a LambdaLR.*del"):
+        lr_scheduler.StepLR(opt, step_size=2)
+    del warmup
+    assert lr_scheduler.StepLR(opt, step_size=2).last_epoch == 0  # now it may
+    other = optim.SGD([nn.Parameter([1.0])], lr=0.1)  # one schedule per optimizer
+    lr_scheduler.StepLR(other, step_size=2)
+
+
+def test_update_refuses_parameter_names_that_are_not_strings():
+    # state_dict() keys are text: an int name came back as '0' on reload, and
+    # the resumed Adam silently started from zero state.
+    with pytest.raises(DTypeError, match=r"update: parameter names must be strings.*0"):
+        optim.Adam(lr=0.1).update({0: np.ones(2)}, {0: np.ones(2)})
+
+
 def test_data_errors():
     with pytest.raises(ShapeError, match=r"TensorDataset: .*array 1 \(3,\)"):
         TensorDataset(np.ones((4, 2)), np.ones(3))

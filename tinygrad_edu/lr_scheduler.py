@@ -5,7 +5,9 @@ As in PyTorch (``torch.optim.lr_scheduler``, here also reachable as
 optimizer, call ``scheduler.step()`` once per epoch (or per iteration) after
 ``optimizer.step()``. Each schedule is a closed form of the number of steps
 taken, ``lr = f(base_lr, epoch)``, so it can be resumed from ``last_epoch``
-alone and never drifts.
+alone and never drifts. So there is one schedule per optimizer: a second one
+would overwrite the first's rate at every step, and is refused (combine two in
+one ``LambdaLR``).
 
 >>> from tinygrad_edu import nn, optim
 >>> opt = optim.SGD([nn.Parameter([1.0])], lr=0.1)
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +37,13 @@ if TYPE_CHECKING:
     from tinygrad_edu.optim import Optimizer
 
 __all__ = ["CosineAnnealingLR", "LRScheduler", "LambdaLR", "StepLR"]
+
+
+#: The live schedule of each optimizer, by id() (a schedule keeps its
+#: optimizer alive, so the id stays that optimizer's while the entry lives).
+_schedules: weakref.WeakValueDictionary[int, LRScheduler] = (
+    weakref.WeakValueDictionary()
+)
 
 
 class LRScheduler:
@@ -51,6 +61,17 @@ class LRScheduler:
                 f"optim.SGD(model.parameters(), lr=0.1), got "
                 f"{type(optimizer).__name__}."
             )
+        earlier = _schedules.get(id(optimizer))
+        if earlier is not None:
+            raise DomainError(
+                f"{type(self).__name__}: this optimizer already has a "
+                f"{type(earlier).__name__}. A schedule here sets lr from its closed "
+                f"form at every step, so a second would silently overwrite the "
+                f"first (PyTorch chains them). Combine them in one LambdaLR "
+                f"(lr_lambda=lambda epoch: warmup(epoch) * decay(epoch)), or del "
+                f"the first before making another."
+            )
+        _schedules[id(optimizer)] = self
         self.optimizer = optimizer
         self.base_lrs: list[float] = [group["lr"] for group in groups]
         self.last_epoch = 0

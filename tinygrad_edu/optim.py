@@ -175,6 +175,12 @@ class Optimizer:
         group = self.param_groups[0]
         updates = []  # all checked before any parameter changes
         for key, p in params.items():
+            if not isinstance(key, str):  # state_dict() would save it as text
+                raise DTypeError(
+                    f"{type(self).__name__}.update: parameter names must be "
+                    f"strings (they key the optimizer's state and state_dict()), "
+                    f"got {key!r}."
+                )
             if key not in grads:
                 raise DomainError(
                     f"{type(self).__name__}.update: grads has no entry {key!r} "

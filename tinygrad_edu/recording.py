@@ -8,6 +8,8 @@ may be entered by several threads at once or nested in itself.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ContextDecorator, contextmanager
@@ -58,6 +60,36 @@ class Switch(ContextDecorator):
         self = super().__new__(cls)
         self._entries = threading.local()
         return self if func is None else self(func)
+
+    def __call__(self, func: Callable) -> Callable:
+        """Decorate ``func``; a generator function runs inside the block at
+        each resume (between two yields), not only while it is created."""
+        if not inspect.isgeneratorfunction(func):
+            return super().__call__(func)
+
+        @functools.wraps(func)
+        def resumed_inside(*args: Any, **kwargs: Any) -> Any:
+            generator = func(*args, **kwargs)
+            try:
+                with self:
+                    value = next(generator)
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        with self:
+                            generator.close()
+                        raise
+                    except BaseException as error:  # thrown in by the caller
+                        with self:
+                            value = generator.throw(error)
+                    else:
+                        with self:
+                            value = generator.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+        return resumed_inside
 
     def __enter__(self) -> None:
         self._entries.__dict__.setdefault("stack", []).append(self._set())

@@ -171,10 +171,13 @@ class TensorDataset(Dataset):
 class DataLoader:
     """Batches of a dataset, one epoch per ``for`` loop, with ``len()`` batches.
 
-    Each batch is a tuple of Tensors (rows stacked for a plain ``Dataset``).
-    ``shuffle`` draws a fresh order each epoch from ``rng`` (a
-    ``np.random.Generator`` or a seed: PyTorch's ``generator=``; None uses the
-    global NumPy state, which ``tinygrad_edu.manual_seed`` sets);
+    Each batch is a tuple of Tensors, one per field of the samples (rows
+    stacked for a plain ``Dataset``), or one Tensor for samples that are one
+    array, as PyTorch collates them. A batch is a copy: changing it in place
+    never changes the dataset. ``shuffle`` draws a fresh order each epoch
+    from ``rng`` (a ``np.random.Generator`` or a seed: PyTorch's
+    ``generator=``; None uses the global NumPy state, which
+    ``tinygrad_edu.manual_seed`` sets);
     ``drop_last`` drops a smaller final batch.
 
     >>> loader = DataLoader(TensorDataset(np.arange(10.0), np.arange(10)), 4)
@@ -208,15 +211,21 @@ class DataLoader:
         n, size = len(self.dataset), self.batch_size
         return n // size if self.drop_last else -(-n // size)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+    def __iter__(self) -> Iterator[tuple[Tensor, ...] | Tensor]:
         n = len(self.dataset)
         order = self.rng.permutation(n) if self.shuffle else None
         for index in _batch_indices(n, self.batch_size, order, self.drop_last):
-            yield tuple(Tensor(a) for a in self._fetch(index))
+            batch = self._fetch(index)
+            if isinstance(batch, np.ndarray):
+                yield Tensor(batch)
+            else:
+                yield tuple(Tensor(a) for a in batch)
 
-    def _fetch(self, index: slice | np.ndarray) -> tuple[Any, ...]:
+    def _fetch(self, index: slice | np.ndarray) -> tuple[np.ndarray, ...] | np.ndarray:
+        positions = np.arange(len(self.dataset))[index]  # indexing by it copies
         if isinstance(self.dataset, TensorDataset):
-            return self.dataset[index]  # one fancy index per array
-        positions = np.arange(len(self.dataset))[index]
+            return self.dataset[positions]  # one fancy index per array
         samples = [self.dataset[int(i)] for i in positions]
+        if not isinstance(samples[0], (tuple, list)):  # one array per sample
+            return np.stack(samples)
         return tuple(np.stack(field) for field in zip(*samples))
