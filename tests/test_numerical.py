@@ -593,3 +593,44 @@ def test_a_small_derivative_of_a_big_output_is_held_to_what_rounding_allows():
     x = Tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(GradcheckError, match=r"\+ rounding 4.4e-08 = 0.00201"):
         gradcheck(DoubleThatForgetsTheTwo.apply, [x])
+
+
+class SigmoidRecomputedWrong(Function):
+    """Right when its backward is not recorded; under create_graph=True it
+    recomputes tanh for the sigmoid (the recompute given to ctx.reuse)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.s = 1 / (1 + np.exp(-x))
+        ctx.save_for_backward(x)
+        return ctx.s
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        s = ctx.reuse(ctx.s, lambda: x.tanh())
+        return grad * s * (1 - s)
+
+
+@pytest.mark.parametrize("fast_mode", [False, True])
+def test_gradgradcheck_compares_the_recorded_first_derivative_with_backward(fast_mode):
+    # Only the recorded first derivative was differentiated numerically, so a
+    # wrong recompute passed: its second derivative had the wrong sign.
+    x = Tensor([0.5, -1.0, 2.0], requires_grad=True)
+    assert gradcheck(lambda t: SigmoidRecomputedWrong.apply(t), [x])
+    with pytest.raises(GradcheckError, match=r"recorded with create_graph=True is"):
+        gradgradcheck(
+            lambda t: SigmoidRecomputedWrong.apply(t), [x], fast_mode=fast_mode
+        )
+    assert gradgradcheck(lambda t: t.sigmoid(), [x], fast_mode=fast_mode)
+
+
+@pytest.mark.parametrize("check", [gradcheck, gradgradcheck])
+def test_a_point_where_fn_or_an_input_is_not_finite_is_refused(check):
+    # A NaN made the comparison's threshold NaN, and NaN compared as no failure:
+    # a backward that returned 0 passed at log's negative inputs.
+    negative = Tensor([-1.5, -0.2], requires_grad=True)
+    with pytest.raises(DomainError, match=r"fn's output holds nan.*inside its domain"):
+        check(lambda a: a.log().sum(), [negative])
+    with pytest.raises(DomainError, match=r"input 0 holds nan at \(0,\)"):
+        check(lambda a: a.sum(), [Tensor([np.nan, 1.0], requires_grad=True)])

@@ -316,11 +316,17 @@ def gradgradcheck(
     outcome, leaves, checked, options = _second_order_check(
         fn, inputs, grad_outputs, **kwargs
     )
+    heading = f"second derivative ({', '.join(['gradgradcheck', *_modes(options)])})"
     if outcome.failure is None and outcome.kink is None:
-        return True
+        *xs, v = leaves
+        differs = _recorded_differs(fn, xs, checked, v)
+        if differs is None:
+            return True
+        if not raise_exception:
+            return False
+        raise GradcheckError(f"{heading}: {differs}")
     if not raise_exception:
         return False
-    heading = f"second derivative ({', '.join(['gradgradcheck', *_modes(options)])})"
     if outcome.failure is None:
         raise KinkError(
             f"{heading}: {_first_derivative(outcome.kink, leaves, checked)} has a "
@@ -342,6 +348,9 @@ def _first_order_check(
     leaves = _float64_copies(inputs)
     checked = _checked_inputs(leaves, "gradcheck")
     options = _options("gradcheck", leaves, **keywords)
+    with np.errstate(all="ignore"):  # a NaN or inf is refused just below
+        values = _evaluate(fn, leaves)
+    _require_finite("gradcheck", leaves, values)
     return _compare(fn, leaves, checked, options), leaves, options
 
 
@@ -353,9 +362,10 @@ def _second_order_check(
     end with v, the upstream gradient."""
     leaves = _float64_copies(inputs)
     checked = _checked_inputs(leaves, "gradgradcheck")
-    with no_grad():
+    with no_grad(), np.errstate(all="ignore"):  # a NaN or inf is refused below
         output = fn(*leaves)
     _require_output(output)
+    _require_finite("gradgradcheck", leaves, output.data)
     if grad_outputs is None:
         rng = np.random.default_rng(keywords.get("seed", 0))
         grad_outputs = rng.standard_normal(output.shape)
@@ -383,6 +393,37 @@ def _second_order_check(
     options = _options("gradgradcheck", extended, **keywords)
     outcome = _compare(first_derivatives, extended, [*checked, len(leaves)], options)
     return outcome, extended, checked, options
+
+
+def _recorded_differs(
+    fn: Callable[..., Tensor], xs: list[Tensor], checked: list[int], v: Tensor
+) -> str | None:
+    """How backprop's first derivative recorded with ``create_graph=True``
+    differs from the one ``backward()`` gives, or None. The second-order
+    comparison differentiates the recorded one only: a rule that computes
+    another value when recorded (a wrong recompute given to ``ctx.reuse``)
+    would pass it."""
+    with enable_grad():
+        output = fn(*xs)
+        if not (isinstance(output, Tensor) and output.requires_grad):
+            return None  # fn ignores its inputs: both derivatives are 0
+        wanted = [xs[i] for i in checked]
+        plain = grad(output, wanted, v.data)
+        recorded = grad(fn(*xs), wanted, v, create_graph=True)
+    for i, p, r in zip(checked, plain, recorded):
+        p = np.zeros(xs[i].shape) if p is None else p.data
+        r = np.zeros(xs[i].shape) if r is None else r.data
+        scale = max(float(np.max(np.abs(p), initial=0.0)), 1e-300)
+        if not np.allclose(r, p, rtol=1e-6, atol=1e-9 * scale):
+            at = _index(int(np.argmax(np.abs(r - p))), p.shape)
+            return (
+                f"input {i}'s first derivative recorded with create_graph=True is "
+                f"{r[at]:.6g} at {at}, backward() gives {p[at]:.6g}. The backward "
+                f"rule computes another value when it is recorded (a recompute "
+                f"given to ctx.reuse, a branch on grad mode), so the second "
+                f"derivatives of the recorded one mean nothing until they agree."
+            )
+    return None
 
 
 def _options(
@@ -540,7 +581,7 @@ def _ratios(difference: np.ndarray, threshold: np.ndarray) -> np.ndarray:
     difference a failure."""
     ratio = np.where(difference > 0, np.inf, 0.0)
     np.divide(difference, threshold, out=ratio, where=threshold > 0)
-    ratio[np.isnan(ratio)] = np.inf
+    ratio[np.isnan(ratio) | np.isnan(difference) | np.isnan(threshold)] = np.inf
     return ratio
 
 
@@ -770,6 +811,24 @@ def _unit(parts: list[np.ndarray]) -> list[np.ndarray]:
     """Scale the parts of one vector together to Euclidean length 1."""
     norm = np.sqrt(sum(float(np.sum(p * p)) for p in parts))
     return [p / norm for p in parts] if norm > 0 else parts
+
+
+def _require_finite(where: str, leaves: list[Tensor], output: np.ndarray) -> None:
+    """Refuse a point where the inputs or fn's values are NaN or inf: central
+    differences of such values say nothing, and a NaN compares as no failure."""
+    for what, array in [
+        *((f"input {i}", x.data) for i, x in enumerate(leaves)),
+        ("fn's output", np.asarray(output, dtype=np.float64)),
+    ]:
+        bad = np.flatnonzero(~np.isfinite(array))
+        if bad.size:
+            element = _index(int(bad[0]), array.shape)
+            raise DomainError(
+                f"{where}: {what} holds {array.flat[bad[0]]} at {element} "
+                f"({bad.size} value(s) not finite); a derivative cannot be checked "
+                f"where the function is not finite. Choose inputs inside its "
+                f"domain (log and sqrt need x > 0, for example)."
+            )
 
 
 def _require_output(output: Any) -> None:
