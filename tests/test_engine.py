@@ -237,6 +237,30 @@ def test_gradients_never_alias_each_other_or_the_callers_array():
     assert not np.shares_memory(x.grad.data, tensor_seed.data)
 
 
+class DotByShortcut(Function):
+    """d(x·w)/dx = w times the upstream 1: returns the inputs themselves."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return np.dot(x, w)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        return w, x
+
+
+def test_a_rule_returning_an_input_as_a_gradient_gives_a_grad_of_its_own():
+    # x.grad was w itself: a step on x then moved w too.
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    w = Tensor([3.0, 4.0], requires_grad=True)
+    DotByShortcut.apply(x, w).backward()
+    assert x.grad is not w and not np.shares_memory(x.grad.data, w.data)
+    assert not x.grad.requires_grad and not np.shares_memory(w.grad.data, x.data)
+    np.testing.assert_array_equal(x.grad.data, [3.0, 4.0])
+
+
 @pytest.mark.parametrize(
     ("shape", "target"),
     [((4, 3), (3,)), ((4, 3), (1, 3)), ((2, 4, 3), (4, 1)), ((4, 3), (4, 3))],

@@ -268,11 +268,15 @@ def _pass_on(
         input_grad = fit_to_input(node, tensor, input_grad)
         parent = tensor._node
         if parent is None:
-            if not input_grad.requires_grad and (
-                input_grad is upstream or id(input_grad) in given_to_a_leaf
+            in_a_graph = input_grad.requires_grad and switches().grad_enabled
+            if not in_a_graph and (
+                input_grad is upstream
+                or id(input_grad) in given_to_a_leaf
+                or any(input_grad.data is x.data for x in node.inputs)
             ):
-                # Passed through unchanged (add, ...) or given to two inputs: the
-                # same array would become two .grads; a copy keeps them apart.
+                # Passed through unchanged (add, ...), given to two inputs, or an
+                # input's own array: it would become a .grad shared with another
+                # .grad or a tensor; a copy keeps them apart.
                 input_grad = Tensor(input_grad.data.copy())
             sink(tensor, input_grad)
             given_to_a_leaf.append(id(input_grad))
