@@ -325,6 +325,8 @@ def _is_int(a):
         ("pow", lambda c: np.any((c.inputs[0].data == 0) & (c.inputs[1].data == 0))),
         ("pow", lambda c: np.any(c.inputs[0].data < 0)),
         ("pow", lambda c: all(t.requires_grad for t in c.inputs)),
+        ("sum", lambda c: isinstance(c.params["axis"], np.integer)),
+        ("sum", lambda c: isinstance(c.params["axis"], list)),
         ("mul", lambda c: c.aliasing == "shared"),
         ("mul", lambda c: c.aliasing == "detached"),
         ("matmul", lambda c: c.aliasing == "detached"),

@@ -493,14 +493,17 @@ def _draw_axis(draw: Callable, shapes_: list, drawn: dict) -> int:
 
 
 def _draw_axes(draw: Callable, shapes_: list, drawn: dict) -> Any:
+    # Every form the ops take: None, a Python or NumPy int, a tuple or a list.
     ndim = len(shapes_[0])
-    form = draw(st.sampled_from(("none", "int", "tuple")))
+    form = draw(st.sampled_from(("none", "int", "numpy int", "tuple", "list")))
     if form == "none":
         return None
-    if form == "int" and ndim:
-        return draw(st.integers(-ndim, ndim - 1))
+    if form in ("int", "numpy int") and ndim:
+        axis = draw(st.integers(-ndim, ndim - 1))
+        return np.int64(axis) if form == "numpy int" else axis
     chosen = draw(st.lists(st.integers(0, ndim - 1), unique=True)) if ndim else []
-    return tuple(_maybe_negative(draw, a, ndim) for a in chosen)
+    axes = [_maybe_negative(draw, a, ndim) for a in chosen]
+    return axes if form == "list" else tuple(axes)
 
 
 def _draw_flag(draw: Callable, shapes_: list, drawn: dict) -> bool:
@@ -671,8 +674,9 @@ def _draw_ddof(draw: Callable, shapes_: list, drawn: dict) -> int:
     """0 or 1, with at least two reduced elements: the variance of one element
     is 0, where std's derivative is infinite (and ddof=1 has nothing left)."""
     shape = list(shapes_[0]) or [2]  # a 0-d input holds one element
-    if drawn.get("axis") == ():  # reducing no axis: one element each
-        drawn["axis"] = None
+    axis = drawn.get("axis")
+    if axis is not None and np.ndim(axis) == 1 and len(axis) == 0:
+        drawn["axis"] = None  # reducing no axis: one element each
     axes = _normalize_axes("ddof", drawn.get("axis"), len(shape))
     if np.prod([shape[a] for a in axes]) < 2:
         shape[axes[0]] = 2
