@@ -223,6 +223,30 @@ class MulThatFindsItsSavedArraysBySearch(ops.Mul):
         return (grad * y if need_x else None), (grad * x if need_y else None)
 
 
+class MulWrongWhenOnlyTheSecondNeedsAGradient(ops.Mul):
+    """mul whose gradient for y is grad * y when x needs none: right for every
+    needs_input_grad pattern but (False, True), which was never drawn."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        need_x, need_y = ctx.needs_input_grad
+        grad_y = grad * x if need_x else grad * y
+        return (grad * y if need_x else None), (grad_y if need_y else None)
+
+
+class MulWrongForOneTensorTwice(ops.Mul):
+    """mul that halves its gradients when both operands are one Tensor
+    (x * x): right for two Tensors sharing one array, which was all that the
+    aliasing cases drew."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        half = 0.5 if ctx.inputs[0] is ctx.inputs[1] else 1.0
+        return grad * y * half, grad * x * half
+
+
 class PowWithoutTheGuardAtZero(ops.Pow):
     """pow whose derivative in x is y * x**(y-1) everywhere: NaN at x = 0, y = 0
     (0 * inf), and for x**1 the second derivative at 0 is NaN too."""

@@ -115,6 +115,8 @@ KNOWN_BAD = {
     bad_ops.TransposeWithoutNormalisingAxes: check_first_and_second_derivatives,
     bad_ops.SoftmaxCrossEntropyWithoutTheTargetSum: check_first_and_second_derivatives,
     bad_ops.MulThatFindsItsSavedArraysBySearch: check_first_and_second_derivatives,
+    bad_ops.MulWrongWhenOnlyTheSecondNeedsAGradient: check_first_and_second_derivatives,
+    bad_ops.MulWrongForOneTensorTwice: check_first_and_second_derivatives,
     bad_ops.PowWithoutTheGuardAtZero: check_first_and_second_derivatives,
     bad_ops.CastThatKeepsTheGraph: check_first_and_second_derivatives,
     bad_ops.MulThatDifferentiatesIntegerOperands: check_integers_never_get_gradients,

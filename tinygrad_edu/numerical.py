@@ -775,19 +775,21 @@ def _one_hot(leaf: Tensor, flat: int) -> np.ndarray:
 def _float64_copies(inputs: Sequence[Any] | Tensor) -> list[Tensor]:
     if isinstance(inputs, Tensor):
         inputs = [inputs]
-    copies = []
+    copies: list[Tensor] = []
+    made: dict[int, Tensor] = {}  # one Tensor passed twice (f(x, x)) stays one
     for x in inputs:
+        if id(x) in made:
+            copies.append(made[id(x)])
+            continue
         tensor = x if isinstance(x, Tensor) else Tensor(x)
         if tensor.dtype.kind == "f":
-            copies.append(
-                Tensor(
-                    tensor.data.astype(np.float64),
-                    tensor.requires_grad,
-                    name=tensor.name,
-                )
+            copy = Tensor(
+                tensor.data.astype(np.float64), tensor.requires_grad, name=tensor.name
             )
         else:
-            copies.append(Tensor(tensor.data.copy()))
+            copy = Tensor(tensor.data.copy())
+        made[id(x)] = copy
+        copies.append(copy)
     return copies
 
 

@@ -70,7 +70,7 @@ GRADIENT_SETTINGS = settings(
 settings.register_profile("tinygrad_edu.gradients", GRADIENT_SETTINGS)
 
 #: How two operands of a drawn case may be related (see ``op_inputs``).
-ALIASING = ("separate", "shared", "detached")
+ALIASING = ("separate", "shared", "detached", "same tensor")
 #: Where the upstream gradient of a drawn case lies: away from 0, since with
 #: an upstream gradient near 0 every second derivative through it is near 0
 #: too, and a wrong one would pass.
@@ -82,8 +82,10 @@ class OpCase:
     """One drawn test case: the op's inputs and keyword parameters.
 
     ``aliasing`` says whether two inputs share one array (``"shared"``, both
-    requiring grad, as ``Tensor(a)`` twice) or one is the other detached
-    (``"detached"``, as ``x * x.detach()``). ``upstream`` is the gradient
+    requiring grad, as ``Tensor(a)`` twice), one is the other detached
+    (``"detached"``, as ``x * x.detach()``), or they are one Tensor
+    (``"same tensor"``, as ``x * x``). Separate inputs may have one of them
+    not requiring grad, either one. ``upstream`` is the gradient
     that flows into the result (the v of vᵀJ), of the result's shape; None
     for a fixed random one.
     """
@@ -420,6 +422,8 @@ def _op_case(draw: Callable, op: Any, dtypes: st.SearchStrategy[np.dtype]) -> Op
     shared = _shared_pair(domains, arrays_) if aliasing != "separate" else None
     if shared is None:
         aliasing = "separate"
+    elif aliasing == "same tensor" and domains[shared[0]] != domains[shared[1]]:
+        aliasing = "shared"  # x ** x moves base and exponent at once: one domain
     inputs = []
     for i, (domain, array) in enumerate(zip(domains, arrays_)):
         if shared is not None and i == shared[1]:
@@ -430,6 +434,14 @@ def _op_case(draw: Callable, op: Any, dtypes: st.SearchStrategy[np.dtype]) -> Op
         if aliasing == "detached" and shared is not None and i == shared[1]:
             differentiable = False
         inputs.append(Tensor(array, requires_grad=differentiable, name=f"x{i}"))
+    if aliasing == "same tensor":
+        inputs[shared[1]] = inputs[shared[0]]
+    learnable = [i for i, t in enumerate(inputs) if t.requires_grad]
+    if aliasing == "separate" and len(learnable) > 1:
+        # needs_input_grad of every pattern: (False, True) as well as (True, False)
+        frozen = draw(st.sampled_from([None, *learnable]))
+        if frozen is not None:
+            inputs[frozen].requires_grad = False
     with no_grad():  # on copies: an op that writes into its input is caught later
         shape = np.shape(call(op, _copies(inputs), params))
     return OpCase(inputs, params, aliasing, draw(arrays(shape, UPSTREAM)))
@@ -912,6 +924,13 @@ def check_contract(op: Any, case: OpCase, *, second_order: bool = True) -> bool:
         ref_firsts, ref_seconds = _derivatives(
             op, copies, ref_out, upstream, second_order
         )
+    if case.aliasing == "same tensor":
+        # One Tensor in two places: each place's gradient is the sum of the
+        # two separate copies' (its second derivatives are gradgradcheck's).
+        i, j = _same_pair(drawn)
+        if ref_firsts and ref_firsts[i] is not None:
+            ref_firsts[i] = ref_firsts[j] = ref_firsts[i] + ref_firsts[j]
+        seconds = ref_seconds = []
     for what, got, expected in (
         ("first derivative", firsts, ref_firsts),
         ("second derivative", seconds, ref_seconds),
@@ -919,6 +938,15 @@ def check_contract(op: Any, case: OpCase, *, second_order: bool = True) -> bool:
         for i, (g, r) in enumerate(zip(got, expected)):
             _check_same_gradient(what, i, drawn[i], g, r, case.aliasing)
     return out.requires_grad
+
+
+def _same_pair(inputs: list[Tensor]) -> tuple[int, int]:
+    """The two places of the one Tensor that a "same tensor" case passes twice."""
+    for j in range(1, len(inputs)):
+        for i in range(j):
+            if inputs[i] is inputs[j]:
+                return i, j
+    raise ValueError("no Tensor is passed twice")
 
 
 def _derivatives(
