@@ -247,6 +247,17 @@ class MulWrongForOneTensorTwice(ops.Mul):
         return grad * y * half, grad * x * half
 
 
+class MulWrongInFloat32Only(ops.Mul):
+    """mul whose gradients are half in float32: gradcheck works in float64,
+    so only a comparison of float32 with float64 gradients sees it."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        factor = 0.5 if grad.dtype == np.float32 else 1.0
+        return grad * y * factor, grad * x * factor
+
+
 class PowWithoutTheGuardAtZero(ops.Pow):
     """pow whose derivative in x is y * x**(y-1) everywhere: NaN at x = 0, y = 0
     (0 * inf), and for x**1 the second derivative at 0 is NaN too."""

@@ -125,6 +125,7 @@ KNOWN_BAD = {
     bad_ops.AddWithTheBiasGradientTooSmall: check_first_and_second_derivatives,
     bad_ops.SoftplusThatSaturatesTooEarly: check_first_and_second_derivatives,
     bad_ops.ExpThatUpcasts: check_float32_in_float32_out,
+    bad_ops.MulWrongInFloat32Only: check_float32_in_float32_out,
     bad_ops.WhereThatSendsTheGradientToBoth: check_first_and_second_derivatives,
     bad_ops.Col2imThatForgetsOverlappingWindows: check_first_and_second_derivatives,
     bad_ops.Col2imThatReadsChannelsLast: check_first_and_second_derivatives,

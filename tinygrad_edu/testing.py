@@ -884,12 +884,47 @@ def assert_dtype_kept(op: Any, case: OpCase) -> None:
     if not out.requires_grad:
         return
     differentiable = [t for t in inputs if t.requires_grad]
-    grads = grad(out, differentiable, _upstream(case, out))
+    upstream = _upstream(case, out)
+    grads = grad(out, differentiable, upstream)
     for t, g in zip(differentiable, grads):
         if g is not None and (g.dtype != t.dtype or g.shape != t.shape):
             raise GradcheckError(
                 f"the gradient of input {inputs.index(t)} is {g.dtype} of shape "
                 f"{g.shape}; it must keep the input's {t.dtype} and shape {t.shape}."
+            )
+    if np.dtype(np.float32) in floats:
+        _compare_with_float64(op, case, inputs, grads, upstream)
+
+
+def _compare_with_float64(
+    op: Any, case: OpCase, inputs: list[Tensor], grads: Any, upstream: Tensor
+) -> None:
+    """float32 gradients against the float64 ones of the same values: gradcheck
+    works in float64, so a rule wrong only in float32 would pass it. The
+    tolerance is float32's, loose enough for ill-conditioned ops, tight enough
+    for a wrong factor."""
+    wide = [
+        Tensor(t.data.astype(np.float64), t.requires_grad, name=t.name)
+        if t.dtype.kind == "f"
+        else Tensor(t.data.copy())
+        for t in inputs
+    ]
+    with enable_grad():
+        out = call(op, wide, case.params)
+        differentiable = [t for t in wide if t.requires_grad]
+        wide_grads = grad(out, differentiable, upstream.data.astype(np.float64))
+    places = [i for i, t in enumerate(wide) if t.requires_grad]
+    for k, g, w in zip(places, grads, wide_grads):
+        if g is None or w is None:
+            continue
+        scale = float(np.max(np.abs(w.data), initial=0.0))
+        if not np.allclose(g.data, w.data, rtol=1e-2, atol=1e-3 * scale + 1e-6):
+            at = np.unravel_index(np.argmax(np.abs(g.data - w.data)), g.shape)
+            raise GradcheckError(
+                f"in float32, the gradient of input {k} is {g.data[at]:.6g} at "
+                f"{tuple(map(int, at))}, where float64 gives {w.data[at]:.6g} for the "
+                f"same values: the backward rule is wrong in float32 only (a "
+                f"branch on dtype, a constant of the wrong precision)."
             )
 
 
