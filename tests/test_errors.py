@@ -38,6 +38,16 @@ def leaf(*shape, value=1.0):
     return Tensor(np.full(shape, value), requires_grad=True)
 
 
+def define_op_without_staticmethod():
+    class NoStatic(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        def backward(ctx, grad):  # noqa: N805 (the decorator forgotten)
+            return grad
+
+
 def freed_twice():
     y = (leaf(2) * 2.0).sum()
     y.backward()
@@ -803,6 +813,18 @@ CASES = [
             "Integers to negative integer powers",
             r"astype\(float\)",
         ],
+    ),
+    (
+        "BatchNorm1d(momentum=None), PyTorch's cumulative average",
+        lambda: nn.BatchNorm1d(3, momentum=None),
+        DTypeError,
+        ["^BatchNorm1d:", r"momentum=None", r"number in \[0, 1\]"],
+    ),
+    (
+        "a custom op whose backward is not a staticmethod",
+        define_op_without_staticmethod,
+        DTypeError,
+        [r"^NoStatic\.backward must be a @staticmethod", "receives ctx", "not self"],
     ),
     (
         "argmax of an empty tensor",

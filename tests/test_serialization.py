@@ -127,6 +127,8 @@ def test_bad_values_are_refused_before_anything_is_written(tmp_path):
         save({"name": "hello"}, path)
     with pytest.raises(DTypeError, match="non-empty str, got 3"):
         save({3: np.ones(1)}, path)
+    with pytest.raises(DTypeError, match=r"holds a NUL character"):
+        save({"a\x00b": np.ones(1)}, path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["p.npz"]
 
 

@@ -539,6 +539,13 @@ def test_color_by_grad_draws_the_seed_neutral_and_a_legend_of_every_colour():
     assert "RMS, log scale" in legend
 
 
+def test_color_by_grad_leaves_an_empty_tensor_uncoloured_and_warns_of_nothing():
+    # The RMS of no elements was NaN: drawn in the NaN style, with a warning.
+    empty = Tensor(np.zeros((4, 0)), requires_grad=True, name="e")
+    source = to_dot((empty * 2.0).sum(), color_by_grad=True).source
+    assert "nan" not in source and "grad rms" not in dict(nodes_all(source))["t0"]
+
+
 def test_color_by_grad_needs_one_scalar_output_and_a_live_graph():
     w = Tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(DomainError, match=r"color_by_grad.*scalar.*\(2,\)"):

@@ -110,6 +110,15 @@ class Function:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        for rule in ("forward", "backward"):
+            if rule in cls.__dict__ and not isinstance(
+                cls.__dict__[rule], staticmethod
+            ):
+                raise DTypeError(
+                    f"{cls.__name__}.{rule} must be a @staticmethod: it receives "
+                    f"ctx (the node) as its first argument, not self. Put "
+                    f"@staticmethod above 'def {rule}(ctx, ...)'."
+                )
         cls.op_name = _snake_case(cls.__name__)
         if cls.__module__ == _BUILTIN_MODULE:
             _registry[cls.op_name] = cls

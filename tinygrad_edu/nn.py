@@ -1108,6 +1108,11 @@ class _BatchNorm(Module):
         where = type(self).__name__
         _check_sizes(where, num_features=num_features)
         dtype = _parameter_dtype(where, dtype)
+        if momentum is None:
+            raise DTypeError(
+                f"{where}: momentum=None (PyTorch's cumulative average of every "
+                f"batch) is not supported; give a number in [0, 1], e.g. 0.1."
+            )
         if not (eps > 0 and 0 <= momentum <= 1):
             raise DomainError(
                 f"{where}: needs eps > 0 and momentum in [0, 1], got eps={eps!r}, "

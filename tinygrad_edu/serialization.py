@@ -250,6 +250,11 @@ def _numeric_arrays(state_dict: Any) -> dict[str, np.ndarray]:
                 f"save: every name must be a non-empty str, got {name!r}; names "
                 f"become the keys that load() returns."
             )
+        if "\0" in name:  # a zip member's name would end there
+            raise DTypeError(
+                f"save: the name {name!r} holds a NUL character, which a file's "
+                f"member name cannot; use another name."
+            )
         array = value.data if isinstance(value, Tensor) else value
         if not isinstance(array, np.ndarray):
             try:

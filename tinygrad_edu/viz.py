@@ -777,12 +777,12 @@ def _gradient_sizes(outputs: list[Tensor], walk: _Graph) -> dict[int, float]:
             f"one has shape {output.shape}. Draw loss = output.sum() (or your loss)."
         )
     tensors = [tensor for _, tensor in walk.items if tensor.requires_grad]
-    grads = engine.grad(output, tensors, retain_graph=True)
     with np.errstate(all="ignore"):  # NaN/inf gradients are drawn, not warned about
-        return {
+        grads = engine.grad(output, tensors, retain_graph=True)
+        return {  # (an empty tensor has no gradient size: it keeps its colour)
             id(tensor): float(np.sqrt(np.mean(np.square(g.data, dtype=np.float64))))
             for tensor, g in zip(tensors, grads)
-            if g is not None
+            if g is not None and g.size
         }
 
 
