@@ -919,13 +919,19 @@ def _compare_with_float64(
             continue
         scale = float(np.max(np.abs(w.data), initial=0.0))
         if not np.allclose(g.data, w.data, rtol=1e-2, atol=1e-3 * scale + 1e-6):
-            at = np.unravel_index(np.argmax(np.abs(g.data - w.data)), g.shape)
+            at = _worst_element(g.data, w.data)
             raise GradcheckError(
                 f"in float32, the gradient of input {k} is {g.data[at]:.6g} at "
-                f"{tuple(map(int, at))}, where float64 gives {w.data[at]:.6g} for the "
+                f"{at}, where float64 gives {w.data[at]:.6g} for the "
                 f"same values: the backward rule is wrong in float32 only (a "
                 f"branch on dtype, a constant of the wrong precision)."
             )
+
+
+def _worst_element(got: np.ndarray, expected: np.ndarray) -> tuple[int, ...]:
+    """Where two arrays of one shape differ most."""
+    flat = int(np.argmax(np.abs(got - expected)))
+    return tuple(map(int, np.unravel_index(flat, got.shape)))
 
 
 def _upstream(case: OpCase, out: Tensor) -> Tensor:
@@ -1038,10 +1044,10 @@ def _check_same_gradient(
             f"inputs inside the op's domain: a derivative there is a number."
         )
     if not np.allclose(g.data, r.data, rtol=1e-9, atol=1e-12, equal_nan=False):
-        worst = np.unravel_index(np.argmax(np.abs(g.data - r.data)), g.shape)
+        worst = _worst_element(g.data, r.data)
         raise GradcheckError(
             f"{where} differs from the one computed on separate copies of the "
-            f"inputs: at element {tuple(map(int, worst))} {g.data[worst]:.10g} "
+            f"inputs: at element {worst} {g.data[worst]:.10g} "
             f"against {r.data[worst]:.10g}. Sharing memory or a view must not "
             f"change a derivative."
         )
